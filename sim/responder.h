@@ -1,0 +1,59 @@
+#pragma once
+
+// Responder: answers one parsed HTTP request on a connection.
+//
+// It routes the request (routes.h), builds the effective knobs (defaults < model '@' suffix <
+// x-sim-* headers, see knobs.h), inspects the body (request.h), and writes the answer that
+// dialects.h describes, applying the timing and fault knobs:
+//   non-streaming  one write of header + body after ttft_ms + tokens * delay_ms;
+//                  cut_after: header (full Content-Length) + half the body, then an abrupt close;
+//   streaming      header, then one write per event: head events at once, the first token event
+//                  after ttft_ms, every further one after delay_ms, then the tail events and the
+//                  terminating chunk; cut_after N: abrupt close right after the N-th token event
+//                  (N >= tokens: after the last token, before any finishing event);
+//   gzip           Content-Encoding: gzip; streams are flushed with Z_SYNC_FLUSH per event.
+// Every answer carries x-sim-request-id (the request's x-request-id, or "simreq-<seq>").
+//
+// SimContext is shared by all connection threads: `defaults` is read-only once serving starts
+// and `stats` is atomic.
+
+#include <atomic>
+#include <cstdint>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include "knobs.h"
+#include "transport.h"
+
+namespace tg::sim {
+
+struct SimStats {
+  std::atomic<uint64_t> connections{0};  // TCP connections accepted (TLS: before handshake)
+  std::atomic<uint64_t> requests{0};     // requests read, including /sim/stats itself
+};
+
+struct SimContext {
+  Knobs defaults;  // instance-wide knob defaults from the command line
+  SimStats stats;
+};
+
+using Request = http::request<http::string_body>;
+
+// How the connection continues after an answer.
+enum class AfterReply {
+  KeepAlive,  // read the next request
+  Close,      // orderly shutdown
+  Aborted,    // the transport was closed abruptly (cut_after, or a write failed)
+};
+
+// Answers `request`. Never throws on bad input; I/O errors end in AfterReply::Aborted.
+net::awaitable<AfterReply> respond(Transport& transport, const Request& request,
+                                   SimContext& context);
+
+// Answers a request that could not be read: 400 (malformed) or 413 (body over the limit),
+// OpenAI-style, with "connection: close".
+net::awaitable<void> respondUnreadable(Transport& transport, int status, SimContext& context);
+
+}  // namespace tg::sim

@@ -1,0 +1,106 @@
+#pragma once
+// The gateway's configuration as plain data. Every field has its default here; loader.h fills
+// it from YAML and validate() checks it as a whole. Runtime classes take `const X&` of these
+// structs and never see YAML. A Config is immutable once built and shared between worker
+// threads as std::shared_ptr<const Config>.
+//
+// Every key is documented, with its default, in examples/tokengate.yaml and the README.
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace tg::config {
+
+using Millis = std::chrono::milliseconds;
+
+struct TlsServerConfig {
+  std::string certFile;
+  std::string keyFile;
+};
+
+struct ListenerConfig {
+  std::string address;  // as written, "host:port"
+  std::string host;     // without brackets for IPv6
+  uint16_t port = 0;
+  std::optional<TlsServerConfig> tls;
+};
+
+struct ServerConfig {
+  unsigned workers = 0;  // 0 = one per core
+  Millis drainTimeout{30'000};
+  std::string accessLog = "stdout";  // stdout | stderr | off | path
+  unsigned trustedProxies = 0;
+};
+
+struct LimitsConfig {
+  uint64_t maxHeaderBytes = 64 * 1024;
+  unsigned maxHeaders = 100;
+  uint64_t maxBodyBytes = 8 * 1024 * 1024;
+  Millis headerTimeout{10'000};
+  Millis bodyTimeout{60'000};
+  Millis idleTimeout{60'000};
+  uint64_t maxRequestsPerConnection = 0;  // 0 = unlimited
+};
+
+struct HeaderOp {
+  std::string name;
+  std::string value;
+};
+
+struct UpstreamTls {
+  bool verify = true;
+  std::string caFile;      // empty = system CAs
+  std::string serverName;  // empty = URL host
+};
+
+struct UpstreamConfig {
+  std::string name;
+  std::string url;       // as written
+  bool https = false;
+  std::string host;      // without brackets
+  uint16_t port = 0;
+  std::string basePath;  // "" or "/prefix" without trailing slash
+  UpstreamTls tls;
+  Millis connectTimeout{5'000};
+  Millis firstByteTimeout{300'000};
+  Millis idleTimeout{300'000};
+  unsigned poolMaxIdle = 64;
+  Millis poolIdleTimeout{60'000};
+  std::vector<std::string> removeHeaders;
+  std::vector<HeaderOp> setHeaders;
+  std::vector<HeaderOp> addHeaders;
+
+  // "host:port" for the Host header: the port is omitted when it is the scheme's default.
+  std::string authority() const;
+};
+
+enum class Dialect { OpenAI, Anthropic, Gemini };
+const char* dialectName(Dialect d);
+
+struct RouteConfig {
+  std::string name;
+  std::string matchHost;  // "" any, "a.b" exact, "*.b" suffix
+  std::string pathPrefix = "/";
+  std::string upstream;   // name
+  size_t upstreamIndex = 0;  // resolved by validate()
+  std::optional<std::string> rewritePrefix;
+  Dialect dialect = Dialect::OpenAI;
+};
+
+struct Config {
+  ServerConfig server;
+  std::vector<ListenerConfig> listeners;
+  LimitsConfig limits;
+  std::vector<UpstreamConfig> upstreams;
+  std::vector<RouteConfig> routes;
+};
+
+// Splits "host:port" / "[v6]:port" into parts; false when malformed.
+bool parseHostPort(const std::string& s, std::string& host, uint16_t& port);
+// Parses an upstream base URL into u.https/host/port/basePath; returns an error text or "".
+std::string parseUpstreamUrl(const std::string& url, UpstreamConfig& u);
+
+}  // namespace tg::config

@@ -1,0 +1,514 @@
+#include "config/loader.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <charconv>
+#include <fstream>
+#include <functional>
+#include <set>
+#include <sstream>
+#include <unistd.h>
+
+#include "core/units.h"
+
+namespace tg::config {
+namespace {
+
+// Walks the YAML tree, converting scalars after ${ENV} substitution and collecting errors.
+// Every accessor records the path it read, so an error can always say where it is.
+class Reader {
+ public:
+  Reader(const EnvLookup& env, std::vector<ConfigError>& errors) : env_(env), errors_(errors) {}
+
+  void error(const YAML::Node& n, const std::string& path, const std::string& msg) {
+    int line = n.IsDefined() ? n.Mark().line + 1 : 0;
+    errors_.push_back({path, line, msg});
+  }
+
+  // Calls fn(key, value, path) for every key of a mapping; reports keys not in `allowed`.
+  void forKeys(const YAML::Node& map, const std::string& path,
+               std::initializer_list<std::string_view> allowed,
+               const std::function<void(const std::string&, const YAML::Node&,
+                                        const std::string&)>& fn) {
+    if (!map || map.IsNull()) {
+      return;
+    }
+    if (!map.IsMap()) {
+      error(map, path, "must be a mapping");
+      return;
+    }
+    for (const auto& kv : map) {
+      std::string key = kv.first.Scalar();
+      std::string sub = path.empty() ? key : path + "." + key;
+      bool known = false;
+      for (auto a : allowed) {
+        known = known || a == key;
+      }
+      if (!known) {
+        error(kv.first, sub, "unknown key");
+        continue;
+      }
+      fn(key, kv.second, sub);
+    }
+  }
+
+  bool str(const YAML::Node& n, const std::string& path, std::string& out) {
+    if (n.IsNull()) {
+      out.clear();
+      return true;
+    }
+    if (!n.IsScalar()) {
+      error(n, path, "must be a scalar");
+      return false;
+    }
+    std::string err;
+    std::string v = substituteEnv(n.Scalar(), env_, err);
+    if (!err.empty()) {
+      error(n, path, err);
+      return false;
+    }
+    out = std::move(v);
+    return true;
+  }
+
+  template <typename Int>
+  void integer(const YAML::Node& n, const std::string& path, Int& out, Int max) {
+    std::string s;
+    if (!str(n, path, s)) {
+      return;
+    }
+    unsigned long long v = 0;
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec != std::errc() || p != s.data() + s.size() || v > static_cast<unsigned long long>(max)) {
+      error(n, path, "must be an integer from 0 to " + std::to_string(max) + ", got '" + s + "'");
+      return;
+    }
+    out = static_cast<Int>(v);
+  }
+
+  void boolean(const YAML::Node& n, const std::string& path, bool& out) {
+    std::string s;
+    if (!str(n, path, s)) {
+      return;
+    }
+    if (s == "true" || s == "yes" || s == "on") {
+      out = true;
+    } else if (s == "false" || s == "no" || s == "off") {
+      out = false;
+    } else {
+      error(n, path, "must be true or false, got '" + s + "'");
+    }
+  }
+
+  void duration(const YAML::Node& n, const std::string& path, Millis& out, bool allowZero) {
+    std::string s;
+    if (!str(n, path, s)) {
+      return;
+    }
+    auto d = core::parseDuration(s);
+    if (!d || (!allowZero && d->count() == 0)) {
+      error(n, path,
+            "must be a " + std::string(allowZero ? "" : "positive ") +
+                "duration such as 500ms, 10s, 5m, 1h; got '" + s + "'");
+      return;
+    }
+    out = *d;
+  }
+
+  void size(const YAML::Node& n, const std::string& path, uint64_t& out) {
+    std::string s;
+    if (!str(n, path, s)) {
+      return;
+    }
+    auto v = core::parseSize(s);
+    if (!v || *v == 0) {
+      error(n, path, "must be a positive size such as 4096, 64KiB, 8MiB; got '" + s + "'");
+      return;
+    }
+    out = *v;
+  }
+
+  template <typename T>
+  void list(const YAML::Node& n, const std::string& path,
+            const std::function<void(const YAML::Node&, const std::string&, T&)>& fn,
+            std::vector<T>& out) {
+    if (!n || n.IsNull()) {
+      return;
+    }
+    if (!n.IsSequence()) {
+      error(n, path, "must be a list");
+      return;
+    }
+    for (size_t i = 0; i < n.size(); ++i) {
+      T item{};
+      fn(n[i], path + "[" + std::to_string(i) + "]", item);
+      out.push_back(std::move(item));
+    }
+  }
+
+  void headerMap(const YAML::Node& n, const std::string& path, std::vector<HeaderOp>& out) {
+    if (!n || n.IsNull()) {
+      return;
+    }
+    if (!n.IsMap()) {
+      error(n, path, "must be a mapping of header name to value");
+      return;
+    }
+    for (const auto& kv : n) {
+      HeaderOp op;
+      op.name = kv.first.Scalar();
+      std::string sub = path + "." + op.name;
+      if (!validHeaderName(op.name)) {
+        error(kv.first, sub, "is not a valid HTTP header name");
+        continue;
+      }
+      if (str(kv.second, sub, op.value)) {
+        if (op.value.find_first_of("\r\n") != std::string::npos) {
+          error(kv.second, sub, "header value must not contain CR or LF");
+          continue;
+        }
+        out.push_back(std::move(op));
+      }
+    }
+  }
+
+  static bool validHeaderName(const std::string& s) {
+    if (s.empty()) {
+      return false;
+    }
+    for (char c : s) {
+      bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+      if (!ok) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+ private:
+  const EnvLookup& env_;
+  std::vector<ConfigError>& errors_;
+};
+
+void readServer(Reader& r, const YAML::Node& n, ServerConfig& s) {
+  r.forKeys(n, "server", {"workers", "drain_timeout", "access_log", "trusted_proxies"},
+            [&](const std::string& k, const YAML::Node& v, const std::string& p) {
+              if (k == "workers") {
+                r.integer(v, p, s.workers, 1024u);
+              } else if (k == "drain_timeout") {
+                r.duration(v, p, s.drainTimeout, true);
+              } else if (k == "access_log") {
+                r.str(v, p, s.accessLog);
+              } else if (k == "trusted_proxies") {
+                r.integer(v, p, s.trustedProxies, 64u);
+              }
+            });
+}
+
+void readLimits(Reader& r, const YAML::Node& n, LimitsConfig& l) {
+  r.forKeys(n, "limits",
+            {"max_header_bytes", "max_headers", "max_body_bytes", "header_timeout",
+             "body_timeout", "idle_timeout", "max_requests_per_connection"},
+            [&](const std::string& k, const YAML::Node& v, const std::string& p) {
+              if (k == "max_header_bytes") {
+                r.size(v, p, l.maxHeaderBytes);
+              } else if (k == "max_headers") {
+                r.integer(v, p, l.maxHeaders, 10000u);
+              } else if (k == "max_body_bytes") {
+                r.size(v, p, l.maxBodyBytes);
+              } else if (k == "header_timeout") {
+                r.duration(v, p, l.headerTimeout, false);
+              } else if (k == "body_timeout") {
+                r.duration(v, p, l.bodyTimeout, false);
+              } else if (k == "idle_timeout") {
+                r.duration(v, p, l.idleTimeout, false);
+              } else if (k == "max_requests_per_connection") {
+                r.integer(v, p, l.maxRequestsPerConnection, uint64_t{1} << 62);
+              }
+            });
+}
+
+void readListener(Reader& r, const YAML::Node& n, const std::string& path, ListenerConfig& l) {
+  bool sawAddress = false;
+  r.forKeys(n, path, {"address", "tls"},
+            [&](const std::string& k, const YAML::Node& v, const std::string& p) {
+              if (k == "address") {
+                sawAddress = true;
+                if (r.str(v, p, l.address) && !parseHostPort(l.address, l.host, l.port)) {
+                  r.error(v, p, "must be host:port (or [ipv6]:port), got '" + l.address + "'");
+                }
+              } else if (k == "tls") {
+                TlsServerConfig t;
+                r.forKeys(v, p, {"cert_file", "key_file"},
+                          [&](const std::string& k2, const YAML::Node& v2, const std::string& p2) {
+                            r.str(v2, p2, k2 == "cert_file" ? t.certFile : t.keyFile);
+                          });
+                if (t.certFile.empty() || t.keyFile.empty()) {
+                  r.error(v, p, "needs both cert_file and key_file");
+                }
+                l.tls = t;
+              }
+            });
+  if (!sawAddress && n.IsMap()) {
+    r.error(n, path + ".address", "is required");
+  }
+}
+
+void readUpstream(Reader& r, const YAML::Node& n, const std::string& path, UpstreamConfig& u) {
+  bool sawUrl = false;
+  r.forKeys(
+      n, path,
+      {"name", "url", "tls", "connect_timeout", "first_byte_timeout", "idle_timeout", "pool",
+       "headers"},
+      [&](const std::string& k, const YAML::Node& v, const std::string& p) {
+        if (k == "name") {
+          r.str(v, p, u.name);
+        } else if (k == "url") {
+          sawUrl = true;
+          if (r.str(v, p, u.url)) {
+            std::string err = parseUpstreamUrl(u.url, u);
+            if (!err.empty()) {
+              r.error(v, p, "'" + u.url + "' " + err);
+            }
+          }
+        } else if (k == "tls") {
+          r.forKeys(v, p, {"verify", "ca_file", "server_name"},
+                    [&](const std::string& k2, const YAML::Node& v2, const std::string& p2) {
+                      if (k2 == "verify") {
+                        r.boolean(v2, p2, u.tls.verify);
+                      } else if (k2 == "ca_file") {
+                        r.str(v2, p2, u.tls.caFile);
+                      } else {
+                        r.str(v2, p2, u.tls.serverName);
+                      }
+                    });
+        } else if (k == "connect_timeout") {
+          r.duration(v, p, u.connectTimeout, false);
+        } else if (k == "first_byte_timeout") {
+          r.duration(v, p, u.firstByteTimeout, false);
+        } else if (k == "idle_timeout") {
+          r.duration(v, p, u.idleTimeout, false);
+        } else if (k == "pool") {
+          r.forKeys(v, p, {"max_idle", "idle_timeout"},
+                    [&](const std::string& k2, const YAML::Node& v2, const std::string& p2) {
+                      if (k2 == "max_idle") {
+                        r.integer(v2, p2, u.poolMaxIdle, 100000u);
+                      } else {
+                        r.duration(v2, p2, u.poolIdleTimeout, false);
+                      }
+                    });
+        } else if (k == "headers") {
+          r.forKeys(v, p, {"remove", "set", "add"},
+                    [&](const std::string& k2, const YAML::Node& v2, const std::string& p2) {
+                      if (k2 == "remove") {
+                        r.list<std::string>(
+                            v2, p2,
+                            [&](const YAML::Node& item, const std::string& ip, std::string& s) {
+                              r.str(item, ip, s);
+                            },
+                            u.removeHeaders);
+                      } else {
+                        r.headerMap(v2, p2, k2 == "set" ? u.setHeaders : u.addHeaders);
+                      }
+                    });
+        }
+      });
+  if (!sawUrl && n.IsMap()) {
+    r.error(n, path + ".url", "is required");
+  }
+}
+
+void readRoute(Reader& r, const YAML::Node& n, const std::string& path, RouteConfig& rt) {
+  r.forKeys(n, path, {"name", "match", "upstream", "rewrite_prefix", "dialect"},
+            [&](const std::string& k, const YAML::Node& v, const std::string& p) {
+              if (k == "name") {
+                r.str(v, p, rt.name);
+              } else if (k == "match") {
+                r.forKeys(v, p, {"host", "path_prefix"},
+                          [&](const std::string& k2, const YAML::Node& v2, const std::string& p2) {
+                            r.str(v2, p2, k2 == "host" ? rt.matchHost : rt.pathPrefix);
+                            if (k2 == "path_prefix" && !rt.pathPrefix.starts_with('/')) {
+                              r.error(v2, p2, "must start with '/'");
+                            }
+                          });
+              } else if (k == "upstream") {
+                r.str(v, p, rt.upstream);
+              } else if (k == "rewrite_prefix") {
+                std::string s;
+                if (r.str(v, p, s)) {
+                  rt.rewritePrefix = s;
+                }
+              } else if (k == "dialect") {
+                std::string s;
+                if (r.str(v, p, s)) {
+                  if (s == "openai") {
+                    rt.dialect = Dialect::OpenAI;
+                  } else if (s == "anthropic") {
+                    rt.dialect = Dialect::Anthropic;
+                  } else if (s == "gemini") {
+                    rt.dialect = Dialect::Gemini;
+                  } else {
+                    r.error(v, p, "must be openai, anthropic or gemini, got '" + s + "'");
+                  }
+                }
+              }
+            });
+}
+
+// Line numbers of list items, for validate()'s errors about whole entries.
+struct Lines {
+  std::vector<int> listeners, upstreams, routes;
+};
+
+int lineOf(const std::vector<int>& lines, size_t i) { return i < lines.size() ? lines[i] : 0; }
+
+std::vector<ConfigError> validateWithLines(Config& cfg, const Lines& lines) {
+  std::vector<ConfigError> errs;
+  auto add = [&](std::string path, int line, std::string msg) {
+    errs.push_back({std::move(path), line, std::move(msg)});
+  };
+  if (cfg.listeners.empty()) {
+    add("listeners", 0, "at least one listener is required");
+  }
+  for (size_t i = 0; i < cfg.listeners.size(); ++i) {
+    const auto& l = cfg.listeners[i];
+    std::string p = "listeners[" + std::to_string(i) + "]";
+    if (l.tls) {
+      for (const auto* f : {&l.tls->certFile, &l.tls->keyFile}) {
+        if (!f->empty() && ::access(f->c_str(), R_OK) != 0) {
+          add(p + ".tls", lineOf(lines.listeners, i), "cannot read file '" + *f + "'");
+        }
+      }
+    }
+  }
+  std::set<std::string> names;
+  for (size_t i = 0; i < cfg.upstreams.size(); ++i) {
+    auto& u = cfg.upstreams[i];
+    std::string p = "upstreams[" + std::to_string(i) + "]";
+    if (u.name.empty()) {
+      add(p + ".name", lineOf(lines.upstreams, i), "is required");
+    } else if (!names.insert(u.name).second) {
+      add(p + ".name", lineOf(lines.upstreams, i), "duplicate upstream name '" + u.name + "'");
+    }
+    if (!u.tls.caFile.empty() && ::access(u.tls.caFile.c_str(), R_OK) != 0) {
+      add(p + ".tls.ca_file", lineOf(lines.upstreams, i),
+          "cannot read file '" + u.tls.caFile + "'");
+    }
+  }
+  if (cfg.routes.empty()) {
+    add("routes", 0, "at least one route is required");
+  }
+  for (size_t i = 0; i < cfg.routes.size(); ++i) {
+    auto& rt = cfg.routes[i];
+    std::string p = "routes[" + std::to_string(i) + "]";
+    if (rt.name.empty()) {
+      rt.name = "route" + std::to_string(i);
+    }
+    bool found = false;
+    for (size_t j = 0; j < cfg.upstreams.size(); ++j) {
+      if (cfg.upstreams[j].name == rt.upstream) {
+        rt.upstreamIndex = j;
+        found = true;
+      }
+    }
+    if (rt.upstream.empty()) {
+      add(p + ".upstream", lineOf(lines.routes, i), "is required");
+    } else if (!found) {
+      add(p + ".upstream", lineOf(lines.routes, i), "names no upstream: '" + rt.upstream + "'");
+    }
+    if (rt.rewritePrefix && !rt.rewritePrefix->empty() && !rt.rewritePrefix->starts_with('/')) {
+      add(p + ".rewrite_prefix", lineOf(lines.routes, i), "must be empty or start with '/'");
+    }
+  }
+  return errs;
+}
+
+std::vector<int> itemLines(const YAML::Node& n) {
+  std::vector<int> out;
+  if (n && n.IsSequence()) {
+    for (const auto& item : n) {
+      out.push_back(item.Mark().line + 1);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<ConfigError> validate(Config& cfg) { return validateWithLines(cfg, Lines{}); }
+
+LoadResult loadConfigString(std::string_view yaml, const EnvLookup& env) {
+  LoadResult res;
+  YAML::Node root;
+  try {
+    root = YAML::Load(std::string(yaml));
+  } catch (const YAML::Exception& e) {
+    res.errors.push_back({"", e.mark.line + 1, "invalid YAML: " + e.msg});
+    return res;
+  }
+  Config cfg;
+  Reader r(env, res.errors);
+  if (!root.IsMap()) {
+    res.errors.push_back({"", 1, "the document must be a mapping"});
+    return res;
+  }
+  Lines lines;
+  r.forKeys(root, "", {"server", "listeners", "limits", "upstreams", "routes"},
+            [&](const std::string& k, const YAML::Node& v, const std::string& p) {
+              if (k == "server") {
+                readServer(r, v, cfg.server);
+              } else if (k == "limits") {
+                readLimits(r, v, cfg.limits);
+              } else if (k == "listeners") {
+                lines.listeners = itemLines(v);
+                r.list<ListenerConfig>(v, p, [&](auto& n, auto& ip, auto& l) {
+                  readListener(r, n, ip, l);
+                }, cfg.listeners);
+              } else if (k == "upstreams") {
+                lines.upstreams = itemLines(v);
+                r.list<UpstreamConfig>(v, p, [&](auto& n, auto& ip, auto& u) {
+                  readUpstream(r, n, ip, u);
+                }, cfg.upstreams);
+              } else if (k == "routes") {
+                lines.routes = itemLines(v);
+                r.list<RouteConfig>(v, p, [&](auto& n, auto& ip, auto& rt) {
+                  readRoute(r, n, ip, rt);
+                }, cfg.routes);
+              }
+            });
+  if (!res.errors.empty()) {
+    return res;
+  }
+  res.errors = validateWithLines(cfg, lines);
+  if (res.errors.empty()) {
+    res.config = std::move(cfg);
+  }
+  return res;
+}
+
+LoadResult loadConfigFile(const std::string& file, const EnvLookup& env) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) {
+    LoadResult res;
+    res.errors.push_back({"", 0, "cannot read config file '" + file + "'"});
+    return res;
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return loadConfigString(ss.str(), env);
+}
+
+std::string formatError(const std::string& file, const ConfigError& e) {
+  std::string s = file;
+  if (e.line > 0) {
+    s += ":" + std::to_string(e.line);
+  }
+  s += ": ";
+  if (!e.path.empty()) {
+    s += e.path + ": ";
+  }
+  return s + e.message;
+}
+
+}  // namespace tg::config

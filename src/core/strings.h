@@ -1,0 +1,24 @@
+#pragma once
+// Small string helpers used across modules. All are pure and allocation-free unless they
+// return a std::string.
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace tg::core {
+
+inline char asciiLower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
+
+// ASCII case-insensitive equality (HTTP field names, tokens).
+bool iequals(std::string_view a, std::string_view b);
+// ASCII case-insensitive prefix test.
+bool istartsWith(std::string_view s, std::string_view prefix);
+std::string toLower(std::string_view s);
+// Strips spaces and horizontal tabs (HTTP OWS) from both ends.
+std::string_view trimOws(std::string_view s);
+// Splits on `sep`, trimming OWS from each piece and dropping empty pieces
+// (an HTTP comma-separated list).
+std::vector<std::string_view> splitList(std::string_view s, char sep = ',');
+
+}  // namespace tg::core

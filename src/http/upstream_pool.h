@@ -1,0 +1,78 @@
+#pragma once
+// UpstreamPool: the keep-alive connections of one worker thread to every upstream. Each
+// worker owns one pool (no locks); a connection is taken for exactly one request at a time
+// and given back only when its response ended cleanly and the upstream allows reuse.
+// Idle connections older than the upstream's pool idle timeout are closed when found.
+//
+// Connecting resolves the host (cached for 30 s; IP literals skip DNS), connects over TCP
+// with TCP_NODELAY, and for HTTPS performs the TLS handshake with SNI and verification. The
+// timeout is the caller's Deadline, whose action calls UpstreamConn::cancel().
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "http/read_buffer.h"
+#include "http/stream.h"
+
+namespace tg::http {
+
+struct UpstreamTarget {
+  std::string host;
+  uint16_t port = 0;
+  bool https = false;
+  std::string serverName;  // SNI and verified name
+  bool verify = true;
+  std::shared_ptr<net::ssl::context> tls;  // set when https
+  unsigned maxIdle = 64;
+  std::chrono::milliseconds poolIdleTimeout{60'000};
+};
+
+struct UpstreamConn {
+  UpstreamConn(tcp::socket s, net::ssl::context* tls)
+      : stream(tls ? Stream(std::move(s), *tls) : Stream(std::move(s))) {}
+  Stream stream;
+  ReadBuffer buf;
+  std::chrono::steady_clock::time_point idleSince;
+  uint64_t requests = 0;  // requests served; > 0 means this connection was reused
+  std::optional<tcp::resolver> resolver;  // set while resolving
+
+  void cancel() {
+    stream.cancel();
+    if (resolver) {
+      resolver->cancel();
+    }
+  }
+};
+
+class UpstreamPool {
+ public:
+  UpstreamPool(net::any_io_executor ex, std::vector<UpstreamTarget> targets);
+  UpstreamPool(const UpstreamPool&) = delete;
+  UpstreamPool& operator=(const UpstreamPool&) = delete;
+
+  // A pooled idle connection to upstream `idx`, or null when there is none.
+  std::unique_ptr<UpstreamConn> takeIdle(size_t idx);
+  // A new connection to upstream `idx`; `conn` is created first (so the caller's deadline
+  // can cancel it) and left null on failure, with the reason in ec.
+  Task<void> connect(size_t idx, std::unique_ptr<UpstreamConn>& conn, error_code& ec);
+  // Gives a connection back after a cleanly finished response.
+  void release(size_t idx, std::unique_ptr<UpstreamConn> conn);
+
+  size_t idleCount(size_t idx) const { return idle_[idx].size(); }
+  const UpstreamTarget& target(size_t idx) const { return targets_[idx]; }
+
+ private:
+  struct DnsEntry {
+    std::vector<tcp::endpoint> endpoints;
+    std::chrono::steady_clock::time_point expires;
+  };
+  net::any_io_executor ex_;
+  std::vector<UpstreamTarget> targets_;
+  std::vector<std::vector<std::unique_ptr<UpstreamConn>>> idle_;
+  std::vector<DnsEntry> dns_;
+};
+
+}  // namespace tg::http

@@ -1,0 +1,104 @@
+#include "proxy/access_log.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+
+#include "core/log.h"
+
+namespace tg::proxy {
+
+namespace {
+void appendStr(std::string& out, std::string_view key, std::string_view v) {
+  out += ",\"";
+  out += key;
+  out += "\":\"";
+  core::appendJsonEscaped(out, v);
+  out += '"';
+}
+void appendNum(std::string& out, std::string_view key, double v) {
+  char buf[32];
+  int n = std::snprintf(buf, sizeof buf, "%.3f", v);
+  out += ",\"";
+  out += key;
+  out += "\":";
+  out.append(buf, static_cast<size_t>(n));
+}
+void appendInt(std::string& out, std::string_view key, uint64_t v) {
+  out += ",\"";
+  out += key;
+  out += "\":";
+  out += std::to_string(v);
+}
+}  // namespace
+
+void formatAccessRecord(std::string& out, const AccessRecord& r) {
+  out += "{\"time\":\"";
+  core::appendIsoTime(out, r.start);
+  out += '"';
+  appendStr(out, "request_id", r.requestId);
+  appendStr(out, "client", r.client);
+  appendStr(out, "method", r.method);
+  appendStr(out, "path", r.path);
+  appendStr(out, "route", r.route);
+  appendStr(out, "upstream", r.upstream);
+  appendInt(out, "status", static_cast<uint64_t>(r.status));
+  appendInt(out, "bytes_in", r.bytesIn);
+  appendInt(out, "bytes_out", r.bytesOut);
+  appendNum(out, "duration_ms", r.durationMs);
+  if (r.upstreamFirstByteMs) {
+    appendNum(out, "upstream_first_byte_ms", *r.upstreamFirstByteMs);
+  } else {
+    out += ",\"upstream_first_byte_ms\":null";
+  }
+  if (!r.upstreamRequestId.empty()) {
+    appendStr(out, "upstream_request_id", r.upstreamRequestId);
+  }
+  if (!r.error.empty()) {
+    appendStr(out, "error", r.error);
+  }
+  out += "}\n";
+}
+
+AccessLog::AccessLog(http::net::any_io_executor ex, int fd) : fd_(fd), timer_(ex) {}
+
+AccessLog::~AccessLog() { flush(); }
+
+void AccessLog::record(const AccessRecord& r) {
+  if (fd_ < 0) {
+    return;
+  }
+  formatAccessRecord(buf_, r);
+  if (buf_.size() >= 16 * 1024) {
+    flush();
+    return;
+  }
+  if (!timerArmed_) {
+    timerArmed_ = true;
+    timer_.expires_after(std::chrono::milliseconds(100));
+    timer_.async_wait([this](const http::error_code& ec) {
+      timerArmed_ = false;
+      if (!ec) {
+        flush();
+      }
+    });
+  }
+}
+
+void AccessLog::flush() {
+  size_t off = 0;
+  while (off < buf_.size()) {
+    ssize_t n = ::write(fd_, buf_.data() + off, buf_.size() - off);
+    if (n < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      break;  // the log is lost, the gateway goes on
+    }
+    off += static_cast<size_t>(n);
+  }
+  buf_.clear();
+}
+
+}  // namespace tg::proxy

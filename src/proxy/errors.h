@@ -1,0 +1,26 @@
+#pragma once
+// Errors the gateway answers itself, in the caller's dialect:
+//   OpenAI     {"error":{"message":...,"type":...,"param":null,"code":...}}
+//   Anthropic  {"type":"error","error":{"type":...,"message":...}}
+//   Gemini     {"error":{"code":N,"message":...,"status":...}}
+// The type/status names follow each provider's own for the same HTTP status, so official
+// SDKs map them to their usual exception classes.
+
+#include <string>
+#include <string_view>
+
+#include "config/config.h"
+
+namespace tg::proxy {
+
+std::string errorBody(config::Dialect d, int status, std::string_view code,
+                      std::string_view message);
+
+// A complete HTTP/1.1 response carrying errorBody(), with x-request-id and, when `close`,
+// "Connection: close".
+std::string errorResponse(config::Dialect d, int status, std::string_view code,
+                          std::string_view message, std::string_view requestId, bool close);
+
+const char* reasonPhrase(int status);
+
+}  // namespace tg::proxy

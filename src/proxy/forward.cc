@@ -1,0 +1,144 @@
+#include "proxy/forward.h"
+
+#include "core/strings.h"
+
+namespace tg::proxy {
+
+using core::iequals;
+
+bool isGatewayOnlyHeader(std::string_view name) {
+  return core::istartsWith(name, "x-tokengate-") || iequals(name, "x-mse-consumer") ||
+         iequals(name, "x-request-id") || iequals(name, "x-forwarded-for") ||
+         iequals(name, "x-forwarded-proto") || iequals(name, "x-forwarded-host") ||
+         iequals(name, "x-real-ip") || iequals(name, "forwarded");
+}
+
+namespace {
+
+bool inList(const std::vector<std::string>& names, std::string_view n) {
+  for (const auto& x : names) {
+    if (iequals(x, n)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+bool inOps(const std::vector<config::HeaderOp>& ops, std::string_view n) {
+  for (const auto& op : ops) {
+    if (iequals(op.name, n)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+std::string forwardedFor(const http::Request& req, std::string_view clientIp, unsigned trusted) {
+  std::string out;
+  if (trusted > 0) {
+    std::vector<std::string_view> all;
+    for (const auto& h : req.headers) {
+      if (iequals(h.name, "x-forwarded-for")) {
+        for (auto v : core::splitList(h.value)) {
+          all.push_back(v);
+        }
+      }
+    }
+    size_t from = all.size() > trusted ? all.size() - trusted : 0;
+    for (size_t i = from; i < all.size(); ++i) {
+      out.append(all[i]);
+      out.append(", ");
+    }
+  }
+  out.append(clientIp);
+  return out;
+}
+
+void buildUpstreamRequest(std::string& out, const http::Request& req,
+                          const config::UpstreamConfig& up, std::string_view target,
+                          const ForwardInfo& info) {
+  http::HopByHop hop(req.headers);
+  out.append(req.method);
+  out += ' ';
+  out.append(target);
+  out.append(" HTTP/1.1\r\nHost: ");
+  out.append(up.authority());
+  out.append("\r\n");
+  std::string_view originalHost;
+  for (const auto& h : req.headers) {
+    if (iequals(h.name, "host")) {
+      originalHost = h.value;
+      continue;
+    }
+    if (hop.contains(h.name) || isGatewayOnlyHeader(h.name) || iequals(h.name, "content-length") ||
+        iequals(h.name, "expect") || inList(up.removeHeaders, h.name) ||
+        inOps(up.setHeaders, h.name)) {
+      continue;
+    }
+    http::appendField(out, h.name, h.value);
+  }
+  for (const auto& op : up.setHeaders) {
+    http::appendField(out, op.name, op.value);
+  }
+  for (const auto& op : up.addHeaders) {
+    http::appendField(out, op.name, op.value);
+  }
+  http::appendField(out, "X-Forwarded-For", forwardedFor(req, info.clientIp, info.trustedProxies));
+  http::appendField(out, "X-Forwarded-Proto", info.clientTls ? "https" : "http");
+  if (!originalHost.empty()) {
+    http::appendField(out, "X-Forwarded-Host", originalHost);
+  }
+  http::appendField(out, "x-request-id", info.requestId);
+  if (!req.body.empty() || req.contentLength || req.chunked) {
+    http::appendField(out, "Content-Length", std::to_string(req.body.size()));
+  }
+  out.append("\r\n");
+}
+
+Framing clientFraming(const http::ResponseHead& head, bool headRequest, unsigned clientVersion) {
+  if (headRequest || head.status == 204 || head.status == 304 ||
+      (head.status >= 100 && head.status < 200)) {
+    return Framing::None;
+  }
+  if (head.contentLength && !head.chunked) {
+    return Framing::Length;
+  }
+  return clientVersion >= 11 ? Framing::Chunked : Framing::Close;
+}
+
+void buildClientResponseHead(std::string& out, const http::ResponseHead& head, Framing framing,
+                             std::string_view requestId, bool keepAlive, unsigned clientVersion) {
+  http::HopByHop hop(head.headers);
+  out.append("HTTP/1.1 ");
+  out.append(std::to_string(head.status));
+  out += ' ';
+  out.append(head.reason);
+  out.append("\r\n");
+  for (const auto& h : head.headers) {
+    if (hop.contains(h.name) || iequals(h.name, "content-length")) {
+      continue;
+    }
+    if (iequals(h.name, "x-request-id")) {
+      // The provider's own id stays available beside the gateway's.
+      http::appendField(out, "x-upstream-request-id", h.value);
+      continue;
+    }
+    http::appendField(out, h.name, h.value);
+  }
+  if (framing == Framing::Length || (framing == Framing::None && head.contentLength)) {
+    http::appendField(out, "Content-Length", std::to_string(head.contentLength.value_or(0)));
+  } else if (framing == Framing::Chunked) {
+    out.append("Transfer-Encoding: chunked\r\n");
+  }
+  http::appendField(out, "x-request-id", requestId);
+  if (!keepAlive || framing == Framing::Close) {
+    out.append("Connection: close\r\n");
+  } else if (clientVersion < 11) {
+    out.append("Connection: keep-alive\r\n");
+  }
+  out.append("\r\n");
+}
+
+}  // namespace tg::proxy

@@ -1,0 +1,388 @@
+#include "proxy/session.h"
+
+#include <array>
+#include <chrono>
+
+#include "core/log.h"
+#include "proxy/errors.h"
+#include "proxy/forward.h"
+#include "proxy/router.h"
+#include "proxy/worker.h"
+
+namespace tg::proxy {
+
+using namespace std::chrono_literals;
+using http::error_code;
+using http::net::buffer;
+using SteadyClock = std::chrono::steady_clock;
+
+// Per-request state, for the access log and the error paths.
+struct Session::Exchange {
+  std::chrono::system_clock::time_point wallStart;
+  SteadyClock::time_point start;
+  std::string requestId;
+  const config::RouteConfig* route = nullptr;
+  const config::UpstreamConfig* upstream = nullptr;
+  config::Dialect dialect = config::Dialect::OpenAI;
+  int status = 0;
+  uint64_t bytesOut = 0;
+  std::optional<double> firstByteMs;
+  std::string upstreamRequestId;
+  std::string_view error;
+  bool keepAlive = true;
+};
+
+namespace {
+
+std::string peerAddress(http::tcp::socket& s) {
+  error_code ec;
+  auto ep = s.remote_endpoint(ec);
+  if (ec) {
+    return "unknown";
+  }
+  auto addr = ep.address();
+  if (addr.is_v6() && addr.to_v6().is_v4_mapped()) {
+    return http::net::ip::make_address_v4(http::net::ip::v4_mapped, addr.to_v6()).to_string();
+  }
+  return addr.to_string();
+}
+
+double msSince(SteadyClock::time_point t) {
+  return std::chrono::duration<double, std::milli>(SteadyClock::now() - t).count();
+}
+
+}  // namespace
+
+Session::Session(Worker& worker, http::tcp::socket sock, http::net::ssl::context* tls)
+    : worker_(worker),
+      client_(tls ? http::Stream(std::move(sock), *tls) : http::Stream(std::move(sock))),
+      deadline_(worker.io().get_executor(), [this] { onDeadline(); }),
+      limits_{worker.config().limits.maxHeaderBytes, worker.config().limits.maxHeaders,
+              worker.config().limits.maxBodyBytes, worker.config().limits.headerTimeout,
+              worker.config().limits.bodyTimeout, worker.config().limits.idleTimeout},
+      reader_(client_, buf_, deadline_, limits_) {
+  worker_.sessions_.insert(this);
+}
+
+Session::~Session() {
+  deadline_.stop();
+  worker_.sessions_.erase(this);
+}
+
+void Session::onDeadline() {
+  client_.cancel();
+  if (upstream_) {
+    upstream_->cancel();
+  }
+}
+
+void Session::onDrain() {
+  if (reader_.idle()) {
+    client_.cancel();
+  }
+}
+
+http::Task<void> Session::run() {
+  error_code ec;
+  client_.socket().set_option(http::tcp::no_delay(true), ec);
+  clientIp_ = peerAddress(client_.socket());
+  if (client_.isTls()) {
+    deadline_.expiresAfter(limits_.headerTimeout);
+    co_await client_.handshakeServer(ec);
+    if (ec) {
+      client_.close();
+      co_return;
+    }
+  }
+  while (!worker_.draining() && client_.isOpen()) {
+    bool keepAlive = co_await serveRequest();
+    if (!keepAlive) {
+      break;
+    }
+  }
+  deadline_.clear();
+  client_.close();
+}
+
+http::Task<bool> Session::sendError(Exchange& x, int status, std::string_view code,
+                                    std::string_view message, bool close) {
+  x.status = status;
+  x.error = code;
+  x.keepAlive = x.keepAlive && !close && !worker_.draining();
+  out_ = errorResponse(x.dialect, status, code, message, x.requestId, !x.keepAlive);
+  deadline_.expiresAfter(limits_.idleTimeout);
+  error_code ec;
+  co_await client_.write(buffer(out_), ec);
+  x.bytesOut += out_.size();
+  if (ec) {
+    x.keepAlive = false;
+  }
+  co_return x.keepAlive;
+}
+
+// After an error answered before the request was read whole: stop sending, then read and
+// discard what the client is still sending for a short while, so that closing does not
+// reset the connection before the client has read the answer.
+http::Task<void> Session::lingeringClose() {
+  error_code ec;
+  client_.socket().shutdown(http::tcp::socket::shutdown_send, ec);
+  deadline_.expiresAfter(2s);
+  std::array<char, 16384> sink;
+  uint64_t total = 0;
+  while (total < (64u << 20)) {
+    size_t n = co_await client_.socket().async_read_some(buffer(sink), http::use(ec));
+    if (ec) {
+      break;
+    }
+    total += n;
+  }
+  client_.close();
+}
+
+http::Task<bool> Session::serveRequest() {
+  Exchange x;
+  http::ReadResult rr = co_await reader_.readHead(req_);
+  if (rr.status == http::ReadStatus::Closed || rr.status == http::ReadStatus::IoError) {
+    co_return false;
+  }
+  x.wallStart = std::chrono::system_clock::now();
+  x.start = SteadyClock::now();
+  x.requestId = worker_.nextRequestId();
+  ++served_;
+
+  std::string_view path = rr.status == http::ReadStatus::Ok ? targetPath(req_.target) : "";
+  if (rr.status == http::ReadStatus::Ok) {
+    x.route = matchRoute(worker_.config(), req_.header("host"), path);
+    if (x.route) {
+      x.dialect = x.route->dialect;
+      x.upstream = &worker_.config().upstreams[x.route->upstreamIndex];
+    }
+    rr = co_await reader_.readBody(req_);
+    if (rr.status == http::ReadStatus::IoError) {
+      co_return false;
+    }
+  }
+  bool keep = true;
+  switch (rr.status) {
+    case http::ReadStatus::Ok: {
+      uint64_t maxReq = worker_.config().limits.maxRequestsPerConnection;
+      x.keepAlive = req_.keepAlive && (maxReq == 0 || served_ < maxReq);
+      if (req_.method == "CONNECT") {
+        keep = co_await sendError(x, 400, "unsupported_method", "CONNECT is not supported", true);
+      } else if (!x.route) {
+        keep = co_await sendError(x, 404, "route_not_found",
+                                  "no route for " + std::string(path), false);
+      } else {
+        co_await forward(x);
+        keep = x.keepAlive;
+      }
+      break;
+    }
+    case http::ReadStatus::Timeout:
+      co_await sendError(x, 408, "request_timeout", rr.detail, true);
+      keep = false;
+      break;
+    case http::ReadStatus::BadRequest:
+      co_await sendError(x, 400, "bad_request", rr.detail, true);
+      co_await lingeringClose();
+      keep = false;
+      break;
+    case http::ReadStatus::HeadTooLarge:
+      co_await sendError(x, 431, "request_header_too_large", rr.detail, true);
+      co_await lingeringClose();
+      keep = false;
+      break;
+    case http::ReadStatus::BodyTooLarge:
+      co_await sendError(x, 413, "request_too_large",
+                         "request body exceeds " +
+                             std::to_string(worker_.config().limits.maxBodyBytes) + " bytes",
+                         true);
+      co_await lingeringClose();
+      keep = false;
+      break;
+    default:
+      keep = false;
+  }
+  logExchange(x);
+  co_return keep && !worker_.draining();
+}
+
+void Session::logExchange(const Exchange& x) {
+  AccessLog& log = worker_.accessLog();
+  if (!log.enabled()) {
+    return;
+  }
+  AccessRecord r;
+  r.start = x.wallStart;
+  r.requestId = x.requestId;
+  r.client = clientIp_;
+  r.method = req_.method;
+  r.path = req_.target;
+  r.route = x.route ? std::string_view(x.route->name) : std::string_view();
+  r.upstream = x.upstream ? std::string_view(x.upstream->name) : std::string_view();
+  r.status = x.status;
+  r.bytesIn = req_.wireBytes;
+  r.bytesOut = x.bytesOut;
+  r.durationMs = msSince(x.start);
+  r.upstreamFirstByteMs = x.firstByteMs;
+  r.upstreamRequestId = x.upstreamRequestId;
+  r.error = x.error;
+  log.record(r);
+}
+
+http::Task<void> Session::forward(Exchange& x) {
+  const config::UpstreamConfig& up = *x.upstream;
+  const size_t idx = x.route->upstreamIndex;
+  const bool isHead = req_.method == "HEAD";
+  std::string target = upstreamTarget(*x.route, up, req_.target);
+  ForwardInfo info{clientIp_, client_.isTls(), x.requestId, worker_.config().server.trustedProxies};
+
+  // Connect (or reuse), send, and wait for the response head. A reused connection that fails
+  // before any response byte was probably closed by the upstream while idle: retry once on a
+  // fresh connection.
+  std::optional<http::ResponseParser> parser;
+  for (int attempt = 0;; ++attempt) {
+    upstream_ = attempt == 0 ? worker_.pool().takeIdle(idx) : nullptr;
+    const bool reused = upstream_ != nullptr;
+    error_code ec;
+    if (!upstream_) {
+      deadline_.expiresAfter(up.connectTimeout);
+      co_await worker_.pool().connect(idx, upstream_, ec);
+      if (ec) {
+        bool timedOut = deadline_.expired();
+        upstream_.reset();
+        co_await sendError(x, timedOut ? 504 : 502,
+                           timedOut ? "upstream_timeout" : "upstream_unreachable",
+                           timedOut ? "upstream " + up.name + " did not accept the connection in time"
+                                    : "upstream " + up.name + " is unreachable: " + ec.message(),
+                           false);
+        co_return;
+      }
+    }
+    out_.clear();
+    buildUpstreamRequest(out_, req_, up, target, info);
+    deadline_.expiresAfter(up.firstByteTimeout);
+    std::array<http::net::const_buffer, 2> bufs{buffer(out_), buffer(req_.body)};
+    co_await upstream_->stream.write(bufs, ec);
+    parser.emplace(resp_, isHead, 64 * 1024);
+    body_.clear();
+    bool gotBytes = false;
+    while (!ec && !parser->headerDone()) {
+      http::ReadBuffer& ub = upstream_->buf;
+      size_t n = co_await upstream_->stream.readSome(ub.prepare(8192), ec);
+      if (ec) {
+        break;
+      }
+      if (!gotBytes) {
+        gotBytes = true;
+        x.firstByteMs = msSince(x.start);
+      }
+      ub.commit(n);
+      error_code pec;
+      size_t used = parser->put(ub.view(), &body_, pec);
+      ub.consume(used);
+      if (pec && !http::isNeedMore(pec)) {
+        upstream_->stream.close();
+        upstream_.reset();
+        co_await sendError(x, 502, "bad_upstream_response",
+                           "upstream " + up.name + " sent an invalid response: " + pec.message(),
+                           false);
+        co_return;
+      }
+    }
+    if (!ec) {
+      break;
+    }
+    bool timedOut = deadline_.expired();
+    upstream_->stream.close();
+    upstream_.reset();
+    if (reused && !gotBytes && !timedOut && attempt == 0) {
+      continue;
+    }
+    co_await sendError(x, timedOut ? 504 : 502,
+                       timedOut ? "upstream_timeout" : "bad_upstream_response",
+                       timedOut ? "upstream " + up.name + " did not answer in time"
+                                : "upstream " + up.name + " closed the connection: " + ec.message(),
+                       false);
+    co_return;
+  }
+
+  // Relay: the head with the first body bytes in one write, then one write per upstream read.
+  x.status = resp_.status;
+  x.upstreamRequestId = std::string(resp_.header("x-request-id"));
+  Framing framing = clientFraming(resp_, isHead, req_.version);
+  if (framing == Framing::Close || worker_.draining()) {
+    x.keepAlive = false;
+  }
+  out_.clear();
+  buildClientResponseHead(out_, resp_, framing, x.requestId, x.keepAlive, req_.version);
+  bool upstreamOk = true;
+  for (;;) {
+    if (!body_.empty()) {
+      if (framing == Framing::Chunked) {
+        http::appendChunkHeader(out_, body_.size());
+        out_ += body_;
+        out_ += "\r\n";
+      } else if (framing != Framing::None) {
+        out_ += body_;
+      }
+      body_.clear();
+    }
+    if (parser->done() && framing == Framing::Chunked) {
+      out_ += "0\r\n\r\n";
+    }
+    if (!out_.empty()) {
+      deadline_.expiresAfter(limits_.idleTimeout);
+      error_code wec;
+      co_await client_.write(buffer(out_), wec);
+      if (wec) {
+        x.error = "client_gone";
+        x.keepAlive = false;
+        upstreamOk = false;
+        break;
+      }
+      x.bytesOut += out_.size();
+      out_.clear();
+    }
+    if (parser->done()) {
+      break;
+    }
+    deadline_.expiresAfter(up.idleTimeout);
+    http::ReadBuffer& ub = upstream_->buf;
+    error_code rec;
+    size_t n = co_await upstream_->stream.readSome(ub.prepare(8192), rec);
+    if (rec) {
+      if (rec == http::net::error::eof || rec == http::net::ssl::error::stream_truncated) {
+        error_code eofEc;
+        parser->putEof(eofEc);
+        if (!eofEc && parser->done()) {
+          upstreamOk = false;  // a close-delimited body ends here; the connection is gone
+          continue;            // write the final chunk
+        }
+      }
+      x.error = deadline_.expired() ? "upstream_timeout" : "upstream_broken";
+      x.keepAlive = false;
+      upstreamOk = false;
+      break;
+    }
+    ub.commit(n);
+    error_code pec;
+    size_t used = parser->put(ub.view(), &body_, pec);
+    ub.consume(used);
+    if (pec && !http::isNeedMore(pec)) {
+      x.error = "bad_upstream_response";
+      x.keepAlive = false;
+      upstreamOk = false;
+      break;
+    }
+  }
+  if (upstreamOk && parser->reusable()) {
+    ++upstream_->requests;
+    worker_.pool().release(idx, std::move(upstream_));
+  } else if (upstream_) {
+    upstream_->stream.close();
+    upstream_.reset();
+  }
+}
+
+}  // namespace tg::proxy

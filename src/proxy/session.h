@@ -1,0 +1,65 @@
+#pragma once
+// Session: one client connection, served by one coroutine on its worker's thread from
+// accept to close. Requests are read and answered strictly in order (pipelined requests
+// wait in the read buffer). For each request: read the head and body within limits, pick
+// the route, forward over a pooled upstream connection, and relay the response as it
+// arrives: every upstream read becomes one client write, so a stream reaches the client
+// event by event. Every await runs under the connection's Deadline.
+//
+// Failures answer in the route's dialect: 400, 404, 408, 413, 431 from the client side;
+// 502 (unreachable or broken upstream) and 504 (upstream timeout) before any response byte
+// was sent. Once the response has started, a failure can only cut it short, so the
+// connection is closed without the final chunk and the client sees the stream end early.
+
+#include <memory>
+#include <string>
+
+#include "http/deadline.h"
+#include "http/request_reader.h"
+#include "http/response_reader.h"
+#include "http/stream.h"
+#include "http/upstream_pool.h"
+#include "proxy/access_log.h"
+
+namespace tg::proxy {
+
+class Worker;
+
+class Session {
+ public:
+  Session(Worker& worker, http::tcp::socket sock, http::net::ssl::context* tls);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  http::Task<void> run();
+  // Graceful shutdown: an idle connection closes now, a busy one after its response.
+  void onDrain();
+
+ private:
+  struct Exchange;  // per-request state, see session.cc
+
+  http::Task<bool> serveRequest();
+  http::Task<void> forward(Exchange& x);
+  http::Task<bool> sendError(Exchange& x, int status, std::string_view code,
+                             std::string_view message, bool close);
+  http::Task<void> lingeringClose();
+  void onDeadline();
+  void logExchange(const Exchange& x);
+
+  Worker& worker_;
+  http::Stream client_;
+  http::ReadBuffer buf_;
+  http::Deadline deadline_;
+  http::RequestLimits limits_;
+  http::RequestReader reader_;
+  http::Request req_;
+  http::ResponseHead resp_;
+  std::unique_ptr<http::UpstreamConn> upstream_;  // the connection of the current request
+  std::string out_;   // bytes to write next (request head, or response head + body)
+  std::string body_;  // de-chunked response body bytes of the current read
+  std::string clientIp_;
+  uint64_t served_ = 0;
+};
+
+}  // namespace tg::proxy

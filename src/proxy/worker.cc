@@ -1,0 +1,86 @@
+#include "proxy/worker.h"
+
+#include <random>
+
+#include "core/log.h"
+#include "proxy/session.h"
+
+namespace tg::proxy {
+
+namespace {
+
+std::vector<http::UpstreamTarget> targetsOf(const SharedState& s) {
+  std::vector<http::UpstreamTarget> out;
+  const auto& ups = s.config->upstreams;
+  for (size_t i = 0; i < ups.size(); ++i) {
+    const auto& u = ups[i];
+    http::UpstreamTarget t;
+    t.host = u.host;
+    t.port = u.port;
+    t.https = u.https;
+    t.serverName = u.tls.serverName.empty() ? u.host : u.tls.serverName;
+    t.verify = u.tls.verify;
+    t.tls = i < s.upstreamTls.size() ? s.upstreamTls[i] : nullptr;
+    t.maxIdle = u.poolMaxIdle;
+    t.poolIdleTimeout = u.poolIdleTimeout;
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
+uint64_t splitmix64(uint64_t& x) {
+  uint64_t z = (x += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+}  // namespace
+
+Worker::Worker(http::net::io_context& io, const SharedState& shared, unsigned index)
+    : io_(io),
+      config_(shared.config),
+      pool_(io.get_executor(), targetsOf(shared)),
+      accessLog_(io.get_executor(), shared.accessLogFd) {
+  std::random_device rd;
+  rngState_ = (static_cast<uint64_t>(rd()) << 32) ^ rd() ^ (uint64_t{index} << 56);
+}
+
+std::string Worker::nextRequestId() {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id(32, '0');
+  uint64_t a = splitmix64(rngState_);
+  uint64_t b = splitmix64(rngState_);
+  for (int i = 0; i < 16; ++i) {
+    id[i] = kHex[(a >> (i * 4)) & 15];
+    id[16 + i] = kHex[(b >> (i * 4)) & 15];
+  }
+  return id;
+}
+
+void Worker::serve(http::tcp::socket sock, http::net::ssl::context* tls) {
+  auto session = std::make_unique<Session>(*this, std::move(sock), tls);
+  Session* raw = session.get();
+  http::net::co_spawn(io_, raw->run(), [s = std::move(session)](std::exception_ptr e) {
+    if (e) {
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& ex) {
+        core::logError("connection ended by an exception", {{"what", ex.what()}});
+      } catch (...) {
+        core::logError("connection ended by an unknown exception");
+      }
+    }
+  });
+}
+
+void Worker::drain() {
+  draining_ = true;
+  // Copy first: cancelling may end a session, which erases itself from the set.
+  std::vector<Session*> all(sessions_.begin(), sessions_.end());
+  for (Session* s : all) {
+    s->onDrain();
+  }
+}
+
+}  // namespace tg::proxy

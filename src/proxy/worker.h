@@ -1,0 +1,65 @@
+#pragma once
+// Worker: everything one event-loop thread owns. A worker has its own io_context, its own
+// listening sockets (SO_REUSEPORT, set up by app/), its own upstream connection pools, access
+// log buffer and request-id generator, and the set of client connections it is serving.
+// Nothing here is shared with another thread except the immutable Config and TLS contexts,
+// so nothing here takes a lock. All methods run on the worker's thread.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include <boost/asio/ssl/context.hpp>
+
+#include "config/config.h"
+#include "http/upstream_pool.h"
+#include "proxy/access_log.h"
+
+namespace tg::proxy {
+
+class Session;
+
+// What every worker receives from start-up, read-only.
+struct SharedState {
+  std::shared_ptr<const config::Config> config;
+  std::vector<std::shared_ptr<http::net::ssl::context>> upstreamTls;  // per upstream; null = http
+  int accessLogFd = -1;
+};
+
+class Worker {
+ public:
+  Worker(http::net::io_context& io, const SharedState& shared, unsigned index);
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  http::net::io_context& io() { return io_; }
+  const config::Config& config() const { return *config_; }
+  http::UpstreamPool& pool() { return pool_; }
+  AccessLog& accessLog() { return accessLog_; }
+
+  // A new request id: 32 hex digits, unique across workers and restarts.
+  std::string nextRequestId();
+
+  // Starts serving an accepted connection on this worker (spawns its coroutine).
+  void serve(http::tcp::socket sock, http::net::ssl::context* tls);
+
+  // Graceful shutdown: from now on connections close after their current request, and idle
+  // keep-alive connections are closed at once.
+  void drain();
+  bool draining() const { return draining_; }
+  size_t activeSessions() const { return sessions_.size(); }
+
+ private:
+  friend class Session;
+  http::net::io_context& io_;
+  std::shared_ptr<const config::Config> config_;
+  http::UpstreamPool pool_;
+  AccessLog accessLog_;
+  uint64_t rngState_;
+  bool draining_ = false;
+  std::unordered_set<Session*> sessions_;
+};
+
+}  // namespace tg::proxy
