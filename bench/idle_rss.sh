@@ -5,8 +5,8 @@ set -euo pipefail
 BUILD=${BUILD:-build}
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PORT=${PORT:-18990}; SIM=${SIM:-18991}
-build-me/tokengate-sim --listen 127.0.0.1:$SIM >/dev/null 2>&1 & sim=$!
-build-me/tokengate run --listen 127.0.0.1:$PORT --upstream http://127.0.0.1:$SIM --workers 4 \
+$BUILD/tokengate-sim --listen 127.0.0.1:$SIM >/dev/null 2>&1 & sim=$!
+$BUILD/tokengate run --listen 127.0.0.1:$PORT --upstream http://127.0.0.1:$SIM --workers 4 \
   --access-log off >/dev/null 2>&1 & gw=$!
 trap 'kill $gw $sim 2>/dev/null; wait 2>/dev/null' EXIT
 for _ in $(seq 50); do curl -s -o /dev/null http://127.0.0.1:$PORT/health && break; sleep 0.1; done

@@ -42,15 +42,18 @@ StreamScript buildAnthropicStream(const Generation& gen) {
   StreamScript script;
   script.content_type = "text/event-stream; charset=utf-8";
   script.head = {
-      sseEvent("message_start", R"({"type":"message_start","message":)" + message(gen, false) + "}"),
-      sseEvent("content_block_start",
-               R"({"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}})"),
+      sseEvent("message_start",
+               R"({"type":"message_start","message":)" + message(gen, false) + "}"),
+      sseEvent(
+          "content_block_start",
+          R"({"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}})"),
       sseEvent("ping", R"({"type": "ping"})"),
   };
   script.token = [](int i) {
-    return sseEvent("content_block_delta",
-                    R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":)" +
-                        jsonString(outputWord(i)) + "}}");
+    return sseEvent(
+        "content_block_delta",
+        R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":)" +
+            jsonString(outputWord(i)) + "}}");
   };
   std::string delta =
       R"({"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null})";

@@ -8,7 +8,7 @@ namespace {
 
 // Each is one token in o200k_base and cl100k_base, and stays one token when concatenated
 // (the pre-tokenizer splits before every leading space).
-constexpr std::string_view kWords[] = {" the", " of", " and", " to", " in", " is", " it", " that",
+constexpr std::string_view kWords[] = {" the", " of", " and",  " to", " in",  " is", " it", " that",
                                        " for", " on", " with", " as", " was", " at", " by", " be"};
 constexpr int kWordCount = sizeof(kWords) / sizeof(kWords[0]);
 

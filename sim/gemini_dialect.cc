@@ -18,8 +18,8 @@ std::string response(const Generation& gen, std::string_view text, int candidate
   body += R"(,"index":0}])";
   if (!gen.omit_usage) {
     body += R"(,"usageMetadata":{"promptTokenCount":)" + std::to_string(gen.prompt_tokens) +
-            R"(,"candidatesTokenCount":)" + std::to_string(candidates) +
-            R"(,"totalTokenCount":)" + std::to_string(gen.prompt_tokens + candidates) + "}";
+            R"(,"candidatesTokenCount":)" + std::to_string(candidates) + R"(,"totalTokenCount":)" +
+            std::to_string(gen.prompt_tokens + candidates) + "}";
   }
   body += R"(,"modelVersion":)" + jsonString(gen.model) + R"(,"responseId":")" +
           idString("sim-", gen.seq) + "\"}";

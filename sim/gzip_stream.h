@@ -7,10 +7,10 @@
 // next one is produced. finish() returns the deflate end block and the gzip trailer. Not
 // thread-safe; one instance per response.
 
+#include <zlib.h>
+
 #include <string>
 #include <string_view>
-
-#include <zlib.h>
 
 namespace tg::sim {
 

@@ -41,9 +41,9 @@ struct KnobHeader {
   std::string_view knob;
 };
 inline constexpr KnobHeader kKnobHeaders[] = {
-    {"x-sim-tokens", "tokens"},     {"x-sim-delay-ms", "delay_ms"},
-    {"x-sim-ttft-ms", "ttft_ms"},   {"x-sim-omit-usage", "omit_usage"},
-    {"x-sim-status", "status"},     {"x-sim-cut-after", "cut_after"},
+    {"x-sim-tokens", "tokens"},   {"x-sim-delay-ms", "delay_ms"},
+    {"x-sim-ttft-ms", "ttft_ms"}, {"x-sim-omit-usage", "omit_usage"},
+    {"x-sim-status", "status"},   {"x-sim-cut-after", "cut_after"},
     {"x-sim-gzip", "gzip"},
 };
 

@@ -40,8 +40,8 @@ Instance-wide knob defaults (a request overrides them with its model's '@' suffi
 )";
 
 [[noreturn]] void fail(const std::string& message) {
-  std::fprintf(stderr, "tokengate-sim: %s\n%.*s", message.c_str(),
-               static_cast<int>(kUsage.size()), kUsage.data());
+  std::fprintf(stderr, "tokengate-sim: %s\n%.*s", message.c_str(), static_cast<int>(kUsage.size()),
+               kUsage.data());
   std::exit(2);
 }
 

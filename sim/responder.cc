@@ -1,6 +1,13 @@
 #include "responder.h"
 
+#include <openssl/evp.h>
+
 #include <algorithm>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/http/status.hpp>
 #include <cctype>
 #include <chrono>
 #include <cstdio>
@@ -8,14 +15,6 @@
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <openssl/evp.h>
-
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/beast/http/status.hpp>
 
 #include "dialects.h"
 #include "gzip_stream.h"
@@ -238,8 +237,8 @@ Reply echoReply(const Request& request) {
 
 Reply statsReply(const SimStats& stats) {
   Reply reply;
-  reply.body = R"({"connections":)" + std::to_string(stats.connections.load()) +
-               R"(,"requests":)" + std::to_string(stats.requests.load()) + "}";
+  reply.body = R"({"connections":)" + std::to_string(stats.connections.load()) + R"(,"requests":)" +
+               std::to_string(stats.requests.load()) + "}";
   return reply;
 }
 

@@ -18,11 +18,10 @@
 // and `stats` is atomic.
 
 #include <atomic>
-#include <cstdint>
-
 #include <boost/asio/awaitable.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
+#include <cstdint>
 
 #include "knobs.h"
 #include "transport.h"

@@ -2,9 +2,6 @@
 
 #include <sys/socket.h>
 
-#include <cstdio>
-#include <exception>
-
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -13,6 +10,8 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/field.hpp>
+#include <cstdio>
+#include <exception>
 
 namespace tg::sim {
 namespace {
@@ -98,8 +97,7 @@ net::awaitable<void> acceptLoop(tcp::acceptor& acceptor, SimContext& context,
     ++context.stats.connections;
     auto transport = tls != nullptr ? makeTlsTransport(std::move(socket), *tls)
                                     : makePlainTransport(std::move(socket));
-    net::co_spawn(acceptor.get_executor(), runSession(std::move(transport), context),
-                  logException);
+    net::co_spawn(acceptor.get_executor(), runSession(std::move(transport), context), logException);
   }
 }
 
@@ -163,8 +161,7 @@ std::string Server::address() const {
 
 void Server::start() {
   for (auto& worker : workers_) {
-    net::co_spawn(worker->io, acceptLoop(worker->acceptor, context_, tls_.get()),
-                  logException);
+    net::co_spawn(worker->io, acceptLoop(worker->acceptor, context_, tls_.get()), logException);
     worker->thread = std::thread([&io = worker->io] { io.run(); });
   }
 }

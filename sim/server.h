@@ -14,16 +14,15 @@
 // workers; stop() may be called from any thread, stops every io_context and joins the workers.
 // In-flight connections are dropped. The destructor calls stop().
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl/context.hpp>
 
 #include "knobs.h"
 #include "responder.h"

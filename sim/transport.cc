@@ -1,14 +1,13 @@
 #include "transport.h"
 
-#include <chrono>
-#include <type_traits>
-
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
+#include <chrono>
+#include <type_traits>
 
 namespace tg::sim {
 namespace {

@@ -10,9 +10,6 @@
 // simulator send every stream event separately. A Transport is used by one coroutine at a time
 // and is not thread-safe.
 
-#include <memory>
-#include <string_view>
-
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
@@ -20,6 +17,8 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
+#include <memory>
+#include <string_view>
 
 namespace tg::sim {
 

@@ -9,7 +9,7 @@ import {
 
 const h = harness();
 let sim;
-let gw;
+let gateway; // async () => the running gateway (restarted if a test crashed it)
 let deadPort;
 const fakes = {};
 
@@ -37,8 +37,7 @@ before(async () => {
   fakes.garbage = await fake('THIS IS NOT HTTP\r\n\r\n');
   fakes.headcut = await fake('HTTP/1.1 200 OK\r\nContent-Type: application/js');
   fakes.bodycut = await fake('HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"partial":');
-  const port = await freePort();
-  gw = await h.gateway(gatewayConfig({
+  gateway = h.restartingGateway((port) => gatewayConfig({
     port,
     limits: { max_body_bytes: '1KiB', max_header_bytes: '4KiB', max_headers: 20 },
     upstreams: [
@@ -65,12 +64,14 @@ before(async () => {
       { name: 'bodycut', match: { path_prefix: '/bodycut/' }, upstream: 'bodycut' },
     ],
   }));
+  await gateway();
 }, { timeout: 60000 });
 
 // A raw response's JSON body checked like a node:http one.
 const asRes = (r) => ({ status: r.status, headers: r.headers, text: r.text });
 
 test('400: a garbage request line, answered in JSON', { timeout: 15000 }, async () => {
+  const gw = await gateway();
   const r = await rawExchange(gw.port, 'THIS IS NOT HTTP\r\n\r\n', { timeout: 5000 });
   assert.equal(r.responses.length, 1, `no parsable response (closed=${r.closed}, error=${r.error}): ${JSON.stringify(r.raw.toString('latin1'))}`);
   assert.equal(r.responses[0].status, 400);
@@ -79,6 +80,7 @@ test('400: a garbage request line, answered in JSON', { timeout: 15000 }, async 
 });
 
 test('400: an invalid Content-Length and conflicting Content-Lengths', { timeout: 15000 }, async () => {
+  const gw = await gateway();
   for (const cl of ['Content-Length: abc\r\n', 'Content-Length: 5\r\nContent-Length: 6\r\n']) {
     const r = await rawExchange(gw.port, `POST /v1/sim/echo HTTP/1.1\r\nHost: x\r\n${cl}\r\nhello`, { timeout: 5000 });
     assert.equal(r.responses[0]?.status, 400, `${JSON.stringify(cl)} -> ${r.raw.toString('latin1').slice(0, 200)}`);
@@ -87,6 +89,7 @@ test('400: an invalid Content-Length and conflicting Content-Lengths', { timeout
 });
 
 test('404: no route matches, OpenAI format with code route_not_found', { timeout: 15000 }, async () => {
+  const gw = await gateway();
   const r = await request({ port: gw.port, path: '/nope/v1/chat/completions' });
   assert.equal(r.status, 404);
   openaiError(r, { code: 'route_not_found' });
@@ -98,6 +101,7 @@ test('404: no route matches, OpenAI format with code route_not_found', { timeout
 });
 
 test('413: a Content-Length over max_body_bytes is refused without waiting for the body', { timeout: 15000 }, async () => {
+  const gw = await gateway();
   const before = await simStats();
   const head = 'POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 2048\r\n\r\n';
   const r = await rawExchange(gw.port, head, { timeout: 5000 }); // the body is never sent
@@ -110,6 +114,7 @@ test('413: a Content-Length over max_body_bytes is refused without waiting for t
 });
 
 test('413: a body exactly at max_body_bytes passes', { timeout: 15000 }, async () => {
+  const gw = await gateway();
   const body = Buffer.alloc(1024, 'x');
   const r = await request({ port: gw.port, method: 'POST', path: '/v1/sim/echo', body, headers: { 'content-type': 'text/plain' } });
   assert.equal(r.status, 200, r.text);
@@ -120,6 +125,7 @@ test('413: a body exactly at max_body_bytes passes', { timeout: 15000 }, async (
 });
 
 test('413: a chunked body that grows over max_body_bytes', { timeout: 15000 }, async () => {
+  const gw = await gateway();
   const conn = await rawConnect(gw.port);
   try {
     await conn.write('POST /v1/sim/echo HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n');
@@ -141,12 +147,14 @@ test('413: a chunked body that grows over max_body_bytes', { timeout: 15000 }, a
 });
 
 test('413 on a dialect: anthropic route uses the Anthropic error format', { timeout: 15000 }, async () => {
+  const gw = await gateway();
   const r = await rawExchange(gw.port, 'POST /anthropic/v1/messages HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n', { timeout: 5000 });
   assert.equal(r.responses[0]?.status, 413, r.raw.toString('latin1').slice(0, 300));
   anthropicError(asRes(r.responses[0]));
 });
 
 test('431: request head over max_header_bytes', { timeout: 15000 }, async () => {
+  const gw = await gateway();
   const head = `GET /v1/sim/echo HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(8000)}\r\n\r\n`;
   const r = await rawExchange(gw.port, head, { timeout: 5000 });
   assert.equal(r.responses[0]?.status, 431, `(closed=${r.closed}, error=${r.error}) ${r.raw.toString('latin1').slice(0, 300)}`);
@@ -154,6 +162,7 @@ test('431: request head over max_header_bytes', { timeout: 15000 }, async () => 
 });
 
 test('431: more header fields than max_headers; fewer pass', { timeout: 15000 }, async () => {
+  const gw = await gateway();
   const fields = (n) => Array.from({ length: n }, (_, i) => `X-H${i}: v${i}\r\n`).join('');
   const many = await rawExchange(gw.port, `GET /v1/sim/echo HTTP/1.1\r\nHost: x\r\n${fields(40)}\r\n`, { timeout: 5000 });
   assert.equal(many.responses[0]?.status, 431, many.raw.toString('latin1').slice(0, 300));
@@ -163,6 +172,7 @@ test('431: more header fields than max_headers; fewer pass', { timeout: 15000 },
 });
 
 test('502: upstream port with nothing listening, code upstream_unreachable', { timeout: 15000 }, async () => {
+  const gw = await gateway();
   const t0 = now();
   const r = await postJSON(gw.port, '/dead/v1/chat/completions', CHAT_BODY);
   assert.equal(r.status, 502, r.text);
@@ -172,6 +182,7 @@ test('502: upstream port with nothing listening, code upstream_unreachable', { t
 });
 
 test('502 in the Anthropic format on a dialect: anthropic route', { timeout: 15000 }, async () => {
+  const gw = await gateway();
   const r = await postJSON(gw.port, '/dead-anthropic/v1/messages', { model: 'claude', max_tokens: 10, messages: [] });
   assert.equal(r.status, 502, r.text);
   const b = anthropicError(r);
@@ -179,12 +190,14 @@ test('502 in the Anthropic format on a dialect: anthropic route', { timeout: 150
 });
 
 test('502: upstream closes without answering', { timeout: 15000 }, async () => {
+  const gw = await gateway();
   const r = await request({ port: gw.port, path: '/empty/x' });
   assert.equal(r.status, 502, r.text);
   openaiError(r, { code: ['bad_upstream_response', 'upstream_unreachable'] });
 });
 
 test('502: upstream answers garbage / cuts its response head, code bad_upstream_response', { timeout: 15000 }, async () => {
+  const gw = await gateway();
   for (const p of ['/garbage/x', '/headcut/x']) {
     const r = await request({ port: gw.port, path: p });
     assert.equal(r.status, 502, `${p}: ${r.status} ${r.text}`);
@@ -193,12 +206,14 @@ test('502: upstream answers garbage / cuts its response head, code bad_upstream_
 });
 
 /** The client must never see a cut body as a complete successful response. */
-async function assertNotCompleteSuccess(p, opts) {
+async function assertNotCompleteSuccess(gw, p, opts) {
   let r;
   try {
     r = await request({ port: gw.port, path: p, ...opts });
   } catch (e) {
-    return `transport error: ${e.message}`; // the gateway cut the client's response too: fine
+    // The gateway cut the client's response too: fine, unless it was not there at all.
+    assert.notEqual(e.code, 'ECONNREFUSED', `the gateway is not running: ${e.message}`);
+    return `transport error: ${e.message}`;
   }
   assert.equal(r.status, 502, `a truncated upstream response was delivered as complete: ${r.status} ${JSON.stringify(r.text)}`);
   openaiError(r, { code: 'bad_upstream_response' });
@@ -206,11 +221,13 @@ async function assertNotCompleteSuccess(p, opts) {
 }
 
 test('upstream cuts a non-streaming body (fake upstream): 502 or a visibly cut response', { timeout: 15000 }, async () => {
-  await assertNotCompleteSuccess('/bodycut/x', {});
+  const gw = await gateway();
+  await assertNotCompleteSuccess(gw, '/bodycut/x', {});
 });
 
-test('upstream cuts a non-streaming response (x-sim-cut-after): 502', { timeout: 15000 }, async () => {
-  const how = await assertNotCompleteSuccess('/v1/chat/completions', {
+test('upstream cuts a non-streaming response (x-sim-cut-after): 502 or a visibly cut response, never a clean 200', { timeout: 15000 }, async () => {
+  const gw = await gateway();
+  const how = await assertNotCompleteSuccess(gw, '/v1/chat/completions', {
     method: 'POST', body: CHAT_BODY, headers: { 'x-sim-cut-after': '10', 'x-sim-tokens': '50' },
   });
   assert.ok(how);
@@ -220,6 +237,7 @@ test('upstream cuts a non-streaming response (x-sim-cut-after): 502', { timeout:
 });
 
 test('upstream cuts a stream: the client sees it end early, without [DONE]', { timeout: 15000 }, async () => {
+  const gw = await gateway();
   const s = await streamRequest({
     port: gw.port, path: '/v1/chat/completions',
     headers: { 'x-sim-cut-after': '3', 'x-sim-tokens': '20' },
@@ -231,6 +249,7 @@ test('upstream cuts a stream: the client sees it end early, without [DONE]', { t
 });
 
 test('504: first_byte_timeout 300ms against ttft 2000ms, code upstream_timeout', { timeout: 15000 }, async () => {
+  const gw = await gateway();
   const t0 = now();
   const r = await postJSON(gw.port, '/slow/v1/chat/completions', CHAT_BODY, { 'x-sim-ttft-ms': '2000', 'x-sim-tokens': '2' });
   const ms = now() - t0;
@@ -246,6 +265,7 @@ test('504: first_byte_timeout 300ms against ttft 2000ms, code upstream_timeout',
 });
 
 test('504 on a dialect: anthropic route uses the Anthropic error format', { timeout: 15000 }, async () => {
+  const gw = await gateway();
   const r = await postJSON(gw.port, '/slow-anthropic/v1/messages', { model: 'claude', max_tokens: 10, messages: [{ role: 'user', content: 'x' }] },
     { 'x-sim-ttft-ms': '2000', 'anthropic-version': '2023-06-01' });
   assert.equal(r.status, 504, r.text);
@@ -253,6 +273,7 @@ test('504 on a dialect: anthropic route uses the Anthropic error format', { time
 });
 
 test('a dialect: anthropic route with rewrite_prefix proxies normally', { timeout: 15000 }, async () => {
+  const gw = await gateway();
   const r = await postJSON(gw.port, '/anthropic/v1/messages', { model: 'claude', max_tokens: 10, messages: [{ role: 'user', content: 'x' }] },
     { 'x-sim-tokens': '2', 'anthropic-version': '2023-06-01' });
   assert.equal(r.status, 200, r.text);
@@ -260,6 +281,7 @@ test('a dialect: anthropic route with rewrite_prefix proxies normally', { timeou
 });
 
 test('upstream idle_timeout cuts a stalled stream', { timeout: 15000 }, async () => {
+  const gw = await gateway();
   const s = await streamRequest({
     port: gw.port, path: '/stall/v1/chat/completions',
     headers: { 'x-sim-tokens': '3', 'x-sim-delay-ms': '2500', 'x-sim-ttft-ms': '0' },
@@ -306,6 +328,7 @@ test('413: a 100 MiB body is refused at once, without the gateway reading it', {
 });
 
 test('the connection stays usable after a 404 (keep-alive, framed error body)', { timeout: 15000 }, async () => {
+  const gw = await gateway();
   const r = await rawExchange(gw.port, 'GET /nope HTTP/1.1\r\nHost: x\r\n\r\nGET /v1/sim/echo HTTP/1.1\r\nHost: x\r\n\r\n', { responses: 2, timeout: 5000 });
   assert.equal(r.responses.length, 2, `keep-alive after a 404: ${r.raw.toString('latin1').slice(0, 400)}`);
   assert.equal(r.responses[0].status, 404);

@@ -24,11 +24,11 @@ import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import tls from 'node:tls';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const GATEWAY_BIN = process.env.TOKENGATE_BIN || path.join(REPO, 'build', 'tokengate');
-export const SIM_BIN = process.env.TOKENGATE_SIM_BIN || path.join(REPO, 'build', 'tokengate-sim');
+// Relative paths in the environment are taken from the directory the tests were started in.
+export const GATEWAY_BIN = path.resolve(process.env.TOKENGATE_BIN || path.join(REPO, 'build', 'tokengate'));
+export const SIM_BIN = path.resolve(process.env.TOKENGATE_SIM_BIN || path.join(REPO, 'build', 'tokengate-sim'));
 /** How long a freshly spawned process may take to accept connections (ASan builds are slow). */
 export const STARTUP_MS = Number(process.env.TOKENGATE_TEST_STARTUP_MS || 20000);
 
@@ -322,6 +322,20 @@ export class Harness {
     };
   }
 
+  /**
+   * A gateway that is started on first use and started again (on a new port) whenever it has
+   * died, so that one crash does not fail every later test of a file with ECONNREFUSED. Each
+   * death is still reported by cleanup(). `makeConfig(port)` builds the config.
+   * Returns an async getter resolving to the running gateway.
+   */
+  restartingGateway(makeConfig, opts = {}) {
+    let current = null;
+    return async () => {
+      if (!current || !current.proc.running) current = await this.gateway(makeConfig(await freePort()), opts);
+      return current;
+    };
+  }
+
   /** Starts `tokengate run --listen 127.0.0.1:PORT --upstream URL`. */
   async quickGateway(upstreamUrl, { env } = {}) {
     const port = await freePort();
@@ -349,18 +363,18 @@ export class Harness {
   /** Stops everything; throws if a child died on its own or printed a sanitizer report. */
   async cleanup() {
     const problems = [];
-    for (const p of this.procs) {
-      if (!p.running && !p.signalled && !p.allowExit) {
-        problems.push(`${p.name} exited on its own during the tests: ${JSON.stringify(p.exit)}\n${p.describe()}`);
-      }
-    }
+    const diedAlone = new Set(this.procs.filter((p) => !p.running && !p.signalled && !p.allowExit));
     await Promise.all(this.procs.map((p) => p.stop(5000)));
     for (const p of this.procs) {
-      if (p.exit?.signal && p.exit.signal !== 'SIGTERM' && p.exit.signal !== 'SIGKILL' && p.exit.signal !== 'SIGINT') {
+      const m = SANITIZER_RE.exec(p.err);
+      if (m) {
+        problems.push(`${p.name} printed a sanitizer report (exit ${JSON.stringify(p.exit)}):\n`
+          + `${p.err.slice(Math.max(0, m.index - 200), m.index + 6000)}`);
+      } else if (diedAlone.has(p)) {
+        problems.push(`${p.name} exited on its own during the tests: ${JSON.stringify(p.exit)}\n${p.describe()}`);
+      } else if (p.exit?.signal && !['SIGTERM', 'SIGKILL', 'SIGINT'].includes(p.exit.signal)) {
         problems.push(`${p.name} died with ${p.exit.signal}\n${p.describe()}`);
       }
-      const m = SANITIZER_RE.exec(p.err);
-      if (m) problems.push(`${p.name} printed a sanitizer report:\n${p.err.slice(Math.max(0, m.index - 200), m.index + 6000)}`);
     }
     for (const s of this.sockets) s.destroy();
     await Promise.all(this.servers.map((s) => new Promise((res) => s.close(() => res()))));
@@ -373,7 +387,17 @@ export class Harness {
 /** One Harness for the calling test file, cleaned up in the file's after() hook. */
 export function harness() {
   const h = new Harness();
-  after(() => h.cleanup(), { timeout: 30000 });
+  // The test file that asked, named in cleanup failures (node reports them under lib.mjs).
+  const caller = (new Error().stack ?? '').split('\n').map((l) => /file:\/\/([^:)]+)/.exec(l)?.[1])
+    .find((f) => f && !f.endsWith('/lib.mjs')) ?? 'unknown test file';
+  after(async () => {
+    try {
+      await h.cleanup();
+    } catch (e) {
+      e.message = `[${path.relative(REPO, caller)}] ${e.message}`;
+      throw e;
+    }
+  }, { timeout: 30000 });
   return h;
 }
 
