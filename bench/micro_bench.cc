@@ -71,12 +71,9 @@ void BM_BuildUpstreamRequest(benchmark::State& state) {
   req.arena = "POST/v1/chat/completionsHostlocalhost:8080Content-Typeapplication/json";
   req.method = "POST";
   req.target = "/v1/chat/completions";
-  req.headers = {{"Host", "localhost:8080"},
-                 {"User-Agent", "OpenAI/Python 1.50.0"},
-                 {"Authorization", "Bearer sk-bench"},
-                 {"Content-Type", "application/json"},
-                 {"Accept", "application/json"},
-                 {"Content-Length", "1900"}};
+  req.headers = {{"Host", "localhost:8080"},           {"User-Agent", "OpenAI/Python 1.50.0"},
+                 {"Authorization", "Bearer sk-bench"}, {"Content-Type", "application/json"},
+                 {"Accept", "application/json"},       {"Content-Length", "1900"}};
   req.body.assign(1900, 'x');
   req.contentLength = 1900;
   config::UpstreamConfig up;

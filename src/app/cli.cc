@@ -141,7 +141,8 @@ int runCli(int argc, char** argv) {
     }
   }
   if (a.command != "run" && a.command != "check") {
-    return usageError(a.command.empty() ? "no command given" : "unknown command '" + a.command + "'");
+    return usageError(a.command.empty() ? "no command given"
+                                        : "unknown command '" + a.command + "'");
   }
   if (!a.logLevel.empty()) {
     if (a.logLevel == "debug") {

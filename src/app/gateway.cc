@@ -6,12 +6,11 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <boost/asio/signal_set.hpp>
 #include <cstring>
 #include <functional>
 #include <sstream>
 #include <thread>
-
-#include <boost/asio/signal_set.hpp>
 
 #include "core/log.h"
 #include "http/net.h"
@@ -230,8 +229,9 @@ int Gateway::run() {
       return;
     }
     draining = true;
-    core::logInfo("draining", {{"signal", std::to_string(sig)},
-                               {"timeout_ms", std::to_string(s_->config->server.drainTimeout.count())}});
+    core::logInfo("draining",
+                  {{"signal", std::to_string(sig)},
+                   {"timeout_ms", std::to_string(s_->config->server.drainTimeout.count())}});
     for (auto& w : s_->workers) {
       net::post(*w.io, [&w] {
         for (auto& l : w.listeners) {

@@ -6,9 +6,12 @@ namespace tg::config {
 
 const char* dialectName(Dialect d) {
   switch (d) {
-    case Dialect::OpenAI: return "openai";
-    case Dialect::Anthropic: return "anthropic";
-    case Dialect::Gemini: return "gemini";
+    case Dialect::OpenAI:
+      return "openai";
+    case Dialect::Anthropic:
+      return "anthropic";
+    case Dialect::Gemini:
+      return "gemini";
   }
   return "openai";
 }
@@ -75,8 +78,8 @@ std::string parseUpstreamUrl(const std::string& url, UpstreamConfig& u) {
     return "must not contain credentials (use headers.set)";
   }
   std::string hp(authority);
-  bool hasPort = hp.front() == '[' ? hp.find("]:") != std::string::npos
-                                   : hp.find(':') != std::string::npos;
+  bool hasPort =
+      hp.front() == '[' ? hp.find("]:") != std::string::npos : hp.find(':') != std::string::npos;
   if (!hasPort) {
     hp += u.https ? ":443" : ":80";
   }

@@ -58,9 +58,9 @@ struct UpstreamTls {
 
 struct UpstreamConfig {
   std::string name;
-  std::string url;       // as written
+  std::string url;  // as written
   bool https = false;
-  std::string host;      // without brackets
+  std::string host;  // without brackets
   uint16_t port = 0;
   std::string basePath;  // "" or "/prefix" without trailing slash
   UpstreamTls tls;
@@ -84,7 +84,7 @@ struct RouteConfig {
   std::string name;
   std::string matchHost;  // "" any, "a.b" exact, "*.b" suffix
   std::string pathPrefix = "/";
-  std::string upstream;   // name
+  std::string upstream;      // name
   size_t upstreamIndex = 0;  // resolved by validate()
   std::optional<std::string> rewritePrefix;
   Dialect dialect = Dialect::OpenAI;

@@ -1,5 +1,6 @@
 #include "config/loader.h"
 
+#include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
 #include <charconv>
@@ -7,7 +8,6 @@
 #include <functional>
 #include <set>
 #include <sstream>
-#include <unistd.h>
 
 #include "core/units.h"
 
@@ -26,10 +26,10 @@ class Reader {
   }
 
   // Calls fn(key, value, path) for every key of a mapping; reports keys not in `allowed`.
-  void forKeys(const YAML::Node& map, const std::string& path,
-               std::initializer_list<std::string_view> allowed,
-               const std::function<void(const std::string&, const YAML::Node&,
-                                        const std::string&)>& fn) {
+  void forKeys(
+      const YAML::Node& map, const std::string& path,
+      std::initializer_list<std::string_view> allowed,
+      const std::function<void(const std::string&, const YAML::Node&, const std::string&)>& fn) {
     if (!map || map.IsNull()) {
       return;
     }
@@ -208,8 +208,8 @@ void readServer(Reader& r, const YAML::Node& n, ServerConfig& s) {
 
 void readLimits(Reader& r, const YAML::Node& n, LimitsConfig& l) {
   r.forKeys(n, "limits",
-            {"max_header_bytes", "max_headers", "max_body_bytes", "header_timeout",
-             "body_timeout", "idle_timeout", "max_requests_per_connection"},
+            {"max_header_bytes", "max_headers", "max_body_bytes", "header_timeout", "body_timeout",
+             "idle_timeout", "max_requests_per_connection"},
             [&](const std::string& k, const YAML::Node& v, const std::string& p) {
               if (k == "max_header_bytes") {
                 r.size(v, p, l.maxHeaderBytes);
@@ -257,63 +257,61 @@ void readListener(Reader& r, const YAML::Node& n, const std::string& path, Liste
 
 void readUpstream(Reader& r, const YAML::Node& n, const std::string& path, UpstreamConfig& u) {
   bool sawUrl = false;
-  r.forKeys(
-      n, path,
-      {"name", "url", "tls", "connect_timeout", "first_byte_timeout", "idle_timeout", "pool",
-       "headers"},
-      [&](const std::string& k, const YAML::Node& v, const std::string& p) {
-        if (k == "name") {
-          r.str(v, p, u.name);
-        } else if (k == "url") {
-          sawUrl = true;
-          if (r.str(v, p, u.url)) {
-            std::string err = parseUpstreamUrl(u.url, u);
-            if (!err.empty()) {
-              r.error(v, p, "'" + u.url + "' " + err);
-            }
-          }
-        } else if (k == "tls") {
-          r.forKeys(v, p, {"verify", "ca_file", "server_name"},
-                    [&](const std::string& k2, const YAML::Node& v2, const std::string& p2) {
-                      if (k2 == "verify") {
-                        r.boolean(v2, p2, u.tls.verify);
-                      } else if (k2 == "ca_file") {
-                        r.str(v2, p2, u.tls.caFile);
-                      } else {
-                        r.str(v2, p2, u.tls.serverName);
-                      }
-                    });
-        } else if (k == "connect_timeout") {
-          r.duration(v, p, u.connectTimeout, false);
-        } else if (k == "first_byte_timeout") {
-          r.duration(v, p, u.firstByteTimeout, false);
-        } else if (k == "idle_timeout") {
-          r.duration(v, p, u.idleTimeout, false);
-        } else if (k == "pool") {
-          r.forKeys(v, p, {"max_idle", "idle_timeout"},
-                    [&](const std::string& k2, const YAML::Node& v2, const std::string& p2) {
-                      if (k2 == "max_idle") {
-                        r.integer(v2, p2, u.poolMaxIdle, 100000u);
-                      } else {
-                        r.duration(v2, p2, u.poolIdleTimeout, false);
-                      }
-                    });
-        } else if (k == "headers") {
-          r.forKeys(v, p, {"remove", "set", "add"},
-                    [&](const std::string& k2, const YAML::Node& v2, const std::string& p2) {
-                      if (k2 == "remove") {
-                        r.list<std::string>(
-                            v2, p2,
-                            [&](const YAML::Node& item, const std::string& ip, std::string& s) {
-                              r.str(item, ip, s);
-                            },
-                            u.removeHeaders);
-                      } else {
-                        r.headerMap(v2, p2, k2 == "set" ? u.setHeaders : u.addHeaders);
-                      }
-                    });
-        }
-      });
+  r.forKeys(n, path,
+            {"name", "url", "tls", "connect_timeout", "first_byte_timeout", "idle_timeout", "pool",
+             "headers"},
+            [&](const std::string& k, const YAML::Node& v, const std::string& p) {
+              if (k == "name") {
+                r.str(v, p, u.name);
+              } else if (k == "url") {
+                sawUrl = true;
+                if (r.str(v, p, u.url)) {
+                  std::string err = parseUpstreamUrl(u.url, u);
+                  if (!err.empty()) {
+                    r.error(v, p, "'" + u.url + "' " + err);
+                  }
+                }
+              } else if (k == "tls") {
+                r.forKeys(v, p, {"verify", "ca_file", "server_name"},
+                          [&](const std::string& k2, const YAML::Node& v2, const std::string& p2) {
+                            if (k2 == "verify") {
+                              r.boolean(v2, p2, u.tls.verify);
+                            } else if (k2 == "ca_file") {
+                              r.str(v2, p2, u.tls.caFile);
+                            } else {
+                              r.str(v2, p2, u.tls.serverName);
+                            }
+                          });
+              } else if (k == "connect_timeout") {
+                r.duration(v, p, u.connectTimeout, false);
+              } else if (k == "first_byte_timeout") {
+                r.duration(v, p, u.firstByteTimeout, false);
+              } else if (k == "idle_timeout") {
+                r.duration(v, p, u.idleTimeout, false);
+              } else if (k == "pool") {
+                r.forKeys(v, p, {"max_idle", "idle_timeout"},
+                          [&](const std::string& k2, const YAML::Node& v2, const std::string& p2) {
+                            if (k2 == "max_idle") {
+                              r.integer(v2, p2, u.poolMaxIdle, 100000u);
+                            } else {
+                              r.duration(v2, p2, u.poolIdleTimeout, false);
+                            }
+                          });
+              } else if (k == "headers") {
+                r.forKeys(v, p, {"remove", "set", "add"},
+                          [&](const std::string& k2, const YAML::Node& v2, const std::string& p2) {
+                            if (k2 == "remove") {
+                              r.list<std::string>(
+                                  v2, p2,
+                                  [&](const YAML::Node& item, const std::string& ip,
+                                      std::string& s) { r.str(item, ip, s); },
+                                  u.removeHeaders);
+                            } else {
+                              r.headerMap(v2, p2, k2 == "set" ? u.setHeaders : u.addHeaders);
+                            }
+                          });
+              }
+            });
   if (!sawUrl && n.IsMap()) {
     r.error(n, path + ".url", "is required");
   }
@@ -454,29 +452,27 @@ LoadResult loadConfigString(std::string_view yaml, const EnvLookup& env) {
     return res;
   }
   Lines lines;
-  r.forKeys(root, "", {"server", "listeners", "limits", "upstreams", "routes"},
-            [&](const std::string& k, const YAML::Node& v, const std::string& p) {
-              if (k == "server") {
-                readServer(r, v, cfg.server);
-              } else if (k == "limits") {
-                readLimits(r, v, cfg.limits);
-              } else if (k == "listeners") {
-                lines.listeners = itemLines(v);
-                r.list<ListenerConfig>(v, p, [&](auto& n, auto& ip, auto& l) {
-                  readListener(r, n, ip, l);
-                }, cfg.listeners);
-              } else if (k == "upstreams") {
-                lines.upstreams = itemLines(v);
-                r.list<UpstreamConfig>(v, p, [&](auto& n, auto& ip, auto& u) {
-                  readUpstream(r, n, ip, u);
-                }, cfg.upstreams);
-              } else if (k == "routes") {
-                lines.routes = itemLines(v);
-                r.list<RouteConfig>(v, p, [&](auto& n, auto& ip, auto& rt) {
-                  readRoute(r, n, ip, rt);
-                }, cfg.routes);
-              }
-            });
+  r.forKeys(
+      root, "", {"server", "listeners", "limits", "upstreams", "routes"},
+      [&](const std::string& k, const YAML::Node& v, const std::string& p) {
+        if (k == "server") {
+          readServer(r, v, cfg.server);
+        } else if (k == "limits") {
+          readLimits(r, v, cfg.limits);
+        } else if (k == "listeners") {
+          lines.listeners = itemLines(v);
+          r.list<ListenerConfig>(
+              v, p, [&](auto& n, auto& ip, auto& l) { readListener(r, n, ip, l); }, cfg.listeners);
+        } else if (k == "upstreams") {
+          lines.upstreams = itemLines(v);
+          r.list<UpstreamConfig>(
+              v, p, [&](auto& n, auto& ip, auto& u) { readUpstream(r, n, ip, u); }, cfg.upstreams);
+        } else if (k == "routes") {
+          lines.routes = itemLines(v);
+          r.list<RouteConfig>(
+              v, p, [&](auto& n, auto& ip, auto& rt) { readRoute(r, n, ip, rt); }, cfg.routes);
+        }
+      });
   if (!res.errors.empty()) {
     return res;
   }

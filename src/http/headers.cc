@@ -25,9 +25,15 @@ bool hasHeader(const HeaderList& headers, std::string_view name) {
 }
 
 bool isHopByHop(std::string_view name) {
-  static constexpr std::string_view kNames[] = {
-      "connection", "keep-alive",         "proxy-connection",    "te",     "trailer",
-      "transfer-encoding", "upgrade", "proxy-authenticate", "proxy-authorization"};
+  static constexpr std::string_view kNames[] = {"connection",
+                                                "keep-alive",
+                                                "proxy-connection",
+                                                "te",
+                                                "trailer",
+                                                "transfer-encoding",
+                                                "upgrade",
+                                                "proxy-authenticate",
+                                                "proxy-authorization"};
   for (auto n : kNames) {
     if (iequals(name, n)) {
       return true;

@@ -4,11 +4,10 @@
 // request stay for the next one. The buffer starts at 16 KiB (one read takes a whole typical
 // LLM request) and grows only when a request head does not fit, up to the caller's limit.
 
+#include <boost/asio/buffer.hpp>
 #include <cstring>
 #include <memory>
 #include <string_view>
-
-#include <boost/asio/buffer.hpp>
 
 namespace tg::http {
 

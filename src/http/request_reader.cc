@@ -42,15 +42,13 @@ class RequestReader::Parser final : public bhttp::basic_parser<true> {
     return {req_.arena.data() + off, s.size()};
   }
 
-  void on_request_impl(bhttp::verb, bsv method, bsv target,
-                       int version, error_code&) override {
+  void on_request_impl(bhttp::verb, bsv method, bsv target, int version, error_code&) override {
     req_.method = keep(method);
     req_.target = keep(target);
     req_.version = version >= 11 ? 11 : 10;
   }
   void on_response_impl(int, bsv, int, error_code&) override {}
-  void on_field_impl(bhttp::field, bsv name, bsv value,
-                     error_code& ec) override {
+  void on_field_impl(bhttp::field, bsv name, bsv value, error_code& ec) override {
     if (req_.headers.size() >= maxHeaders_) {
       tooMany_ = true;
       ec = bhttp::error::header_limit;
@@ -99,7 +97,8 @@ RequestReader::~RequestReader() = default;
 namespace {
 ReadResult classify(const error_code& ec, bool tooMany) {
   if (ec == bhttp::error::header_limit || tooMany) {
-    return {ReadStatus::HeadTooLarge, tooMany ? "too many header fields" : "request head too large"};
+    return {ReadStatus::HeadTooLarge,
+            tooMany ? "too many header fields" : "request head too large"};
   }
   if (ec == bhttp::error::body_limit) {
     return {ReadStatus::BodyTooLarge, "request body too large"};
@@ -111,8 +110,8 @@ ReadResult classify(const error_code& ec, bool tooMany) {
 Task<ReadResult> RequestReader::readHead(Request& req) {
   req.reset();
   parser_ = std::make_unique<Parser>(req, limits_.maxHeaders);
-  parser_->header_limit(static_cast<std::uint32_t>(
-      std::min<uint64_t>(limits_.maxHeaderBytes, UINT32_MAX)));
+  parser_->header_limit(
+      static_cast<std::uint32_t>(std::min<uint64_t>(limits_.maxHeaderBytes, UINT32_MAX)));
   parser_->body_limit(limits_.maxBodyBytes);
   parser_->eager(false);
 

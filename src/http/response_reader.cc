@@ -20,15 +20,13 @@ class ResponseParser::Impl final : public bhttp::basic_parser<false> {
     head_.arena.append(s);
     return {head_.arena.data() + off, s.size()};
   }
-  void on_request_impl(bhttp::verb, bsv, bsv, int,
-                       error_code&) override {}
+  void on_request_impl(bhttp::verb, bsv, bsv, int, error_code&) override {}
   void on_response_impl(int code, bsv reason, int version, error_code&) override {
     head_.status = code;
     head_.reason = keep(reason);
     head_.version = version >= 11 ? 11 : 10;
   }
-  void on_field_impl(bhttp::field, bsv name, bsv value,
-                     error_code&) override {
+  void on_field_impl(bhttp::field, bsv name, bsv value, error_code&) override {
     head_.headers.push_back({keep(name), keep(value)});
   }
   void on_header_impl(error_code&) override {

@@ -4,13 +4,12 @@
 // as they are parsed, so the relay can forward them at once (no waiting for more bytes).
 // Pure: it is fed bytes and does no I/O, so it is tested with byte strings.
 
+#include <boost/system/error_code.hpp>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
-
-#include <boost/system/error_code.hpp>
 
 #include "http/headers.h"
 

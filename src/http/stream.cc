@@ -1,7 +1,8 @@
 #include "http/stream.h"
 
-#include <boost/asio/ssl/host_name_verification.hpp>
 #include <openssl/ssl.h>
+
+#include <boost/asio/ssl/host_name_verification.hpp>
 
 namespace tg::http {
 

@@ -7,12 +7,12 @@ namespace tg::http {
 namespace ssl = boost::asio::ssl;
 
 core::Result<std::shared_ptr<ssl::context>> makeServerTlsContext(const std::string& certFile,
-                                                                const std::string& keyFile) {
+                                                                 const std::string& keyFile) {
   auto ctx = std::make_shared<ssl::context>(ssl::context::tls_server);
   boost::system::error_code ec;
   ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
-                       ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
-                       ssl::context::no_tlsv1_1 | ssl::context::single_dh_use,
+                       ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 |
+                       ssl::context::single_dh_use,
                    ec);
   ctx->use_certificate_chain_file(certFile, ec);
   if (ec) {
@@ -33,8 +33,7 @@ core::Result<std::shared_ptr<ssl::context>> makeClientTlsContext(const std::stri
   auto ctx = std::make_shared<ssl::context>(ssl::context::tls_client);
   boost::system::error_code ec;
   ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
-                       ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
-                       ssl::context::no_tlsv1_1,
+                       ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1,
                    ec);
   if (caFile.empty()) {
     ctx->set_default_verify_paths(ec);

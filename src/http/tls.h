@@ -2,10 +2,9 @@
 // TLS contexts, built once at start-up and shared read-only by every worker thread
 // (OpenSSL's SSL_CTX is safe to use concurrently for creating connections).
 
+#include <boost/asio/ssl/context.hpp>
 #include <memory>
 #include <string>
-
-#include <boost/asio/ssl/context.hpp>
 
 #include "core/result.h"
 

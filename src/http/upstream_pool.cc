@@ -36,8 +36,7 @@ void UpstreamPool::release(size_t idx, std::unique_ptr<UpstreamConn> conn) {
   list.push_back(std::move(conn));
 }
 
-Task<void> UpstreamPool::connect(size_t idx, std::unique_ptr<UpstreamConn>& conn,
-                                 error_code& ec) {
+Task<void> UpstreamPool::connect(size_t idx, std::unique_ptr<UpstreamConn>& conn, error_code& ec) {
   const UpstreamTarget& t = targets_[idx];
   conn = std::make_unique<UpstreamConn>(tcp::socket(ex_), t.https ? t.tls.get() : nullptr);
 
@@ -50,8 +49,8 @@ Task<void> UpstreamPool::connect(size_t idx, std::unique_ptr<UpstreamConn>& conn
       dns.expires = SteadyClock::time_point::max();
     } else {
       conn->resolver.emplace(ex_);
-      auto results = co_await conn->resolver->async_resolve(t.host, std::to_string(t.port),
-                                                           use(ec));
+      auto results =
+          co_await conn->resolver->async_resolve(t.host, std::to_string(t.port), use(ec));
       conn->resolver.reset();
       if (ec) {
         conn.reset();

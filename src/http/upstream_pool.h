@@ -36,7 +36,7 @@ struct UpstreamConn {
   Stream stream;
   ReadBuffer buf;
   std::chrono::steady_clock::time_point idleSince;
-  uint64_t requests = 0;  // requests served; > 0 means this connection was reused
+  uint64_t requests = 0;                  // requests served; > 0 means this connection was reused
   std::optional<tcp::resolver> resolver;  // set while resolving
 
   void cancel() {

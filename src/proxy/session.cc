@@ -58,8 +58,8 @@ Session::Session(Worker& worker, http::tcp::socket sock, http::net::ssl::context
       client_(tls ? http::Stream(std::move(sock), *tls) : http::Stream(std::move(sock))),
       deadline_(worker.io().get_executor(), [this] { onDeadline(); }),
       limits_{worker.config().limits.maxHeaderBytes, worker.config().limits.maxHeaders,
-              worker.config().limits.maxBodyBytes, worker.config().limits.headerTimeout,
-              worker.config().limits.bodyTimeout, worker.config().limits.idleTimeout},
+              worker.config().limits.maxBodyBytes,   worker.config().limits.headerTimeout,
+              worker.config().limits.bodyTimeout,    worker.config().limits.idleTimeout},
       reader_(client_, buf_, deadline_, limits_) {
   worker_.sessions_.insert(this);
 }
@@ -170,8 +170,8 @@ http::Task<bool> Session::serveRequest() {
       if (req_.method == "CONNECT") {
         keep = co_await sendError(x, 400, "unsupported_method", "CONNECT is not supported", true);
       } else if (!x.route) {
-        keep = co_await sendError(x, 404, "route_not_found",
-                                  "no route for " + std::string(path), false);
+        std::string msg = "no route for " + std::string(path);
+        keep = co_await sendError(x, 404, "route_not_found", msg, false);
       } else {
         co_await forward(x);
         keep = x.keepAlive;
@@ -192,11 +192,11 @@ http::Task<bool> Session::serveRequest() {
       co_await lingeringClose();
       keep = false;
       break;
-    case http::ReadStatus::BodyTooLarge:
-      co_await sendError(x, 413, "request_too_large",
-                         "request body exceeds " +
-                             std::to_string(worker_.config().limits.maxBodyBytes) + " bytes",
-                         true);
+    case http::ReadStatus::BodyTooLarge: {
+      std::string msg =
+          "request body exceeds " + std::to_string(worker_.config().limits.maxBodyBytes) + " bytes";
+      co_await sendError(x, 413, "request_too_large", msg, true);
+    }
       co_await lingeringClose();
       keep = false;
       break;
@@ -249,13 +249,15 @@ http::Task<void> Session::forward(Exchange& x) {
       deadline_.expiresAfter(up.connectTimeout);
       co_await worker_.pool().connect(idx, upstream_, ec);
       if (ec) {
+        // GCC 12 destroys temporaries inside a co_await's arguments twice when they come
+        // from a conditional expression: build every message in a local first.
         bool timedOut = deadline_.expired();
         upstream_.reset();
+        std::string msg = timedOut
+                              ? "upstream " + up.name + " did not accept the connection in time"
+                              : "upstream " + up.name + " is unreachable: " + ec.message();
         co_await sendError(x, timedOut ? 504 : 502,
-                           timedOut ? "upstream_timeout" : "upstream_unreachable",
-                           timedOut ? "upstream " + up.name + " did not accept the connection in time"
-                                    : "upstream " + up.name + " is unreachable: " + ec.message(),
-                           false);
+                           timedOut ? "upstream_timeout" : "upstream_unreachable", msg, false);
         co_return;
       }
     }
@@ -284,9 +286,8 @@ http::Task<void> Session::forward(Exchange& x) {
       if (pec && !http::isNeedMore(pec)) {
         upstream_->stream.close();
         upstream_.reset();
-        co_await sendError(x, 502, "bad_upstream_response",
-                           "upstream " + up.name + " sent an invalid response: " + pec.message(),
-                           false);
+        std::string msg = "upstream " + up.name + " sent an invalid response: " + pec.message();
+        co_await sendError(x, 502, "bad_upstream_response", msg, false);
         co_return;
       }
     }
@@ -299,11 +300,10 @@ http::Task<void> Session::forward(Exchange& x) {
     if (reused && !gotBytes && !timedOut && attempt == 0) {
       continue;
     }
+    std::string msg = timedOut ? "upstream " + up.name + " did not answer in time"
+                               : "upstream " + up.name + " closed the connection: " + ec.message();
     co_await sendError(x, timedOut ? 504 : 502,
-                       timedOut ? "upstream_timeout" : "bad_upstream_response",
-                       timedOut ? "upstream " + up.name + " did not answer in time"
-                                : "upstream " + up.name + " closed the connection: " + ec.message(),
-                       false);
+                       timedOut ? "upstream_timeout" : "bad_upstream_response", msg, false);
     co_return;
   }
 

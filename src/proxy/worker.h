@@ -5,13 +5,12 @@
 // Nothing here is shared with another thread except the immutable Config and TLS contexts,
 // so nothing here takes a lock. All methods run on the worker's thread.
 
+#include <boost/asio/ssl/context.hpp>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <unordered_set>
 #include <vector>
-
-#include <boost/asio/ssl/context.hpp>
 
 #include "config/config.h"
 #include "http/upstream_pool.h"
