@@ -422,11 +422,13 @@ std::vector<ConfigError> validateWithLines(Config& cfg, const Lines& lines) {
   return errs;
 }
 
-std::vector<int> itemLines(const YAML::Node& n) {
+// The line of each list item's `key` (the field validate() complains about), or of the item.
+std::vector<int> itemLines(const YAML::Node& n, const char* key) {
   std::vector<int> out;
   if (n && n.IsSequence()) {
     for (const auto& item : n) {
-      out.push_back(item.Mark().line + 1);
+      YAML::Node k = item.IsMap() ? item[key] : YAML::Node();
+      out.push_back((k.IsDefined() ? k.Mark().line : item.Mark().line) + 1);
     }
   }
   return out;
@@ -460,23 +462,23 @@ LoadResult loadConfigString(std::string_view yaml, const EnvLookup& env) {
         } else if (k == "limits") {
           readLimits(r, v, cfg.limits);
         } else if (k == "listeners") {
-          lines.listeners = itemLines(v);
+          lines.listeners = itemLines(v, "tls");
           r.list<ListenerConfig>(
               v, p, [&](auto& n, auto& ip, auto& l) { readListener(r, n, ip, l); }, cfg.listeners);
         } else if (k == "upstreams") {
-          lines.upstreams = itemLines(v);
+          lines.upstreams = itemLines(v, "name");
           r.list<UpstreamConfig>(
               v, p, [&](auto& n, auto& ip, auto& u) { readUpstream(r, n, ip, u); }, cfg.upstreams);
         } else if (k == "routes") {
-          lines.routes = itemLines(v);
+          lines.routes = itemLines(v, "upstream");
           r.list<RouteConfig>(
               v, p, [&](auto& n, auto& ip, auto& rt) { readRoute(r, n, ip, rt); }, cfg.routes);
         }
       });
-  if (!res.errors.empty()) {
-    return res;
+  // Whole-config checks run even after field errors, so one `check` lists every problem.
+  for (auto& e : validateWithLines(cfg, lines)) {
+    res.errors.push_back(std::move(e));
   }
-  res.errors = validateWithLines(cfg, lines);
   if (res.errors.empty()) {
     res.config = std::move(cfg);
   }

@@ -150,13 +150,17 @@ http::Task<bool> Session::serveRequest() {
   x.requestId = worker_.nextRequestId();
   ++served_;
 
-  std::string_view path = rr.status == http::ReadStatus::Ok ? targetPath(req_.target) : "";
-  if (rr.status == http::ReadStatus::Ok) {
+  // The route also picks the dialect of errors found while reading (a 413 on an Anthropic
+  // route answers in Anthropic's format), so match as soon as a target was parsed.
+  std::string_view path = targetPath(req_.target);
+  if (!req_.target.empty()) {
     x.route = matchRoute(worker_.config(), req_.header("host"), path);
     if (x.route) {
       x.dialect = x.route->dialect;
       x.upstream = &worker_.config().upstreams[x.route->upstreamIndex];
     }
+  }
+  if (rr.status == http::ReadStatus::Ok) {
     rr = co_await reader_.readBody(req_);
     if (rr.status == http::ReadStatus::IoError) {
       co_return false;
