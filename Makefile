@@ -38,10 +38,11 @@ build-tsan: setup $(TSAN_BUILD)/build.ninja
 run: build
 	@bash scripts/run.sh $(BUILD) $(RUN_PORT) $(SIM_PORT)
 
-# Every test: unit + integration + SDK compatibility on the optimised build, then the same
-# again under AddressSanitizer + UndefinedBehaviorSanitizer.
-test: build build-asan
-	@bash scripts/test.sh $(BUILD) $(ASAN_BUILD)
+# Every test: unit + integration + SDK compatibility on the optimised build, the same again
+# under AddressSanitizer + UndefinedBehaviorSanitizer, and the integration tests under
+# ThreadSanitizer.
+test: build build-asan build-tsan
+	@TSAN_BUILD=$(TSAN_BUILD) bash scripts/test.sh $(BUILD) $(ASAN_BUILD)
 
 test-unit: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)

@@ -3,6 +3,8 @@
 #   unit tests (CTest, GoogleTest), then integration and SDK-compatibility tests (node:test)
 #   against that build's real binaries on loopback.
 # usage: scripts/test.sh BUILD_DIR [BUILD_DIR...]   (empty arguments are skipped)
+#   TSAN_BUILD=dir additionally runs the integration tests against a ThreadSanitizer build
+#   (the multi-threaded gateway under real traffic).
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 failed=0; suites=0
@@ -18,5 +20,14 @@ for dir in "$@"; do
     failed=$((failed+1))
   fi
 done
+if [[ -n ${TSAN_BUILD:-} ]]; then
+  echo "=== integration tests under ThreadSanitizer ($TSAN_BUILD) ==="
+  suites=$((suites+1))
+  if ! TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+       TOKENGATE_BIN="$PWD/$TSAN_BUILD/tokengate" TOKENGATE_SIM_BIN="$PWD/$TSAN_BUILD/tokengate-sim" \
+       node --test --test-concurrency=1 tests/integration/; then
+    failed=$((failed+1))
+  fi
+fi
 echo "test suites: $((suites-failed)) passed, $failed failed"
 exit $((failed > 0))
