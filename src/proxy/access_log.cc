@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "core/log.h"
+#include "core/strings.h"
 
 namespace tg::proxy {
 
@@ -31,6 +32,48 @@ void appendInt(std::string& out, std::string_view key, uint64_t v) {
   out += "\":";
   out += std::to_string(v);
 }
+// Query parameters that carry credentials (Gemini takes its API key as ?key=) are logged
+// as "REDACTED", so the access log never holds a secret.
+bool isSecretParam(std::string_view name) {
+  for (std::string_view s : {"key", "api_key", "apikey", "api-key", "token", "access_token", "auth",
+                             "password", "sig", "signature"}) {
+    if (core::iequals(name, s)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string redactTarget(std::string_view target) {
+  size_t q = target.find('?');
+  if (q == std::string_view::npos) {
+    return std::string(target);
+  }
+  std::string out(target.substr(0, q + 1));
+  std::string_view query = target.substr(q + 1);
+  bool first = true;
+  while (!query.empty()) {
+    size_t amp = query.find('&');
+    std::string_view param = query.substr(0, amp);
+    size_t eq = param.find('=');
+    if (!first) {
+      out += '&';
+    }
+    first = false;
+    if (eq != std::string_view::npos && isSecretParam(param.substr(0, eq))) {
+      out.append(param.substr(0, eq + 1));
+      out += "REDACTED";
+    } else {
+      out.append(param);
+    }
+    if (amp == std::string_view::npos) {
+      break;
+    }
+    query.remove_prefix(amp + 1);
+  }
+  return out;
+}
+
 }  // namespace
 
 void formatAccessRecord(std::string& out, const AccessRecord& r) {
@@ -40,7 +83,7 @@ void formatAccessRecord(std::string& out, const AccessRecord& r) {
   appendStr(out, "request_id", r.requestId);
   appendStr(out, "client", r.client);
   appendStr(out, "method", r.method);
-  appendStr(out, "path", r.path);
+  appendStr(out, "path", redactTarget(r.path));
   appendStr(out, "route", r.route);
   appendStr(out, "upstream", r.upstream);
   appendInt(out, "status", static_cast<uint64_t>(r.status));

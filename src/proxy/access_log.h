@@ -9,6 +9,7 @@
 // Fields: time, request_id, client, method, path, route, upstream, status, bytes_in,
 // bytes_out, duration_ms, upstream_first_byte_ms (null when the upstream never answered),
 // upstream_request_id (when the upstream sent one), error (when the gateway answered itself).
+// Credentials in the query string (key=, api_key=, token=, ...) are logged as REDACTED.
 
 #include <chrono>
 #include <cstdint>
