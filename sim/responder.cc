@@ -349,8 +349,9 @@ net::awaitable<void> respondUnreadable(Transport& transport, int status, SimCont
   AnswerMeta meta;
   meta.request_id = idString("simreq-", seq);
   meta.keep_alive = false;
-  std::string message = status == 413 ? "request body exceeds the 64 MiB limit (tokengate-sim)"
-                                      : "malformed HTTP request (tokengate-sim)";
+  std::string message = status == 413   ? "request body exceeds the 64 MiB limit (tokengate-sim)"
+                        : status == 431 ? "request header exceeds the 256 KiB limit (tokengate-sim)"
+                                        : "malformed HTTP request (tokengate-sim)";
   Reply reply = buildError(Dialect::OpenAi, status, message);
   co_await sendReply(transport, reply, meta, false, false);
 }

@@ -51,8 +51,8 @@ enum class AfterReply {
 net::awaitable<AfterReply> respond(Transport& transport, const Request& request,
                                    SimContext& context);
 
-// Answers a request that could not be read: 400 (malformed) or 413 (body over the limit),
-// OpenAI-style, with "connection: close".
+// Answers a request that could not be read: 400 (malformed), 413 (body over 64 MiB) or 431
+// (header over 256 KiB), OpenAI-style, with "connection: close".
 net::awaitable<void> respondUnreadable(Transport& transport, int status, SimContext& context);
 
 }  // namespace tg::sim

@@ -4,7 +4,6 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/socket_base.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -59,7 +58,7 @@ net::awaitable<void> runSession(std::unique_ptr<Transport> transport, SimContext
       }
     }
     if (ec == http::error::body_limit || ec == http::error::header_limit) {
-      co_await respondUnreadable(*transport, 413, context);
+      co_await respondUnreadable(*transport, ec == http::error::body_limit ? 413 : 431, context);
       break;
     }
     if (ec && ec.category() == http::make_error_code(http::error::bad_target).category() &&
