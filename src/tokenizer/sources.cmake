@@ -1,0 +1,1 @@
+set(TG_TOKENIZER_SOURCES tokenizer/placeholder.cc)

@@ -1,0 +1,1 @@
+set(TG_USAGE_SOURCES usage/placeholder.cc)
