@@ -68,6 +68,11 @@ std::string parseUpstreamUrl(const std::string& url, UpstreamConfig& u) {
   size_t slash = v.find_first_of("/?#");
   std::string_view authority = v.substr(0, slash);
   std::string_view path = slash == std::string_view::npos ? std::string_view() : v.substr(slash);
+  for (char c : v) {
+    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) {
+      return "must not contain spaces or control characters";
+    }
+  }
   if (path.find_first_of("?#") != std::string_view::npos) {
     return "must not contain a query or fragment";
   }

@@ -36,25 +36,38 @@ class RequestReader::Parser final : public bhttp::basic_parser<true> {
   bool tooManyFields() const { return tooMany_; }
 
  private:
-  std::string_view keep(std::string_view s) {
+  // Copies `s` into the arena. The arena was reserved for the whole head before parsing
+  // began and never grows past that (Beast's header_limit bounds the head), so views taken
+  // earlier stay valid even when the head arrives over several reads.
+  std::string_view keep(std::string_view s, error_code& ec) {
+    if (req_.arena.size() + s.size() > req_.arena.capacity()) {
+      ec = bhttp::error::header_limit;
+      return {};
+    }
     size_t off = req_.arena.size();
     req_.arena.append(s);
     return {req_.arena.data() + off, s.size()};
   }
 
-  void on_request_impl(bhttp::verb, bsv method, bsv target, int version, error_code&) override {
-    req_.method = keep(method);
-    req_.target = keep(target);
+  void on_request_impl(bhttp::verb, bsv method, bsv target, int version, error_code& ec) override {
+    req_.method = keep(method, ec);
+    req_.target = keep(target, ec);
     req_.version = version >= 11 ? 11 : 10;
   }
   void on_response_impl(int, bsv, int, error_code&) override {}
   void on_field_impl(bhttp::field, bsv name, bsv value, error_code& ec) override {
+    if (is_header_done()) {
+      return;  // a trailer of a chunked body: the body is forwarded de-chunked, without it
+    }
     if (req_.headers.size() >= maxHeaders_) {
       tooMany_ = true;
       ec = bhttp::error::header_limit;
       return;
     }
-    HeaderField f{keep(name), keep(value)};
+    HeaderField f{keep(name, ec), keep(value, ec)};
+    if (ec) {
+      return;
+    }
     if (core::iequals(f.name, "expect") && core::iequals(f.value, "100-continue")) {
       req_.expectContinue = true;
     }
@@ -109,6 +122,9 @@ ReadResult classify(const error_code& ec, bool tooMany) {
 
 Task<ReadResult> RequestReader::readHead(Request& req) {
   req.reset();
+  // Every byte of the head may end up in the arena (method, target, names, values), and views
+  // into it are taken while the head is still arriving: reserve it whole, once.
+  req.arena.reserve(static_cast<size_t>(limits_.maxHeaderBytes) + 64);
   parser_ = std::make_unique<Parser>(req, limits_.maxHeaders);
   parser_->header_limit(
       static_cast<std::uint32_t>(std::min<uint64_t>(limits_.maxHeaderBytes, UINT32_MAX)));
@@ -123,9 +139,6 @@ Task<ReadResult> RequestReader::readHead(Request& req) {
   }
   for (;;) {
     if (!buf_.empty()) {
-      req.arena.clear();
-      req.arena.reserve(buf_.size() + 32);
-      req.headers.clear();
       error_code ec;
       size_t n = parser_->put(net::buffer(buf_.view().data(), buf_.size()), ec);
       buf_.consume(n);

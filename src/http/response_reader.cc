@@ -15,19 +15,31 @@ class ResponseParser::Impl final : public bhttp::basic_parser<false> {
   std::string* out = nullptr;
 
  private:
-  std::string_view keep(std::string_view s) {
+  // See RequestReader: the arena is reserved for the whole head up front, so views stay
+  // valid while the head arrives over several reads.
+  std::string_view keep(std::string_view s, error_code& ec) {
+    if (head_.arena.size() + s.size() > head_.arena.capacity()) {
+      ec = bhttp::error::header_limit;
+      return {};
+    }
     size_t off = head_.arena.size();
     head_.arena.append(s);
     return {head_.arena.data() + off, s.size()};
   }
   void on_request_impl(bhttp::verb, bsv, bsv, int, error_code&) override {}
-  void on_response_impl(int code, bsv reason, int version, error_code&) override {
+  void on_response_impl(int code, bsv reason, int version, error_code& ec) override {
     head_.status = code;
-    head_.reason = keep(reason);
+    head_.reason = keep(reason, ec);
     head_.version = version >= 11 ? 11 : 10;
   }
-  void on_field_impl(bhttp::field, bsv name, bsv value, error_code&) override {
-    head_.headers.push_back({keep(name), keep(value)});
+  void on_field_impl(bhttp::field, bsv name, bsv value, error_code& ec) override {
+    if (is_header_done()) {
+      return;  // a trailer: not part of the head (and never relayed: bodies are re-framed)
+    }
+    HeaderField f{keep(name, ec), keep(value, ec)};
+    if (!ec) {
+      head_.headers.push_back(f);
+    }
   }
   void on_header_impl(error_code&) override {
     head_.keepAlive = keep_alive();
@@ -53,7 +65,8 @@ class ResponseParser::Impl final : public bhttp::basic_parser<false> {
 
 ResponseParser::ResponseParser(ResponseHead& head, bool headRequest, uint32_t maxHeadBytes)
     : head_(head), headRequest_(headRequest), maxHeadBytes_(maxHeadBytes) {
-  head_ = ResponseHead{};
+  head_.reset();
+  head_.arena.reserve(maxHeadBytes_ + 64);
   impl_ = std::make_unique<Impl>(head_);
   impl_->header_limit(maxHeadBytes_);
   impl_->body_limit(boost::none);
@@ -63,17 +76,23 @@ ResponseParser::ResponseParser(ResponseHead& head, bool headRequest, uint32_t ma
 
 ResponseParser::~ResponseParser() = default;
 
+void ResponseHead::reset() {
+  status = 0;
+  reason = {};
+  version = 11;
+  headers.clear();
+  contentLength.reset();
+  chunked = false;
+  keepAlive = true;
+  arena.clear();  // keeps its capacity for the next response
+}
+
 size_t ResponseParser::put(std::string_view in, std::string* bodyOut, error_code& ec) {
   size_t total = 0;
   for (;;) {
     if (in.empty()) {
       ec = bhttp::error::need_more;
       return total;
-    }
-    if (!impl_->is_header_done()) {
-      head_.arena.clear();
-      head_.arena.reserve(in.size() + 32);
-      head_.headers.clear();
     }
     impl_->out = bodyOut;
     size_t n = impl_->put(boost::asio::buffer(in.data(), in.size()), ec);
@@ -86,6 +105,7 @@ size_t ResponseParser::put(std::string_view in, std::string* bodyOut, error_code
     if (impl_->is_done() && head_.status >= 100 && head_.status < 200 && head_.status != 101) {
       impl_ = std::make_unique<Impl>(head_);
       head_.headers.clear();
+      head_.arena.clear();  // capacity stays: views of the interim head are dropped with it
       impl_->header_limit(maxHeadBytes_);
       impl_->body_limit(boost::none);
       impl_->eager(true);

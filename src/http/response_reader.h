@@ -26,6 +26,7 @@ struct ResponseHead {
   std::string arena;
 
   std::string_view header(std::string_view name) const { return findHeader(headers, name); }
+  void reset();
 };
 
 class ResponseParser {

@@ -63,9 +63,10 @@ void buildUpstreamRequest(std::string& out, const http::Request& req,
   out.append(req.method);
   out += ' ';
   out.append(target);
-  out.append(" HTTP/1.1\r\nHost: ");
-  out.append(up.authority());
-  out.append("\r\n");
+  out.append(" HTTP/1.1\r\n");
+  if (!inOps(up.setHeaders, "host")) {  // headers.set may name the virtual host instead
+    http::appendField(out, "Host", up.authority());
+  }
   std::string_view originalHost;
   for (const auto& h : req.headers) {
     if (iequals(h.name, "host")) {

@@ -32,8 +32,11 @@ std::string_view originForm(std::string_view target) {
   if (!target.starts_with('/')) {
     size_t scheme = target.find("://");
     if (scheme != std::string_view::npos) {
-      size_t slash = target.find('/', scheme + 3);
-      return slash == std::string_view::npos ? std::string_view("/") : target.substr(slash);
+      size_t rest = target.find_first_of("/?", scheme + 3);
+      if (rest == std::string_view::npos) {
+        return "/";
+      }
+      return target.substr(rest);  // "?q" when the path is empty: callers read it as "/?q"
     }
   }
   return target;
@@ -44,7 +47,8 @@ std::string_view originForm(std::string_view target) {
 std::string_view targetPath(std::string_view target) {
   target = originForm(target);
   size_t q = target.find('?');
-  return q == std::string_view::npos ? target : target.substr(0, q);
+  std::string_view path = q == std::string_view::npos ? target : target.substr(0, q);
+  return path.empty() ? std::string_view("/") : path;
 }
 
 const config::RouteConfig* matchRoute(const config::Config& cfg, std::string_view host,
@@ -60,7 +64,12 @@ const config::RouteConfig* matchRoute(const config::Config& cfg, std::string_vie
 
 std::string upstreamTarget(const config::RouteConfig& route, const config::UpstreamConfig& up,
                            std::string_view target) {
+  std::string withSlash;
   target = originForm(target);
+  if (!target.starts_with('/')) {  // "?q": an absolute-form target with an empty path
+    withSlash = "/" + std::string(target);
+    target = withSlash;
+  }
   std::string rest;
   if (route.rewritePrefix && target.starts_with(route.pathPrefix)) {
     rest = *route.rewritePrefix;
