@@ -15,7 +15,7 @@ sed -e "s/{PORT}/$PORT/g" -e "s/{SIM_PORT}/$SIM_PORT/g" examples/quickstart.yaml
 "$BUILD/tokengate" run --config "$BUILD/run.yaml" &
 pids+=($!)
 for _ in $(seq 50); do
-  curl -s -o /dev/null "http://127.0.0.1:$PORT/" 2>/dev/null && break
+  curl -s -o /dev/null "http://127.0.0.1:$PORT/health" 2>/dev/null && break
   sleep 0.1
 done
 cat <<MSG
