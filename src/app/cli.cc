@@ -4,6 +4,8 @@
 
 #include <cstdio>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -11,6 +13,7 @@
 #include "app/gateway.h"
 #include "config/loader.h"
 #include "core/log.h"
+#include "tokenizer/tokenizer.h"
 
 #ifndef TOKENGATE_VERSION
 #define TOKENGATE_VERSION "0.0.0"
@@ -27,6 +30,9 @@ Usage:
   tokengate run --listen HOST:PORT --upstream URL
                                          quick start: proxy everything to one upstream
   tokengate check --config FILE          validate a configuration; exit 1 on errors
+  tokengate tokens --model MODEL [FILE]  count the tokens of FILE (or stdin) as MODEL's
+                                         tokenizer does (exact for OpenAI models, else an
+                                         estimate); --data-dir DIR locates the rank files
   tokengate --version                    print the version
   tokengate --help                       print this help
 
@@ -46,6 +52,9 @@ struct Args {
   std::string workers;
   std::string accessLog;
   std::string logLevel;
+  std::string model;
+  std::string dataDir;
+  std::string file;
 };
 
 int usageError(const std::string& msg) {
@@ -85,6 +94,39 @@ config::LoadResult quickStart(const Args& a) {
     res.config = std::move(cfg);
   }
   return res;
+}
+
+// tokengate tokens: the token count of a file or stdin, for MODEL.
+int countTokens(const Args& a) {
+  if (a.model.empty()) {
+    return usageError("tokens needs --model MODEL");
+  }
+  std::string text;
+  if (a.file.empty() || a.file == "-") {
+    std::ostringstream ss;
+    ss << std::cin.rdbuf();
+    text = ss.str();
+  } else {
+    std::ifstream in(a.file, std::ios::binary);
+    if (!in) {
+      std::cerr << "tokengate: cannot read '" << a.file << "'\n";
+      return 1;
+    }
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    text = ss.str();
+  }
+  auto tok = tokenizer::Tokenizers::load(a.dataDir);
+  if (!tok) {
+    std::cerr << "tokengate: " << tok.error() << "\n";
+    return 1;
+  }
+  if ((*tok)->forModel(a.model) == nullptr) {
+    std::cerr << "tokengate: no public tokenizer for '" << a.model
+              << "': printing the estimate (UTF-8 bytes / 4)\n";
+  }
+  std::cout << (*tok)->count(a.model, text) << "\n";
+  return 0;
 }
 
 int printErrors(const std::string& source, const std::vector<config::ConfigError>& errors) {
@@ -131,6 +173,12 @@ int runCli(int argc, char** argv) {
       ok = value(a.accessLog);
     } else if (s == "--log-level") {
       ok = value(a.logLevel);
+    } else if (s == "--model") {
+      ok = value(a.model);
+    } else if (s == "--data-dir") {
+      ok = value(a.dataDir);
+    } else if (a.command == "tokens" && a.file.empty() && !s.starts_with("-")) {
+      a.file = s;
     } else if (a.command.empty() && !s.starts_with("-")) {
       a.command = s;
     } else {
@@ -139,6 +187,9 @@ int runCli(int argc, char** argv) {
     if (!ok) {
       return usageError(s + " needs a value");
     }
+  }
+  if (a.command == "tokens") {
+    return countTokens(a);
   }
   if (a.command != "run" && a.command != "check") {
     return usageError(a.command.empty() ? "no command given"

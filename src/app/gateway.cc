@@ -16,6 +16,7 @@
 #include "http/net.h"
 #include "http/tls.h"
 #include "proxy/worker.h"
+#include "tokenizer/tokenizer.h"
 
 namespace tg::app {
 
@@ -149,6 +150,16 @@ core::Result<std::unique_ptr<Gateway>> Gateway::create(config::Config cfg) {
     s->ownsLogFd = true;
   }
   s->shared.accessLogFd = s->accessLogFd;
+
+  // Tokenizers: exact output counts when usage is missing. Without the rank files the gateway
+  // still serves, with bytes/4 estimates, and says so.
+  auto tok = tokenizer::Tokenizers::load(cfg.tokenizer.dataDir);
+  if (tok) {
+    s->shared.tokenizers = std::move(*tok);
+  } else {
+    core::logWarn("tokenizer data not found: output estimates fall back to bytes/4",
+                  {{"error", tok.error()}});
+  }
   s->config = std::make_shared<const config::Config>(std::move(cfg));
   s->shared.config = s->config;
 

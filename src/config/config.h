@@ -88,6 +88,13 @@ struct RouteConfig {
   size_t upstreamIndex = 0;  // resolved by validate()
   std::optional<std::string> rewritePrefix;
   Dialect dialect = Dialect::OpenAI;
+  // OpenAI-style streams whose client did not ask for usage: ask the upstream for it
+  // (stream_options.include_usage) and strip the extra chunk from the client's stream.
+  bool injectIncludeUsage = true;
+};
+
+struct TokenizerConfig {
+  std::string dataDir;  // "" = $TOKENGATE_DATA_DIR, else <binary dir>/data
 };
 
 struct Config {
@@ -96,6 +103,7 @@ struct Config {
   LimitsConfig limits;
   std::vector<UpstreamConfig> upstreams;
   std::vector<RouteConfig> routes;
+  TokenizerConfig tokenizer;
 };
 
 // Splits "host:port" / "[v6]:port" into parts; false when malformed.

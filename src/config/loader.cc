@@ -318,7 +318,8 @@ void readUpstream(Reader& r, const YAML::Node& n, const std::string& path, Upstr
 }
 
 void readRoute(Reader& r, const YAML::Node& n, const std::string& path, RouteConfig& rt) {
-  r.forKeys(n, path, {"name", "match", "upstream", "rewrite_prefix", "dialect"},
+  r.forKeys(n, path,
+            {"name", "match", "upstream", "rewrite_prefix", "dialect", "inject_include_usage"},
             [&](const std::string& k, const YAML::Node& v, const std::string& p) {
               if (k == "name") {
                 r.str(v, p, rt.name);
@@ -337,6 +338,8 @@ void readRoute(Reader& r, const YAML::Node& n, const std::string& path, RouteCon
                 if (r.str(v, p, s)) {
                   rt.rewritePrefix = s;
                 }
+              } else if (k == "inject_include_usage") {
+                r.boolean(v, p, rt.injectIncludeUsage);
               } else if (k == "dialect") {
                 std::string s;
                 if (r.str(v, p, s)) {
@@ -455,12 +458,17 @@ LoadResult loadConfigString(std::string_view yaml, const EnvLookup& env) {
   }
   Lines lines;
   r.forKeys(
-      root, "", {"server", "listeners", "limits", "upstreams", "routes"},
+      root, "", {"server", "listeners", "limits", "upstreams", "routes", "tokenizer"},
       [&](const std::string& k, const YAML::Node& v, const std::string& p) {
         if (k == "server") {
           readServer(r, v, cfg.server);
         } else if (k == "limits") {
           readLimits(r, v, cfg.limits);
+        } else if (k == "tokenizer") {
+          r.forKeys(v, p, {"data_dir"},
+                    [&](const std::string&, const YAML::Node& v2, const std::string& p2) {
+                      r.str(v2, p2, cfg.tokenizer.dataDir);
+                    });
         } else if (k == "listeners") {
           lines.listeners = itemLines(v, "tls");
           r.list<ListenerConfig>(

@@ -101,6 +101,23 @@ void formatAccessRecord(std::string& out, const AccessRecord& r) {
   if (!r.error.empty()) {
     appendStr(out, "error", r.error);
   }
+  if (!r.dialect.empty()) {
+    appendStr(out, "model", r.model);
+    appendStr(out, "dialect", r.dialect);
+    out += r.stream.value_or(false) ? ",\"stream\":true" : ",\"stream\":false";
+    if (r.usage && (r.usage->reported || r.usage->estimated)) {
+      const usage::Usage& u = *r.usage;
+      appendInt(out, "input_tokens", u.inputTokens);
+      appendInt(out, "cached_input_tokens", u.cachedInputTokens);
+      appendInt(out, "cache_write_input_tokens", u.cacheWriteInputTokens);
+      appendInt(out, "output_tokens", u.outputTokens);
+      appendInt(out, "reasoning_tokens", u.reasoningTokens);
+      appendInt(out, "total_tokens", u.totalTokens);
+      appendStr(out, "usage_source", u.estimated ? "estimated" : "reported");
+    } else {
+      appendStr(out, "usage_source", "none");
+    }
+  }
   out += "}\n";
 }
 

@@ -10,6 +10,11 @@
 // bytes_out, duration_ms, upstream_first_byte_ms (null when the upstream never answered),
 // upstream_request_id (when the upstream sent one), error (when the gateway answered itself).
 // Credentials in the query string (key=, api_key=, token=, ...) are logged as REDACTED.
+// LLM requests add: model, dialect, stream, and the usage record: input_tokens (cached
+// included), cached_input_tokens, cache_write_input_tokens, output_tokens (reasoning
+// included), reasoning_tokens, total_tokens, and usage_source: "reported" (by the provider),
+// "estimated" (by the gateway: cut stream, client gone, provider silent) or "none" (no
+// response, or an error response that consumed nothing).
 
 #include <chrono>
 #include <cstdint>
@@ -18,6 +23,7 @@
 #include <string_view>
 
 #include "http/net.h"
+#include "usage/response_tracker.h"
 
 namespace tg::proxy {
 
@@ -36,6 +42,11 @@ struct AccessRecord {
   std::optional<double> upstreamFirstByteMs;
   std::string_view upstreamRequestId;
   std::string_view error;
+  // LLM requests only (empty / nullopt otherwise):
+  std::string_view model;
+  std::string_view dialect;
+  std::optional<bool> stream;
+  std::optional<usage::Usage> usage;
 };
 
 // Appends the JSON line (with its newline) for `r` to `out`.

@@ -75,6 +75,7 @@ void buildUpstreamRequest(std::string& out, const http::Request& req,
     }
     if (hop.contains(h.name) || isGatewayOnlyHeader(h.name) || iequals(h.name, "content-length") ||
         iequals(h.name, "expect") || inList(up.removeHeaders, h.name) ||
+        (info.identityEncoding && iequals(h.name, "accept-encoding")) ||
         inOps(up.setHeaders, h.name)) {
       continue;
     }
@@ -92,6 +93,9 @@ void buildUpstreamRequest(std::string& out, const http::Request& req,
     http::appendField(out, "X-Forwarded-Host", originalHost);
   }
   http::appendField(out, "x-request-id", info.requestId);
+  if (info.identityEncoding) {
+    out.append("Accept-Encoding: identity\r\n");
+  }
   if (!req.body.empty() || req.contentLength || req.chunked) {
     http::appendField(out, "Content-Length", std::to_string(req.body.size()));
   }
@@ -110,7 +114,8 @@ Framing clientFraming(const http::ResponseHead& head, bool headRequest, unsigned
 }
 
 void buildClientResponseHead(std::string& out, const http::ResponseHead& head, Framing framing,
-                             std::string_view requestId, bool keepAlive, unsigned clientVersion) {
+                             std::string_view requestId, bool keepAlive, unsigned clientVersion,
+                             bool dropContentEncoding) {
   http::HopByHop hop(head.headers);
   out.append("HTTP/1.1 ");
   out.append(std::to_string(head.status));
@@ -118,7 +123,8 @@ void buildClientResponseHead(std::string& out, const http::ResponseHead& head, F
   out.append(head.reason);
   out.append("\r\n");
   for (const auto& h : head.headers) {
-    if (hop.contains(h.name) || iequals(h.name, "content-length")) {
+    if (hop.contains(h.name) || iequals(h.name, "content-length") ||
+        (dropContentEncoding && iequals(h.name, "content-encoding"))) {
       continue;
     }
     if (iequals(h.name, "x-request-id")) {

@@ -21,6 +21,8 @@ struct ForwardInfo {
   bool clientTls = false;
   std::string_view requestId;
   unsigned trustedProxies = 0;
+  // Ask the upstream for an uncompressed body (LLM requests, whose usage is read on the side).
+  bool identityEncoding = false;
 };
 
 // Appends the request line and head for the upstream. The body follows with a Content-Length
@@ -38,7 +40,9 @@ enum class Framing { None, Length, Chunked, Close };
 Framing clientFraming(const http::ResponseHead& head, bool headRequest, unsigned clientVersion);
 
 // Appends the status line and head for the client.
+// `dropContentEncoding`: the body is sent decoded (the gateway had to edit a compressed one).
 void buildClientResponseHead(std::string& out, const http::ResponseHead& head, Framing framing,
-                             std::string_view requestId, bool keepAlive, unsigned clientVersion);
+                             std::string_view requestId, bool keepAlive, unsigned clientVersion,
+                             bool dropContentEncoding = false);
 
 }  // namespace tg::proxy

@@ -51,6 +51,11 @@ std::string_view targetPath(std::string_view target) {
   return path.empty() ? std::string_view("/") : path;
 }
 
+std::string_view targetQuery(std::string_view target) {
+  size_t q = target.find('?');
+  return q == std::string_view::npos ? std::string_view() : target.substr(q + 1);
+}
+
 const config::RouteConfig* matchRoute(const config::Config& cfg, std::string_view host,
                                       std::string_view path) {
   std::string_view h = hostWithoutPort(host);

@@ -21,5 +21,7 @@ std::string upstreamTarget(const config::RouteConfig& route, const config::Upstr
 // The path part of a request target: an absolute-form target ("http://h/p?q") is reduced to
 // "/p", and the query is dropped.
 std::string_view targetPath(std::string_view target);
+// The query of a request target, without the '?'; "" when there is none.
+std::string_view targetQuery(std::string_view target);
 
 }  // namespace tg::proxy

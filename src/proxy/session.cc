@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "core/log.h"
+#include "proxy/accounting.h"
 #include "proxy/errors.h"
 #include "proxy/forward.h"
 #include "proxy/router.h"
@@ -30,6 +31,7 @@ struct Session::Exchange {
   std::string upstreamRequestId;
   std::string_view error;
   bool keepAlive = true;
+  std::optional<Accounting> acct;
 };
 
 namespace {
@@ -177,8 +179,16 @@ http::Task<bool> Session::serveRequest() {
         std::string msg = "no route for " + std::string(path);
         keep = co_await sendError(x, 404, "route_not_found", msg, false);
       } else {
-        co_await forward(x);
-        keep = x.keepAlive;
+        x.acct.emplace(worker_.tokenizers());
+        std::string bad = x.acct->begin(req_.method, path, targetQuery(req_.target), req_.body,
+                                        x.route->injectIncludeUsage);
+        if (!bad.empty()) {
+          std::string msg = "invalid request body: " + bad;
+          keep = co_await sendError(x, 400, "invalid_json", msg, false);
+        } else {
+          co_await forward(x);
+          keep = x.keepAlive;
+        }
       }
       break;
     }
@@ -231,6 +241,13 @@ void Session::logExchange(const Exchange& x) {
   r.upstreamFirstByteMs = x.firstByteMs;
   r.upstreamRequestId = x.upstreamRequestId;
   r.error = x.error;
+  if (x.acct && x.acct->active()) {
+    const usage::RequestInfo* info = x.acct->request();
+    r.model = info->model;
+    r.dialect = usage::dialectName(info->dialect);
+    r.stream = info->stream;
+    r.usage = x.acct->usage();
+  }
   log.record(r);
 }
 
@@ -239,7 +256,9 @@ http::Task<void> Session::forward(Exchange& x) {
   const size_t idx = x.route->upstreamIndex;
   const bool isHead = req_.method == "HEAD";
   std::string target = upstreamTarget(*x.route, up, req_.target);
-  ForwardInfo info{clientIp_, client_.isTls(), x.requestId, worker_.config().server.trustedProxies};
+  Accounting& acct = *x.acct;
+  ForwardInfo info{clientIp_, client_.isTls(), x.requestId, worker_.config().server.trustedProxies,
+                   acct.active()};
 
   // Connect (or reuse), send, and wait for the response head. A reused connection that fails
   // before any response byte was probably closed by the upstream while idle: retry once on a
@@ -314,23 +333,37 @@ http::Task<void> Session::forward(Exchange& x) {
   // Relay: the head with the first body bytes in one write, then one write per upstream read.
   x.status = resp_.status;
   x.upstreamRequestId = std::string(resp_.header("x-request-id"));
+  acct.onResponse(resp_);
   Framing framing = clientFraming(resp_, isHead, req_.version);
+  if (framing == Framing::Length && acct.editsBody()) {
+    framing = req_.version >= 11 ? Framing::Chunked : Framing::Close;  // the length changes
+  }
   if (framing == Framing::Close || worker_.draining()) {
     x.keepAlive = false;
   }
   out_.clear();
-  buildClientResponseHead(out_, resp_, framing, x.requestId, x.keepAlive, req_.version);
+  buildClientResponseHead(out_, resp_, framing, x.requestId, x.keepAlive, req_.version,
+                          acct.decodesForClient());
   bool upstreamOk = true;
   for (;;) {
+    // The usage tracker reads every body byte on the side and returns what to forward:
+    // the same bytes, less the injected usage chunk when the client did not ask for it.
+    fwd_.clear();
     if (!body_.empty()) {
+      acct.relay(body_, fwd_);
+      body_.clear();
+    }
+    if (parser->done()) {
+      acct.end(true, fwd_);
+    }
+    if (!fwd_.empty()) {
       if (framing == Framing::Chunked) {
-        http::appendChunkHeader(out_, body_.size());
-        out_ += body_;
+        http::appendChunkHeader(out_, fwd_.size());
+        out_ += fwd_;
         out_ += "\r\n";
       } else if (framing != Framing::None) {
-        out_ += body_;
+        out_ += fwd_;
       }
-      body_.clear();
     }
     if (parser->done() && framing == Framing::Chunked) {
       out_ += "0\r\n\r\n";
@@ -380,6 +413,8 @@ http::Task<void> Session::forward(Exchange& x) {
       break;
     }
   }
+  fwd_.clear();
+  acct.end(false, fwd_);  // no-op when the body ended cleanly
   if (upstreamOk && parser->reusable()) {
     ++upstream_->requests;
     worker_.pool().release(idx, std::move(upstream_));

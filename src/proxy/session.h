@@ -58,6 +58,7 @@ class Session {
   std::unique_ptr<http::UpstreamConn> upstream_;  // the connection of the current request
   std::string out_;   // bytes to write next (request head, or response head + body)
   std::string body_;  // de-chunked response body bytes of the current read
+  std::string fwd_;   // the part of body_ to forward (after the usage tracker)
   std::string clientIp_;
   uint64_t served_ = 0;
 };

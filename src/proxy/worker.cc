@@ -41,7 +41,8 @@ Worker::Worker(http::net::io_context& io, const SharedState& shared, unsigned in
     : io_(io),
       config_(shared.config),
       pool_(io.get_executor(), targetsOf(shared)),
-      accessLog_(io.get_executor(), shared.accessLogFd) {
+      accessLog_(io.get_executor(), shared.accessLogFd),
+      tokenizers_(shared.tokenizers) {
   std::random_device rd;
   rngState_ = (static_cast<uint64_t>(rd()) << 32) ^ rd() ^ (uint64_t{index} << 56);
 }

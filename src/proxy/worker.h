@@ -14,6 +14,7 @@
 
 #include "config/config.h"
 #include "http/upstream_pool.h"
+#include "tokenizer/tokenizer.h"
 #include "proxy/access_log.h"
 
 namespace tg::proxy {
@@ -25,6 +26,8 @@ struct SharedState {
   std::shared_ptr<const config::Config> config;
   std::vector<std::shared_ptr<http::net::ssl::context>> upstreamTls;  // per upstream; null = http
   int accessLogFd = -1;
+  // Exact tokenizers for output estimates; null when the rank files were not found.
+  std::shared_ptr<const tokenizer::Tokenizers> tokenizers;
 };
 
 class Worker {
@@ -37,6 +40,7 @@ class Worker {
   const config::Config& config() const { return *config_; }
   http::UpstreamPool& pool() { return pool_; }
   AccessLog& accessLog() { return accessLog_; }
+  const tokenizer::Tokenizers* tokenizers() const { return tokenizers_.get(); }
 
   // A new request id: 32 hex digits, unique across workers and restarts.
   std::string nextRequestId();
@@ -56,6 +60,7 @@ class Worker {
   std::shared_ptr<const config::Config> config_;
   http::UpstreamPool pool_;
   AccessLog accessLog_;
+  std::shared_ptr<const tokenizer::Tokenizers> tokenizers_;
   uint64_t rngState_;
   bool draining_ = false;
   std::unordered_set<Session*> sessions_;

@@ -1,0 +1,124 @@
+#pragma once
+// The vocabulary of the store seam: what a bucket is, what a reserve asks, what it answers.
+// Plain value types shared by every Store implementation (MemoryStore now, RedisStore later)
+// and by limiter/, which builds BucketSpecs and turns results into headers.
+//
+// A bucket is one key + one algorithm + one window + one limit, counting an amount: tokens,
+// 1 per request, or requests in flight. Its identity in a store is (key, algorithm, window);
+// the limit is not part of it, so a threshold edit keeps the counters (Higress since PR #2997)
+// while a new window or algorithm starts a fresh bucket (Higress puts the window in its key).
+//
+// Algorithms (the math is in store/algorithm.h, once, for every store):
+//   FixedWindow    windows aligned to the Unix epoch on the wall clock, [k*W, (k+1)*W), so
+//                  every gateway instance agrees on them; usage restarts at 0 each window.
+//                  Higress's fixed_window, but aligned instead of "starts at first charge".
+//   SlidingWindow  used = previous * (1 - elapsed/W) + current (weighted previous window over
+//                  the same aligned windows; Kong's and Cloudflare's approximation).
+//   TokenBucket    capacity = limit, continuous refill of limit per W; the balance may go
+//                  negative (debt), so an overshoot delays the next admission instead of
+//                  being forgotten at a boundary.
+//   Concurrency    requests in flight: reserve adds the amount (1), settle with -1 releases.
+//                  `window` is a lease: a bucket untouched for `window` while not at zero is
+//                  reset (a crashed holder cannot leak slots forever); 0 = no lease.
+//
+// Time: every operation takes `TimePoint now`, the WALL clock (system_clock), because windows
+// are aligned to the calendar and must agree across instances. Production passes
+// Clock::wallNow(); tests pass ManualClock::wallNow() and step it exactly. A clock that steps
+// backwards never moves a bucket back into an earlier window (it stays in the later one).
+//
+// Penalty (decision: a bucket attribute rather than a separate block(key, until) call): when a
+// bucket with `penalty > 0` rejects a reserve for being over its limit, the store blocks that
+// bucket until now + penalty in the same atomic step, and every reserve touching it fails fast
+// with Verdict::Blocked until then, even if its window has reset. Attempts made while blocked
+// do not extend the block, so a client that keeps retrying is not locked out forever. One
+// atomic operation means one Redis round trip and no race between "rejected" and "blocked".
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace tg::store {
+
+using TimePoint = std::chrono::system_clock::time_point;
+
+enum class Algorithm : uint8_t { FixedWindow, SlidingWindow, TokenBucket, Concurrency };
+
+struct BucketSpec {
+  std::string key;  // caller-built, already scoped (rule, selector, value); any bytes
+  Algorithm algorithm = Algorithm::FixedWindow;
+  uint64_t limit = 0;  // units per window (capacity for TokenBucket, slots for Concurrency)
+  std::chrono::milliseconds window{60'000};  // < 1 ms is taken as 1 ms (Concurrency: lease)
+  std::chrono::milliseconds penalty{0};      // block after an over-limit rejection; 0 = none
+};
+
+enum class ReserveMode : uint8_t {
+  // Strict: a bucket admits when remaining >= max(amount, 1) and is charged `amount`. A
+  // bucket in debt or exactly at its limit admits nothing, not even amount 0.
+  Reserve,
+  // Higress-compatible "check only, charge after": a bucket admits when remaining >= 0 (used
+  // <= limit, Higress's `current > threshold` rejects) whatever the amount, and nothing is
+  // charged; the caller settles the real usage afterwards. Concurrency buckets still take
+  // their amount: an in-flight count cannot be charged after the fact.
+  CheckOnly,
+};
+
+enum class Verdict : uint8_t {
+  Admitted,    // this bucket had room (request level: every bucket had room, all charged)
+  OverLimit,   // not enough remaining now; retryIn says when it would fit
+  Blocked,     // penalty in force; retryIn is the end of the block
+  TooLarge,    // amount > limit: can never fit, do not retry (never in CheckOnly mode)
+  StoreFull,   // MemoryStore at its entry bound and this bucket is new: store failure policy
+  StoreError,  // the store could not decide (never from MemoryStore; RedisStore: I/O error)
+};
+
+// How one bucket looks to the caller after a reserve: enough for x-ratelimit-* headers.
+struct BucketState {
+  Verdict verdict = Verdict::Admitted;
+  uint64_t limit = 0;
+  // Units left after this reserve's charge (before it, when nothing was charged). Negative in
+  // debt. Higress mode reports the same quantity: limit - used.
+  int64_t remaining = 0;
+  // Until the bucket is back to its initial state (OpenAI's x-ratelimit-reset-*): window end
+  // for FixedWindow, when both windows have passed for SlidingWindow, when full for
+  // TokenBucket, 0 for Concurrency and for a bucket with nothing used. Includes a penalty.
+  std::chrono::milliseconds resetIn{0};
+  // Rejected buckets only: until this request would fit by this bucket alone, or until the
+  // block ends. 0 on a rejected Concurrency bucket means "unknown" (depends on other requests).
+  std::chrono::milliseconds retryIn{0};
+};
+
+// Locator of a bucket inside a store (MemoryStore: the 128-bit keyed hash of key, algorithm
+// and window). Opaque to callers; lets settle skip hashing the key again.
+struct BucketId {
+  uint64_t hi = 0;
+  uint64_t lo = 0;
+  friend bool operator==(const BucketId&, const BucketId&) = default;
+};
+
+// What one bucket of an admitted (or rejected) request holds: everything settle needs, so a
+// Reservation is self-contained and the caller may drop its BucketSpecs after reserve.
+struct Reservation {
+  BucketSpec bucket;      // copy of the spec (the key is needed by RedisStore's settle)
+  TimePoint windowStart;  // window charged (FixedWindow/SlidingWindow); else reserve time
+  int64_t charged = 0;    // amount charged by reserve: 0 in CheckOnly mode or when rejected
+  BucketState state;
+  BucketId id;  // store-private
+};
+
+struct ReserveResult {
+  Verdict verdict = Verdict::Admitted;
+  // Index (request order) of the bucket that decided a rejection: the first TooLarge one if
+  // any, else the first OverLimit/Blocked one (Higress reports the first triggered rule),
+  // else the first StoreFull/StoreError one. 0 when admitted.
+  size_t decisiveIndex = 0;
+  // Rejections: the longest retryIn over the rejecting buckets (when every one would fit).
+  // 0 for TooLarge (never retry) and when unknown.
+  std::chrono::milliseconds retryIn{0};
+  std::vector<Reservation> reservations;  // one per bucket, in request order
+
+  bool admitted() const { return verdict == Verdict::Admitted; }
+};
+
+}  // namespace tg::store

@@ -1,0 +1,58 @@
+#pragma once
+// Store: the seam between the limiter and where bucket counters live (MemoryStore in process;
+// RedisStore, shared across gateway instances, later). Thin on purpose (STYLE.md rule 11):
+// a store implements two atomic operations over the algorithms of store/algorithm.h and
+// nothing else; keys, thresholds, reservation sizing and headers are limiter/'s business.
+//
+// Contract for every implementation:
+//   * reserve is ALL-OR-NOTHING across the buckets of one request: either every bucket admits
+//     (see ReserveMode) and all are charged, or none is charged. Concurrent reserves are
+//     serialised per bucket, so N concurrent requests can never all see the same remaining
+//     budget: with mode Reserve the sum charged in a window never exceeds the limit.
+//     A rejection still reports every bucket's state and which bucket decided.
+//   * settle adds `delta` (a refund when negative) to exactly the bucket instance the
+//     reservation was charged to, allowing debt:
+//       - FixedWindow/SlidingWindow: the window recorded in the reservation. If that window
+//         is no longer counted (FixedWindow: any earlier window; SlidingWindow: older than the
+//         previous one), a refund is dropped (it cannot give budget to a later window) and an
+//         extra charge goes to the current window (tokens are never lost to a boundary; a long
+//         stream admitted at 0:59 is charged at 1:00, as Higress, which charges at the end).
+//       - TokenBucket: the balance (refill first), a refund never beyond the capacity.
+//       - Concurrency: the in-flight count, never below zero.
+//     Settle never fails and never rejects; a delta of 0 is a no-op.
+//   * amounts / deltas are matched to buckets / reservations by index; a missing one counts
+//     as 0 and a negative amount as 0.
+//   * Both operations complete inline and are safe to call from any thread.
+
+#include <cstdint>
+#include <span>
+
+#include "store/bucket.h"
+
+namespace tg::store {
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Reserves `amounts[i]` in `buckets[i]` for every i, atomically, at wall time `now`, and
+  // writes the outcome to `out` (reusing its capacity: a caller that keeps one ReserveResult
+  // per connection allocates nothing per request).
+  virtual void reserveInto(std::span<const BucketSpec> buckets, std::span<const int64_t> amounts,
+                           ReserveMode mode, TimePoint now, ReserveResult& out) = 0;
+
+  ReserveResult reserve(std::span<const BucketSpec> buckets, std::span<const int64_t> amounts,
+                        ReserveMode mode, TimePoint now) {
+    ReserveResult out;
+    reserveInto(buckets, amounts, mode, now, out);
+    return out;
+  }
+
+  // Applies `deltas[i]` to the bucket instance of `reservations[i]` (see the contract above).
+  // Reservations come from an admitted ReserveResult of this store. In CheckOnly mode they
+  // carry charged == 0 and settle charges the whole usage after the fact.
+  virtual void settle(std::span<const Reservation> reservations, std::span<const int64_t> deltas,
+                      TimePoint now) = 0;
+};
+
+}  // namespace tg::store

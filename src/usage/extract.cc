@@ -1,0 +1,409 @@
+#include "usage/extract.h"
+
+#include <algorithm>
+
+#include "usage/json_util.h"
+
+namespace tg::usage {
+namespace {
+
+using json::arrayField;
+using json::field;
+using json::objectField;
+using json::stringField;
+using simdjson::SUCCESS;
+using simdjson::dom::array;
+using simdjson::dom::element;
+using simdjson::dom::element_type;
+using simdjson::dom::object;
+
+uint64_t clampCount(uint64_t v) { return std::min(v, kMaxTokenCount); }
+
+}  // namespace
+
+std::optional<uint64_t> readCount(element value) {
+  switch (value.type()) {
+    case element_type::UINT64: {
+      uint64_t v = 0;
+      if (value.get_uint64().get(v) != SUCCESS) {
+        return std::nullopt;
+      }
+      return clampCount(v);
+    }
+    case element_type::INT64: {
+      int64_t v = 0;
+      if (value.get_int64().get(v) != SUCCESS) {
+        return std::nullopt;
+      }
+      return v < 0 ? 0 : clampCount(static_cast<uint64_t>(v));
+    }
+    case element_type::DOUBLE: {
+      double d = 0;
+      if (value.get_double().get(d) != SUCCESS) {
+        return std::nullopt;
+      }
+      if (!(d > 0)) {
+        return 0;  // negative, zero or NaN
+      }
+      if (d >= static_cast<double>(kMaxTokenCount)) {
+        return kMaxTokenCount;
+      }
+      return static_cast<uint64_t>(d);
+    }
+    case element_type::STRING: {  // proto-JSON encoders may quote 64-bit integers
+      std::string_view s;
+      if (value.get_string().get(s) != SUCCESS || s.empty() || s.size() > 20) {
+        return std::nullopt;
+      }
+      uint64_t v = 0;
+      for (char c : s) {
+        if (c < '0' || c > '9') {
+          return std::nullopt;
+        }
+        v = std::min(v * 10 + static_cast<uint64_t>(c - '0'), kMaxTokenCount);
+      }
+      return v;
+    }
+    default:
+      return std::nullopt;
+  }
+}
+
+Usage normalizeUsage(const RawUsage& raw) {
+  auto v = [](const std::optional<uint64_t>& x) { return x.value_or(0); };
+  Usage u;
+  u.reported = true;
+  u.inputTokens =
+      clampCount(v(raw.input) + v(raw.cacheCreation) + v(raw.cacheRead) + v(raw.toolUsePrompt));
+  u.cachedInputTokens = clampCount(raw.cacheRead ? *raw.cacheRead : v(raw.cached));
+  u.cacheWriteInputTokens = clampCount(raw.cacheCreation ? *raw.cacheCreation : v(raw.cacheWrite));
+  u.outputTokens = clampCount(v(raw.output) + v(raw.thoughts));
+  u.reasoningTokens = clampCount(raw.reasoning ? *raw.reasoning : v(raw.thoughts));
+  u.totalTokens = clampCount(std::max(v(raw.total), u.inputTokens + u.outputTokens));
+  return u;
+}
+
+Usage UsageExtractor::timingsUsage() const {
+  Usage u;
+  u.reported = true;
+  u.inputTokens = clampCount(promptN_ + cacheN_);
+  u.cachedInputTokens = cacheN_;
+  u.outputTokens = predictedN_;
+  u.totalTokens = clampCount(u.inputTokens + u.outputTokens);
+  return u;
+}
+
+UsageExtractor::Facts UsageExtractor::onDocument(std::string_view json, std::string_view sseType,
+                                                 bool wholeBody) {
+  Facts facts;
+  element root;
+  if (parser_.parse(json.data(), json.size(), false).get(root) != SUCCESS) {
+    return facts;
+  }
+  object obj;
+  if (root.get_object().get(obj) != SUCCESS) {
+    return facts;
+  }
+  facts.parsed = true;
+  ++documents_;
+
+  std::string_view type;
+  if (!stringField(obj, "type", type) && sseType != "message") {
+    type = sseType;
+  }
+  object inner;
+  if (type == "error" || type == "response.failed" || objectField(obj, "error", inner)) {
+    sawError_ = true;
+  }
+
+  // OpenAI-style usage at the root (also Anthropic message_delta and whole bodies).
+  array choices;
+  bool hasChoices = arrayField(obj, "choices", choices) && choices.size() > 0;
+  object usage;
+  element usageValue;
+  bool hasUsage = field(obj, "usage", usageValue);
+  if (hasUsage && usageValue.is_null()) {
+    facts.usageNull = true;
+  } else if (hasUsage && usageValue.get_object().get(usage) == SUCCESS) {
+    facts.usageNoChoices = !hasChoices;
+    bool finishReason = false;
+    if (hasChoices) {
+      for (element c : choices) {
+        element reason;
+        object choice;
+        if (c.get_object().get(choice) == SUCCESS && field(choice, "finish_reason", reason) &&
+            !reason.is_null()) {
+          finishReason = true;
+        }
+      }
+    }
+    if (observeUsage(usage) && (!hasChoices || finishReason || wholeBody)) {
+      finalUsage_ = true;
+    }
+  }
+  // Anthropic message_start: the input counts (output is a placeholder until message_delta).
+  if (objectField(obj, "message", inner) && objectField(inner, "usage", usage)) {
+    observeUsage(usage);
+  }
+  // Responses API: terminal events carry the whole response.
+  if (objectField(obj, "response", inner) && objectField(inner, "usage", usage)) {
+    bool terminal = type == "response.completed" || type == "response.incomplete" ||
+                    type == "response.failed" || wholeBody;
+    if (observeUsage(usage) && terminal) {
+      finalUsage_ = true;
+    }
+  }
+  // Gemini: cumulative on every chunk; final on the chunk with a finishReason.
+  if (objectField(obj, "usageMetadata", usage)) {
+    bool terminal = wholeBody;
+    array candidates;
+    if (arrayField(obj, "candidates", candidates)) {
+      for (element c : candidates) {
+        object cand;
+        std::string_view reason;
+        if (c.get_object().get(cand) == SUCCESS && stringField(cand, "finishReason", reason) &&
+            !reason.empty()) {
+          terminal = true;
+        }
+      }
+    }
+    if (observeGemini(usage) && terminal) {
+      finalUsage_ = true;
+    }
+  }
+  // Ollama native: counts at the root of the done:true object.
+  element count;
+  bool ollama = false;
+  if (field(obj, "prompt_eval_count", count)) {
+    if (auto v = readCount(count)) {
+      raw_.input = v;
+      ollama = true;
+    }
+  }
+  if (field(obj, "eval_count", count)) {
+    if (auto v = readCount(count)) {
+      raw_.output = v;
+      ollama = true;
+    }
+  }
+  if (ollama) {
+    anyUsage_ = true;
+    bool done = false;
+    if ((obj.at_key("done").get_bool().get(done) == SUCCESS && done) || wholeBody) {
+      finalUsage_ = true;
+    }
+  }
+  // llama.cpp: timings on the last chunk, with or without include_usage.
+  object timings;
+  if (objectField(obj, "timings", timings)) {
+    auto read = [&](std::string_view key, uint64_t& slot) {
+      element e;
+      if (field(timings, key, e)) {
+        if (auto v = readCount(e)) {
+          slot = *v;
+          timingsSeen_ = true;
+        }
+      }
+    };
+    read("prompt_n", promptN_);
+    read("cache_n", cacheN_);
+    read("predicted_n", predictedN_);
+  }
+  if (finalUsage_) {
+    // Final provider figures make the estimate moot: free the text, collect no more.
+    if (text_.capacity() > 0) {
+      text_ = std::string();
+      textOverflow_ = 0;
+    }
+  } else if (collectText_) {
+    collectText(obj, type);
+  }
+  return facts;
+}
+
+bool UsageExtractor::observeUsage(object u) {
+  bool any = false;
+  auto take = [&any](std::optional<uint64_t>& slot, object o, std::string_view key) {
+    element e;
+    if (field(o, key, e)) {
+      if (auto v = readCount(e)) {
+        slot = v;
+        any = true;
+      }
+    }
+  };
+  take(raw_.input, u, "prompt_tokens");
+  take(raw_.output, u, "completion_tokens");
+  take(raw_.input, u, "input_tokens");
+  take(raw_.output, u, "output_tokens");
+  take(raw_.total, u, "total_tokens");
+  take(raw_.cacheCreation, u, "cache_creation_input_tokens");
+  take(raw_.cacheRead, u, "cache_read_input_tokens");
+  take(raw_.cached, u, "prompt_cache_hit_tokens");  // DeepSeek: a subset of prompt_tokens
+  object details;
+  if (objectField(u, "prompt_tokens_details", details)) {
+    take(raw_.cached, details, "cached_tokens");
+    take(raw_.cacheWrite, details, "cache_write_tokens");
+  }
+  if (objectField(u, "input_tokens_details", details)) {
+    take(raw_.cached, details, "cached_tokens");
+    take(raw_.cacheWrite, details, "cache_write_tokens");
+  }
+  if (objectField(u, "completion_tokens_details", details)) {
+    take(raw_.reasoning, details, "reasoning_tokens");
+  }
+  if (objectField(u, "output_tokens_details", details)) {
+    take(raw_.reasoning, details, "reasoning_tokens");
+  }
+  if (any) {
+    anyUsage_ = true;
+  }
+  return any;
+}
+
+bool UsageExtractor::observeGemini(object meta) {
+  bool any = false;
+  auto take = [&](std::optional<uint64_t>& slot, std::string_view key) {
+    element e;
+    if (field(meta, key, e)) {
+      if (auto v = readCount(e)) {
+        slot = v;
+        any = true;
+      }
+    }
+  };
+  take(raw_.input, "promptTokenCount");
+  take(raw_.output, "candidatesTokenCount");
+  take(raw_.thoughts, "thoughtsTokenCount");
+  take(raw_.toolUsePrompt, "toolUsePromptTokenCount");
+  take(raw_.cached, "cachedContentTokenCount");
+  take(raw_.total, "totalTokenCount");
+  if (any) {
+    anyUsage_ = true;
+  }
+  return any;
+}
+
+void UsageExtractor::addText(std::string_view text) {
+  if (finalUsage_) {
+    return;
+  }
+  size_t room = kMaxText > text_.size() ? kMaxText - text_.size() : 0;
+  if (text.size() <= room) {
+    text_.append(text);
+  } else {
+    text_.append(text.substr(0, room));
+    textOverflow_ += text.size() - room;
+  }
+}
+
+void UsageExtractor::addJsonText(element value) {
+  if (!value.is_null()) {
+    addText(simdjson::minify(value));
+  }
+}
+
+// The text a client reads from one streamed document, per dialect (field names do not clash).
+void UsageExtractor::collectText(object obj, std::string_view type) {
+  std::string_view s;
+  array list;
+  object o;
+  // OpenAI chat / completions chunks (also vLLM, llama.cpp, DeepSeek reasoning_content).
+  if (arrayField(obj, "choices", list)) {
+    for (element c : list) {
+      object choice;
+      if (c.get_object().get(choice) != SUCCESS) {
+        continue;
+      }
+      object delta;
+      if (objectField(choice, "delta", delta)) {
+        for (std::string_view key : {"content", "reasoning_content", "reasoning", "refusal"}) {
+          if (stringField(delta, key, s)) {
+            addText(s);
+          }
+        }
+        array calls;
+        if (arrayField(delta, "tool_calls", calls)) {
+          for (element call : calls) {
+            object fn;
+            object callObj;
+            if (call.get_object().get(callObj) == SUCCESS && objectField(callObj, "function", fn)) {
+              if (stringField(fn, "name", s)) {
+                addText(s);
+              }
+              if (stringField(fn, "arguments", s)) {
+                addText(s);
+              }
+            }
+          }
+        }
+      }
+      if (stringField(choice, "text", s)) {
+        addText(s);
+      }
+    }
+  }
+  if (!type.empty()) {
+    if (type == "content_block_delta") {  // Anthropic text, thinking, tool input
+      if (objectField(obj, "delta", o)) {
+        for (std::string_view key : {"text", "thinking", "partial_json"}) {
+          if (stringField(o, key, s)) {
+            addText(s);
+          }
+        }
+      }
+    } else if (type.ends_with(".delta") && stringField(obj, "delta", s)) {
+      // Responses: output_text, reasoning, function_call_arguments, refusal, transcripts;
+      // not audio (base64).
+      bool audio = type.find("audio") != std::string_view::npos &&
+                   type.find("transcript") == std::string_view::npos;
+      if (!audio) {
+        addText(s);
+      }
+    }
+  }
+  // Gemini candidates.
+  if (arrayField(obj, "candidates", list)) {
+    for (element c : list) {
+      object cand;
+      object content;
+      array parts;
+      if (c.get_object().get(cand) != SUCCESS || !objectField(cand, "content", content) ||
+          !arrayField(content, "parts", parts)) {
+        continue;
+      }
+      for (element p : parts) {
+        object part;
+        if (p.get_object().get(part) != SUCCESS) {
+          continue;
+        }
+        if (stringField(part, "text", s)) {
+          addText(s);
+        }
+        element call;
+        if (field(part, "functionCall", call)) {
+          addJsonText(call);
+        }
+      }
+    }
+  }
+  // Ollama native.
+  if (objectField(obj, "message", o)) {
+    for (std::string_view key : {"content", "thinking"}) {
+      if (stringField(o, key, s)) {
+        addText(s);
+      }
+    }
+    element calls;
+    if (field(o, "tool_calls", calls)) {
+      addJsonText(calls);
+    }
+  }
+  for (std::string_view key : {"response", "thinking"}) {
+    if (stringField(obj, key, s)) {
+      addText(s);
+    }
+  }
+}
+
+}  // namespace tg::usage

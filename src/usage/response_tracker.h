@@ -1,0 +1,168 @@
+#pragma once
+// ResponseTracker: reads one upstream response body as it is relayed and tells, at any point,
+// how many tokens the request used: provider-reported when the provider said so, estimated
+// from what was relayed otherwise. It also removes the usage chunk the gateway asked for on
+// behalf of a client that did not (see injectIncludeUsage).
+//
+// Framing is chosen once, in the constructor:
+//   status not 2xx                         pass-through; usage() is all zero, not estimated
+//   Content-Type text/event-stream          SSE (SseFramer), one JSON document per event
+//   Content-Type *ndjson* / jsonl, or an    NDJSON: every line's object (JsonPruner, Sequence)
+//     Ollama stream without a JSON type
+//   GeminiStream (no alt=sse)               streamed JSON array: each element (ArrayElements)
+//   anything else                           one JSON body, scanned as it arrives (Sequence):
+//                                           no size cap for finding usage, since values larger
+//                                           than 64 KiB are pruned on the fly (JsonPruner)
+//
+// Usage extraction works on every document regardless of the request's dialect (the field
+// names do not collide), following wire-formats.md §1.7:
+//   usage{prompt_tokens,...}           OpenAI chat/completions/embeddings, vLLM, llama.cpp, Ollama
+//                                      /v1: cached_tokens and reasoning_tokens are subsets
+//   usage{input_tokens,...}            Responses (response.usage) and Anthropic (message.usage,
+//                                      usage of message_delta / the body): cache_creation and
+//                                      cache_read_input_tokens are ADDED to input
+//   usageMetadata                      Gemini: input = prompt + toolUsePrompt, output =
+//                                      candidates + thoughts, cached = cachedContent
+//   prompt_eval_count / eval_count     Ollama native (done:true object)
+//   timings{prompt_n,cache_n,predicted_n}  llama.cpp, used only when no usage arrived
+// Every observation overwrites the fields it carries and never adds to earlier ones: Anthropic
+// message_delta and Gemini usageMetadata are cumulative, OpenAI's last non-null usage wins.
+// Numbers are clamped to kMaxTokenCount; negative ones read as 0, numeric strings are accepted.
+//
+// usage() rules:
+//   * reported: some usage arrived. If a *final* one arrived (OpenAI usage on a chunk with no
+//     choices or with a finish_reason, a terminal Responses event, Anthropic message_delta,
+//     Gemini usageMetadata on a chunk with finishReason, Ollama done:true, llama.cpp timings,
+//     or any usage of a whole JSON body), or the response finished complete without an
+//     in-stream error, it is taken as is.
+//     Otherwise output is max(reported, estimated from the relayed text). Once finished
+//     (finish(false): cut, client gone, upstream failed midway; or an in-stream error) the
+//     figures that arrived were only running ones, so `estimated` is set whichever won, with
+//     `reported` kept: both flags (wire-formats' "the record then says estimated"). While
+//     still running, `estimated` is set only when the estimate won. A missing input count
+//     (Ollama on a KV-cache hit) is the prompt estimate, also marked estimated.
+//   * not reported: input = RequestInfo::promptEstimate, output = counter(relayed text), marked
+//     estimated. The relayed text is what a client would read: delta content/text/reasoning
+//     and tool-call arguments per dialect (SSE, NDJSON, Gemini array); for a single JSON body,
+//     the answer text only (message content, text parts, tool arguments; AnswerTextScanner,
+//     answer_text.h), read from the bytes as they arrive so that a cut body counts what it
+//     had (a body that is not JSON counts whole). It is kept up to 4 MiB (freed as soon as
+//     final usage arrives); bytes beyond count as bytes/4. Text that was relayed is never
+//     estimated as 0 tokens.
+//     Embeddings estimate no output.
+//   * Dialect::Unknown without reported usage: zero, not estimated (nothing to estimate from).
+//   * totalTokens = max(reported total, input + output).
+//
+// Stripping (stripInjectedUsage, honoured for OpenAIChat / OpenAICompletions over SSE only):
+// the event whose JSON has a non-null "usage" object is removed, byte-exact, with its blank
+// line, including a LF that follows its final CR in a later feed. Decision: an event that also
+// carries choices is kept (vLLM's continuous usage, Ollama's zero-filled usage on content
+// chunks, providers that put usage on the finish chunk): removing it would lose content, and a
+// usage field on a content chunk is harmless to clients. Azure's first chunk (empty choices,
+// no usage) is kept because it has no usage. While stripping, only the bytes of the current
+// unfinished block are held back (at most 256 KiB, then released and that block is no longer
+// strippable); everything else is appended to `out` at once.
+// Once include_usage is set, OpenAI-compatible upstreams also add `"usage":null` to every
+// other chunk; while stripping, that member is removed from each event (the comma before it,
+// or for a first member the comma and blanks after it; any blanks around the colon), so the
+// client's stream is byte-identical to the one it gets without include_usage. Only a member of
+// the chunk's root object goes: nested members and text inside strings are content. The
+// member is found from the end of the event's data (where servers put it, a few bytes of
+// work), its depth checked on the bytes after it, and the edit mapped back to the event's raw
+// `data` line (other fields, comments, CRLF/CR, a stream-start BOM kept byte for byte). A
+// member split over two data lines, or an event released by the hold cap, passes unchanged.
+//
+// sawError(): an SSE `event: error`, a JSON "type":"error" or "response.failed", or a
+// non-null top-level "error" object (OpenAI's and Gemini's in-stream errors) after the 2xx.
+//
+// Cost: one simdjson DOM parse per event (about 0.4 µs per 260-byte OpenAI chunk, all in;
+// removing "usage":null adds about 40 ns; bench/usage), no allocation per event once buffers
+// have grown. A JSON body is also scanned once for its answer text (about 1.3 ns per byte). Not thread-safe: one tracker
+// per response. The counter is copied; only usage() calls it (lazily, cached).
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "usage/answer_text.h"
+#include "usage/json_pruner.h"
+#include "usage/request.h"
+#include "usage/sse.h"
+#include "usage/token_counter.h"
+
+namespace tg::usage {
+
+struct Usage {
+  uint64_t inputTokens = 0;  // total input, cached included
+  uint64_t cachedInputTokens = 0;
+  uint64_t cacheWriteInputTokens = 0;
+  uint64_t outputTokens = 0;  // total output, reasoning included
+  uint64_t reasoningTokens = 0;
+  uint64_t totalTokens = 0;
+  bool reported = false;   // at least one figure came from the provider
+  bool estimated = false;  // at least one figure is the gateway's estimate
+
+  bool operator==(const Usage&) const = default;
+};
+
+class UsageExtractor;  // extract.h
+
+class ResponseTracker {
+ public:
+  ResponseTracker(const RequestInfo& req, int status, std::string_view contentType,
+                  bool stripInjectedUsage, const TokenCounter& counter);
+  ~ResponseTracker();
+  ResponseTracker(ResponseTracker&&) noexcept;
+  ResponseTracker& operator=(ResponseTracker&&) noexcept;
+  ResponseTracker(const ResponseTracker&) = delete;
+  ResponseTracker& operator=(const ResponseTracker&) = delete;
+
+  // Feeds decoded (de-chunked, uncompressed) body bytes, split anywhere. Appends to `out` the
+  // bytes to forward: exactly the input, unless stripping (see above).
+  void feed(std::string_view in, std::string& out);
+  // End of the body. complete=false: cut, upstream failed, or the client left. Appends any
+  // held-back bytes to `out`. Further feed() calls only forward their bytes.
+  void finish(bool complete, std::string& out);
+
+  Usage usage() const;
+  bool sawError() const;
+
+  // Diagnostics for tests and metrics.
+  enum class Framing { PassThrough, Sse, Ndjson, JsonArray, JsonBody };
+  Framing framing() const { return framing_; }
+  uint64_t eventsSeen() const;  // SSE events dispatched / JSON documents completed
+  bool usageChunkStripped() const { return stripped_ > 0; }
+  uint64_t nullUsageMembersRemoved() const { return nullsRemoved_; }
+
+ private:
+  void feedSse(std::string_view in, std::string& out);
+  void feedJson(std::string_view in);
+  void onSseEvent(const SseEvent& ev, bool& drop, bool& removeNull);
+  void forwardWithoutNullUsage(std::string_view part, std::string& out);
+  uint64_t estimateOutput() const;
+
+  Dialect dialect_;
+  uint64_t promptEstimate_;
+  Framing framing_;
+  bool strip_;
+  TokenCounter counter_;
+  std::unique_ptr<UsageExtractor> extractor_;
+  SseFramer sse_;
+  JsonPruner pruner_;
+  AnswerTextScanner answer_;  // JsonBody: the answer text, for estimates
+  std::string answerText_;    // scratch, per feed
+  std::string held_;           // stripping: bytes of the unfinished block
+  bool heldReleased_ = false;  // the unfinished block outgrew the hold cap: it passes through
+  bool lastBlockDropped_ = false;
+  bool firstBlock_ = true;  // the block being read starts at stream offset 0
+  uint64_t stripped_ = 0;
+  uint64_t nullsRemoved_ = 0;
+  bool finished_ = false;
+  bool complete_ = false;
+  // usage() is const and may be called repeatedly: the counter runs once per text size.
+  mutable uint64_t cachedEstimateBytes_ = UINT64_MAX;
+  mutable uint64_t cachedEstimate_ = 0;
+};
+
+}  // namespace tg::usage
