@@ -1,7 +1,18 @@
-# limiter: pure admission helpers (reservation sizing, too-large check, rate-limit headers).
-# Rules, selectors and request-path wiring arrive later. Included from src/CMakeLists.txt.
+# limiter: admission helpers (reservation sizing, too-large check, rate-limit headers) and the
+# pure rules layer: native policies and Higress ai-token-ratelimit configs (policy.h, higress.h,
+# config_reader.h) compiled into a PolicySet, and the matcher (rules.h) that turns a request's
+# facts into store::BucketSpecs. Request-path wiring lives in proxy/. Included from
+# src/CMakeLists.txt; paths are relative to this file so any includer works.
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(RE2 REQUIRED IMPORTED_TARGET re2)
 tg_add_module(limiter
   SOURCES
     ${CMAKE_CURRENT_LIST_DIR}/headers.cc
     ${CMAKE_CURRENT_LIST_DIR}/reservation.cc
-  DEPS core store)
+    ${CMAKE_CURRENT_LIST_DIR}/policy.cc
+    ${CMAKE_CURRENT_LIST_DIR}/rules.cc
+    ${CMAKE_CURRENT_LIST_DIR}/higress.cc
+    ${CMAKE_CURRENT_LIST_DIR}/config_reader.cc
+    ${CMAKE_CURRENT_LIST_DIR}/yaml_reader.cc
+  DEPS core config store
+  LIBS PkgConfig::RE2 yaml-cpp OpenSSL::Crypto)
