@@ -29,10 +29,12 @@ build-asan: setup $(ASAN_BUILD)/build.ninja
 	ninja -C $(ASAN_BUILD) -j $(JOBS)
 
 $(TSAN_BUILD)/build.ninja:
-	cmake -S . -B $(TSAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTG_TSAN=ON -DTG_BENCH=OFF
+	cmake -S . -B $(TSAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTG_TSAN=ON -DTG_BENCH=OFF \
+	  -DTG_UNIT_TESTS=OFF
 
+# Only the two programs: the TSan pass runs the integration tests against them.
 build-tsan: setup $(TSAN_BUILD)/build.ninja
-	ninja -C $(TSAN_BUILD) -j $(JOBS)
+	ninja -C $(TSAN_BUILD) -j $(JOBS) tokengate tokengate-sim
 
 # Starts the simulated LLM upstream and tokengate in front of it; Ctrl-C stops both.
 run: build
