@@ -8,6 +8,11 @@ JOBS       ?= $(shell nproc)
 RUN_PORT   ?= 8080
 SIM_PORT   ?= 9090
 
+# ccache: share compiled objects between clones of the repository (paths made relative, the
+# working directory left out of the hash of -g builds).
+export CCACHE_BASEDIR := $(CURDIR)
+export CCACHE_NOHASHDIR := 1
+
 .PHONY: all setup build build-asan build-tsan run test test-unit test-integration test-asan \
         test-tsan bench clean
 
