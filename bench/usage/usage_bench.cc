@@ -11,6 +11,7 @@
 
 #include <benchmark/benchmark.h>
 
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -30,15 +31,26 @@ std::string chunk(const std::string& delta, const std::string& finish) {
          R"(,"logprobs":null,"finish_reason":)" + finish + "}]}\n\n";
 }
 
-std::vector<std::string> mockStreamEvents() {
+const char* const kWords[] = {"Sure",     ".",  " Here",    " is",       " a",
+                              " short",   " answer", " about", " reverse", " proxies",
+                              ":",        " a",  " gateway", " forwards", " requests",
+                              " upstream", "."};
+
+// nullUsage: every chunk also carries `"usage":null`, as OpenAI-compatible upstreams send once
+// include_usage is set.
+std::vector<std::string> mockStreamEvents(bool nullUsage = false) {
   std::vector<std::string> events;
-  events.push_back(chunk(R"({"role":"assistant","content":"","refusal":null})", "null"));
-  for (const char* w :
-       {"Sure", ".", " Here", " is", " a", " short", " answer", " about", " reverse", " proxies",
-        ":", " a", " gateway", " forwards", " requests", " upstream", "."}) {
-    events.push_back(chunk(std::string(R"({"content":")") + w + "\"}", "null"));
+  auto add = [&](std::string e) {
+    if (nullUsage) {
+      e.insert(e.size() - 3, R"(,"usage":null)");
+    }
+    events.push_back(std::move(e));
+  };
+  add(chunk(R"({"role":"assistant","content":"","refusal":null})", "null"));
+  for (const char* w : kWords) {
+    add(chunk(std::string(R"({"content":")") + w + "\"}", "null"));
   }
-  events.push_back(chunk("{}", R"("stop")"));
+  add(chunk("{}", R"("stop")"));
   events.push_back(
       std::string("data: {") + kId + R"(,"object":"chat.completion.chunk","created":1700000000,)" +
       kModel +
@@ -57,13 +69,67 @@ usage::RequestInfo chatRequest() {
   return info;
 }
 
-void runStream(benchmark::State& state, bool strip) {
-  std::vector<std::string> events = mockStreamEvents();
+// Anthropic Messages stream of the same answer: message_start, content_block_start, ping, 17
+// text deltas, content_block_stop, message_delta (usage), message_stop.
+std::vector<std::string> anthropicStreamEvents() {
+  std::vector<std::string> events;
+  events.push_back(
+      R"(event: message_start
+data: {"type":"message_start","message":{"id":"msg_bench0000000000000000001","type":"message","role":"assistant","model":"claude-3-5-haiku-20241022","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":512,"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"output_tokens":1}}}
+
+)");
+  events.push_back(R"(event: content_block_start
+data: {"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}
+
+)");
+  events.push_back("event: ping\ndata: {\"type\": \"ping\"}\n\n");
+  for (const char* w : kWords) {
+    events.push_back(
+        std::string(
+            "event: content_block_delta\ndata: "
+            R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":")") +
+        w + "\"}}\n\n");
+  }
+  events.push_back(R"(event: content_block_stop
+data: {"type":"content_block_stop","index":0}
+
+)");
+  events.push_back(R"(event: message_delta
+data: {"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":17}}
+
+)");
+  events.push_back(R"(event: message_stop
+data: {"type":"message_stop"}
+
+)");
+  return events;
+}
+
+// Gemini streamGenerateContent?alt=sse: 17 chunks, each with its cumulative usageMetadata;
+// the last one has finishReason.
+std::vector<std::string> geminiStreamEvents() {
+  std::vector<std::string> events;
+  int n = 0;
+  for (const char* w : kWords) {
+    ++n;
+    bool last = n == static_cast<int>(std::size(kWords));
+    events.push_back(
+        std::string(R"(data: {"candidates": [{"content": {"parts": [{"text": ")") + w +
+        R"("}],"role": "model"})" + (last ? R"(,"finishReason": "STOP")" : "") +
+        R"(,"index": 0}],"usageMetadata": {"promptTokenCount": 512,"candidatesTokenCount": )" +
+        std::to_string(n) + R"(,"totalTokenCount": )" + std::to_string(512 + n) +
+        R"(,"promptTokensDetails": [{"modality": "TEXT","tokenCount": 512}]},"modelVersion": "gemini-2.0-flash","responseId": "bench0000000000000001"})"
+        "\r\n\r\n");
+  }
+  return events;
+}
+
+void runEvents(benchmark::State& state, const std::vector<std::string>& events,
+               const usage::RequestInfo& info, bool strip) {
   size_t bytes = 0;
   for (const auto& e : events) {
     bytes += e.size();
   }
-  usage::RequestInfo info = chatRequest();
   usage::TokenCounter counter;
   std::string out;
   out.reserve(1024);
@@ -90,8 +156,26 @@ void runStream(benchmark::State& state, bool strip) {
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * bytes));
 }
 
+void runStream(benchmark::State& state, bool strip, bool nullUsage = false) {
+  runEvents(state, mockStreamEvents(nullUsage), chatRequest(), strip);
+}
+
 void BM_TrackerSseOneEventPerFeed(benchmark::State& state) { runStream(state, false); }
 void BM_TrackerSseOneEventPerFeedStrip(benchmark::State& state) { runStream(state, true); }
+// Every chunk carries "usage":null, removed by the tracker (include_usage injected).
+void BM_TrackerSseOneEventPerFeedStripNullUsage(benchmark::State& state) {
+  runStream(state, true, true);
+}
+void BM_TrackerSseAnthropic(benchmark::State& state) {
+  usage::RequestInfo info = chatRequest();
+  info.dialect = usage::Dialect::Anthropic;
+  runEvents(state, anthropicStreamEvents(), info, false);
+}
+void BM_TrackerSseGemini(benchmark::State& state) {
+  usage::RequestInfo info = chatRequest();
+  info.dialect = usage::Dialect::GeminiStreamSse;
+  runEvents(state, geminiStreamEvents(), info, false);
+}
 
 void BM_TrackerSseSingleFeed(benchmark::State& state) {
   std::string body;
@@ -182,6 +266,9 @@ void BM_InjectIncludeUsage(benchmark::State& state) {
 
 BENCHMARK(BM_TrackerSseOneEventPerFeed);
 BENCHMARK(BM_TrackerSseOneEventPerFeedStrip);
+BENCHMARK(BM_TrackerSseOneEventPerFeedStripNullUsage);
+BENCHMARK(BM_TrackerSseAnthropic);
+BENCHMARK(BM_TrackerSseGemini);
 BENCHMARK(BM_TrackerSseSingleFeed);
 BENCHMARK(BM_TrackerJsonBody);
 BENCHMARK(BM_InspectRequest);

@@ -1,6 +1,10 @@
 #include "usage/extract.h"
 
 #include <algorithm>
+#include <cstring>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "usage/json_util.h"
 
@@ -18,6 +22,27 @@ using simdjson::dom::element_type;
 using simdjson::dom::object;
 
 uint64_t clampCount(uint64_t v) { return std::min(v, kMaxTokenCount); }
+
+inline bool keywordAt(const char* d, size_t n, size_t i) {
+  auto at = [d, n, i](size_t back, std::string_view w) {
+    return i >= back && i - back + w.size() <= n &&
+           std::memcmp(d + (i - back), w.data(), w.size()) == 0;
+  };
+  switch (d[i]) {
+    case 'g':  // usage, timings: both have a letter and 's' around the 'g'
+      return i + 1 < n && d[i + 1] == 'e' ? at(3, "usage") : at(5, "timings");
+    case 'r':
+      return i + 1 < n && d[i + 1] == 'r' && at(1, "error");
+    case '_':
+      return i > 0 && d[i - 1] == 'l' && at(4, "eval_count");
+    case 'f':
+      return i + 1 < n && d[i + 1] == 'a' && at(0, "failed");
+    case '\\':
+      return at(0, "\\u");
+    default:
+      return false;
+  }
+}
 
 }  // namespace
 
@@ -215,10 +240,105 @@ UsageExtractor::Facts UsageExtractor::onDocument(std::string_view json, std::str
       text_ = std::string();
       textOverflow_ = 0;
     }
+    if (deferred_.capacity() > 0) {
+      deferred_ = std::string();
+    }
   } else if (collectText_) {
+    flushDeferred();  // their text comes first
     collectText(obj, type);
   }
   return facts;
+}
+
+// One of the words that make a document more than text, found from one of its bytes (the
+// anchor: 'g' of usage / timings, the first 'r' of error, '_' of eval_count, 'f' of failed,
+// '\\' of a \\u escape).
+bool UsageExtractor::textOnly(std::string_view json) {
+  const char* d = json.data();
+  const size_t n = json.size();
+  size_t i = 0;
+#if defined(__SSE2__)
+  const __m128i g = _mm_set1_epi8('g');
+  const __m128i r = _mm_set1_epi8('r');
+  const __m128i us = _mm_set1_epi8('_');
+  const __m128i f = _mm_set1_epi8('f');
+  const __m128i bs = _mm_set1_epi8('\\');
+  for (; i + 16 <= n; i += 16) {
+    __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(d + i));
+    __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, g), _mm_cmpeq_epi8(v, r)),
+                             _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, us), _mm_cmpeq_epi8(v, f)),
+                                          _mm_cmpeq_epi8(v, bs)));
+    auto mask = static_cast<unsigned>(_mm_movemask_epi8(m));
+    while (mask != 0) {
+      if (keywordAt(d, n, i + static_cast<size_t>(__builtin_ctz(mask)))) {
+        return false;
+      }
+      mask &= mask - 1;
+    }
+  }
+#endif
+  for (; i < n; ++i) {
+    if (keywordAt(d, n, i)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool UsageExtractor::deferIfTextOnly(std::string_view json, std::string_view sseType) {
+  if (!collectText_ || sseType.size() > 255 || sseType == "error" ||
+      sseType == "response.failed" || !textOnly(json)) {
+    return false;
+  }
+  if (finalUsage_) {
+    return true;  // it could only add text, which final usage made moot
+  }
+  const size_t record = 5 + sseType.size() + json.size();
+  if (deferred_.size() + record > kMaxDeferred) {
+    flushDeferred();
+    if (record > kMaxDeferred) {
+      return false;
+    }
+  }
+  uint32_t size = static_cast<uint32_t>(json.size());
+  char header[5];
+  std::memcpy(header, &size, 4);
+  header[4] = static_cast<char>(static_cast<uint8_t>(sseType.size()));
+  deferred_.append(header, 5);
+  deferred_.append(sseType);
+  deferred_.append(json);
+  return true;
+}
+
+void UsageExtractor::flushDeferred() {
+  if (deferred_.empty()) {
+    return;
+  }
+  if (!deferredParser_) {
+    deferredParser_ = std::make_unique<simdjson::dom::parser>(kMaxDocument);
+  }
+  std::string_view rest = deferred_;
+  while (rest.size() >= 5) {
+    uint32_t size = 0;
+    std::memcpy(&size, rest.data(), 4);
+    size_t typeSize = static_cast<uint8_t>(rest[4]);
+    std::string_view sseType = rest.substr(5, typeSize);
+    std::string_view json = rest.substr(5 + typeSize, size);
+    rest.remove_prefix(5 + typeSize + size);
+    element root;
+    object obj;
+    if (deferredParser_->parse(json.data(), json.size(), true).get(root) != SUCCESS ||
+        root.get_object().get(obj) != SUCCESS) {
+      continue;
+    }
+    ++documents_;
+    std::string_view type;
+    if (!stringField(obj, "type", type) && sseType != "message") {
+      type = sseType;
+    }
+    collectText(obj, type);
+  }
+  deferred_.clear();
 }
 
 bool UsageExtractor::observeUsage(object u) {

@@ -10,6 +10,7 @@
 #include <simdjson.h>
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -63,6 +64,18 @@ class UsageExtractor {
   // `wholeBody`: the document is an entire response, so any usage in it is final.
   Facts onDocument(std::string_view json, std::string_view sseType, bool wholeBody);
 
+  // Lazy text (SSE events): when a byte scan shows that `json` can do nothing but add answer
+  // text (no "usage", "error", "failed", "eval_count", "timings" nor \u escape anywhere in
+  // it, and an SSE type that is neither error nor response.failed), keeps it raw, to be parsed
+  // only if the estimate is needed (text(), flushDeferred()); returns true. Kept documents are
+  // parsed in order before any later document adds text, and dropped unparsed as soon as
+  // final usage arrives. At most kMaxDeferred raw bytes are kept (then parsed). No padding
+  // needed. False: the caller must call onDocument.
+  bool deferIfTextOnly(std::string_view json, std::string_view sseType);
+  // Parses the kept documents for their text.
+  void flushDeferred();
+  static constexpr size_t kMaxDeferred = 4u << 20;
+
   // Adds relayed text to the estimate buffer (capped; bytes beyond are only counted). Once a
   // final usage figure has been seen the text is freed and no more is kept.
   void addText(std::string_view text);
@@ -75,15 +88,17 @@ class UsageExtractor {
   // llama.cpp timings as usage: input = prompt_n + cache_n, cached = cache_n, output = predicted_n.
   Usage timingsUsage() const;
   bool sawError() const { return sawError_; }
+  // Call flushDeferred() first for the text of deferred documents.
   std::string_view text() const { return text_; }
   uint64_t textOverflowBytes() const { return textOverflow_; }
-  uint64_t documents() const { return documents_; }
+  uint64_t documents() const { return documents_; }  // parsed (deferred ones once parsed)
 
  private:
   bool observeUsage(simdjson::dom::object usage);
   bool observeGemini(simdjson::dom::object meta);
   void collectText(simdjson::dom::object root, std::string_view type);
   void addJsonText(simdjson::dom::element value);
+  static bool textOnly(std::string_view json);
 
   simdjson::dom::parser parser_;
   bool collectText_;
@@ -98,6 +113,9 @@ class UsageExtractor {
   std::string text_;
   uint64_t textOverflow_ = 0;
   uint64_t documents_ = 0;
+  // Deferred documents, each as: uint32 data size, uint8 type size, type, data.
+  std::string deferred_;
+  std::unique_ptr<simdjson::dom::parser> deferredParser_;  // created on first flush
 };
 
 }  // namespace tg::usage

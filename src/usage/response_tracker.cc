@@ -324,6 +324,11 @@ void ResponseTracker::onSseEvent(const SseEvent& ev, bool& drop, bool& removeNul
   if (first == std::string_view::npos || (ev.data[first] != '{' && ev.data[first] != '[')) {
     return;  // not JSON: a provider's plain-text keep-alive or marker
   }
+  // Most events only carry text (no usage member, nothing to strip): kept raw, parsed only
+  // if an estimate is needed.
+  if (extractor_->deferIfTextOnly(ev.data, ev.type)) {
+    return;
+  }
   UsageExtractor::Facts facts = extractor_->onDocument(ev.data, ev.type, false);
   drop = strip_ && facts.usageNoChoices;
   removeNull = strip_ && facts.usageNull;
@@ -352,6 +357,7 @@ uint64_t ResponseTracker::estimateOutput() const {
   if (dialect_ == Dialect::OpenAIEmbeddings) {
     return 0;
   }
+  extractor_->flushDeferred();
   std::string_view text = extractor_->text();
   uint64_t overflow = extractor_->textOverflowBytes();
   uint64_t size = text.size() + overflow;

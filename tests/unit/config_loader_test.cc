@@ -319,7 +319,10 @@ TEST(ConfigLoaderTest, EveryExampleConfigLoadsWithKeysSet) {
   int loaded = 0;
   for (const auto& entry : std::filesystem::directory_iterator(TG_EXAMPLES_DIR)) {
     std::string name = entry.path().filename().string();
-    if (entry.path().extension() != ".yaml" || name == "quickstart.yaml") {
+    // limits.yaml and higress-ai-token-ratelimit.yaml hold limiter sections only; they are
+    // loaded by tests/unit/limiter until the gateway loader reads those sections.
+    if (entry.path().extension() != ".yaml" || name == "quickstart.yaml" ||
+        name == "limits.yaml" || name == "higress-ai-token-ratelimit.yaml") {
       continue;
     }
     LoadResult r = loadConfigString(readExample(name), env);

@@ -1043,3 +1043,61 @@ TEST(ResponseTrackerStrip, NonSseBodyIsNeverAltered) {
 
 }  // namespace
 }  // namespace tg::usage
+
+// ---- lazy text: events that can only carry text are parsed only when an estimate is needed --
+
+namespace tg::usage {
+namespace {
+
+TEST(ResponseTracker, DeferredTextEventsCountLikeParsedOnes) {
+  // Text-only chunks around a running (non-final) usage chunk, then a cut: every text counts,
+  // whether read at once or queried midway.
+  std::string body =
+      "data: {\"choices\":[{\"delta\":{\"content\":\"abcdefgh\"}}]}\n\n"
+      "data: {\"choices\":[{\"delta\":{\"content\":\"ijklmnop\"}}],"
+      "\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":1}}\n\n"
+      "data: {\"choices\":[{\"delta\":{\"content\":\"qrstuvwxyz012345\"}}]}\n\n"
+      "data: {not json \"content\":\"zzzzzzzzzzzz\"}\n\n";
+  ResponseTracker t(request(Dialect::OpenAIChat), 200, kSse, false, {});
+  std::string out;
+  t.feed(body.substr(0, 60), out);
+  Usage early = t.usage();
+  EXPECT_FALSE(early.reported);
+  EXPECT_EQ(early.outputTokens, 2u);  // "abcdefgh"
+  t.feed(body.substr(60), out);
+  t.finish(false, out);
+  Usage u = t.usage();
+  EXPECT_TRUE(u.reported);
+  EXPECT_TRUE(u.estimated);
+  EXPECT_EQ(u.inputTokens, 7u);
+  EXPECT_EQ(u.outputTokens, 8u);  // 32 bytes of text / 4
+  EXPECT_EQ(t.usage(), u);
+}
+
+TEST(ResponseTracker, EscapedKeysAreNotMistakenForText) {
+  // "\u0075sage" is "usage": the byte scan must not take the event for text only.
+  std::string body =
+      "data: {\"choices\":[{\"delta\":{\"content\":\"abcd\"}}]}\n\n"
+      "data: {\"choices\":[],\"\\u0075sage\":{\"prompt_tokens\":3,\"completion_tokens\":5}}\n\n"
+      "data: {\"type\":\"\\u0065rror\"}\n\n";
+  Outcome r = run(request(Dialect::OpenAIChat), kSse, {body});
+  EXPECT_TRUE(r.usage.reported);
+  EXPECT_EQ(r.usage.outputTokens, 5u);
+  EXPECT_TRUE(r.sawError);
+}
+
+TEST(ResponseTracker, DeferredTextDroppedOnceFinalUsageArrives) {
+  std::string body =
+      "event: content_block_delta\n"
+      "data: {\"type\":\"content_block_delta\",\"delta\":{\"type\":\"text_delta\",\"text\":\"x\"}}\n\n"
+      "event: message_delta\n"
+      "data: {\"type\":\"message_delta\",\"usage\":{\"output_tokens\":9}}\n\n"
+      "event: content_block_delta\n"
+      "data: {\"type\":\"content_block_delta\",\"delta\":{\"type\":\"text_delta\",\"text\":\"y\"}}\n\n";
+  Usage u = checkAllSplits(request(Dialect::Anthropic), kSse, body);
+  EXPECT_TRUE(u.reported);
+  EXPECT_EQ(u.outputTokens, 9u);
+}
+
+}  // namespace
+}  // namespace tg::usage
