@@ -23,6 +23,28 @@ using simdjson::dom::object;
 
 uint64_t clampCount(uint64_t v) { return std::min(v, kMaxTokenCount); }
 
+// True when d[from...] is `"` OWS `:` OWS `null`: the end of a `"usage": null` member, which
+// carries nothing (OpenAI-compatible servers add it to every chunk once include_usage is set).
+inline bool nullMemberFollows(const char* d, size_t n, size_t from) {
+  auto ws = [&](size_t& k) {
+    while (k < n && (d[k] == ' ' || d[k] == '\t' || d[k] == '\r' || d[k] == '\n')) {
+      ++k;
+    }
+  };
+  size_t k = from;
+  if (k >= n || d[k] != '"') {
+    return false;
+  }
+  ++k;
+  ws(k);
+  if (k >= n || d[k] != ':') {
+    return false;
+  }
+  ++k;
+  ws(k);
+  return k + 4 <= n && std::memcmp(d + k, "null", 4) == 0;
+}
+
 inline bool keywordAt(const char* d, size_t n, size_t i) {
   auto at = [d, n, i](size_t back, std::string_view w) {
     return i >= back && i - back + w.size() <= n &&
@@ -30,7 +52,11 @@ inline bool keywordAt(const char* d, size_t n, size_t i) {
   };
   switch (d[i]) {
     case 'g':  // usage, timings: both have a letter and 's' around the 'g'
-      return i + 1 < n && d[i + 1] == 'e' ? at(3, "usage") : at(5, "timings");
+      if (i + 1 < n && d[i + 1] == 'e') {
+        // `"usage": null` is no usage: such an event still only adds text.
+        return at(3, "usage") && !(at(4, "\"usage") && nullMemberFollows(d, n, i + 2));
+      }
+      return at(5, "timings");
     case 'r':
       return i + 1 < n && d[i + 1] == 'r' && at(1, "error");
     case '_':

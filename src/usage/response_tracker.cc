@@ -327,6 +327,9 @@ void ResponseTracker::onSseEvent(const SseEvent& ev, bool& drop, bool& removeNul
   // Most events only carry text (no usage member, nothing to strip): kept raw, parsed only
   // if an estimate is needed.
   if (extractor_->deferIfTextOnly(ev.data, ev.type)) {
+    // Text-only apart from a possible `"usage": null` member: when stripping, remove it
+    // (forwardWithoutNullUsage finds it byte-wise and proves it is a top-level member).
+    removeNull = strip_ && ev.data.find("\"usage\"") != std::string_view::npos;
     return;
   }
   UsageExtractor::Facts facts = extractor_->onDocument(ev.data, ev.type, false);
