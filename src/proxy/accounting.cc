@@ -7,8 +7,10 @@ namespace tg::proxy {
 namespace {
 constexpr size_t kMaxInflated = 64u << 20;
 
+// The admission-path prompt estimate: UTF-8 bytes / 4 per text piece. Images and files are
+// already left out by the inspector (they are not text pieces), so no base64 scan is needed.
 usage::TokenCounter cheapCounter() {
-  return [](std::string_view text) { return tokenizer::estimateTokens(text); };
+  return [](std::string_view text) { return usage::estimateTokensByBytes(text); };
 }
 }  // namespace
 
@@ -35,7 +37,9 @@ void Accounting::onResponse(const http::ResponseHead& head) {
     return;
   }
   // Output is estimated with the exact tokenizer of the model when there is one.
-  usage::TokenCounter counter = cheapCounter();
+  usage::TokenCounter counter = [](std::string_view text) {
+    return tokenizer::estimateTokens(text);  // bytes/4, base64 runs excluded
+  };
   if (tokenizers_ != nullptr) {
     if (const tokenizer::Bpe* bpe = tokenizers_->forModel(info_->model)) {
       counter = [bpe](std::string_view text) { return static_cast<uint64_t>(bpe->count(text)); };

@@ -148,7 +148,8 @@ UsageExtractor::Facts UsageExtractor::onDocument(std::string_view json, std::str
                                                  bool wholeBody) {
   Facts facts;
   element root;
-  if (parser_.parse(json.data(), json.size(), false).get(root) != SUCCESS) {
+  thread_local simdjson::dom::parser parser(kMaxDocument);
+  if (parser.parse(json.data(), json.size(), false).get(root) != SUCCESS) {
     return facts;
   }
   object obj;

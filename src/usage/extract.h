@@ -52,7 +52,7 @@ class UsageExtractor {
   static constexpr size_t kMaxText = 4u << 20;  // collected text kept for the estimate
   static constexpr size_t kMaxDocument = 32u << 20;
 
-  explicit UsageExtractor(bool collectText) : parser_(kMaxDocument), collectText_(collectText) {}
+  explicit UsageExtractor(bool collectText) : collectText_(collectText) {}
 
   struct Facts {
     bool parsed = false;          // a JSON object
@@ -100,7 +100,9 @@ class UsageExtractor {
   void addJsonText(simdjson::dom::element value);
   static bool textOnly(std::string_view json);
 
-  simdjson::dom::parser parser_;
+  // Documents are parsed with one simdjson parser per thread (extract.cc), not one per
+  // extractor: a parser's buffers cost an allocation and page faults to set up, far more
+  // than parsing a small event. Each parse is used up before onDocument() returns.
   bool collectText_;
   RawUsage raw_;
   bool anyUsage_ = false;
