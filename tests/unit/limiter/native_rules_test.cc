@@ -469,8 +469,8 @@ namespace tg::limiter {
 namespace {
 
 std::string exampleText(const char* name) {
-  std::string path = __FILE__;
-  path = path.substr(0, path.rfind("/tests/")) + "/examples/" + name;
+  // TG_EXAMPLES_DIR comes from CMake: __FILE__ may be relative (ccache's base_dir rewrite).
+  std::string path = std::string(TG_EXAMPLES_DIR) + "/" + name;
   std::ifstream in(path);
   std::stringstream ss;
   ss << in.rdbuf();
