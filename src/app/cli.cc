@@ -209,17 +209,22 @@ int runCli(int argc, char** argv) {
     }
   }
 
-  config::LoadResult loaded;
+  GatewayLoadResult loaded;
   std::string source;
   if (!a.config.empty()) {
     if (!a.listen.empty() || !a.upstream.empty()) {
       return usageError("--config cannot be combined with --listen/--upstream");
     }
     source = a.config;
-    loaded = config::loadConfigFile(a.config, config::processEnv());
+    loaded = loadGatewayConfigFile(a.config, config::processEnv());
   } else if (!a.listen.empty() && !a.upstream.empty() && a.command == "run") {
     source = "command line";
-    loaded = quickStart(a);
+    config::LoadResult quick = quickStart(a);
+    loaded.errors = std::move(quick.errors);
+    if (quick.config) {
+      loaded.config = GatewayConfig{std::move(*quick.config),
+                                    std::make_shared<const limiter::PolicySet>()};
+    }
   } else {
     return usageError(a.command == "run" ? "run needs --config FILE, or --listen and --upstream"
                                          : "check needs --config FILE");
@@ -227,7 +232,11 @@ int runCli(int argc, char** argv) {
   if (!loaded.errors.empty()) {
     return printErrors(source, loaded.errors);
   }
-  config::Config cfg = std::move(*loaded.config);
+  for (const std::string& note : loaded.notes) {
+    core::logWarn("config", {{"note", note}});
+  }
+  GatewayConfig gc = std::move(*loaded.config);
+  config::Config& cfg = gc.config;
   if (!a.workers.empty()) {
     try {
       cfg.server.workers = static_cast<unsigned>(std::stoul(a.workers));
@@ -237,10 +246,12 @@ int runCli(int argc, char** argv) {
   }
   if (a.command == "check") {
     std::cout << source << ": ok (" << cfg.listeners.size() << " listeners, "
-              << cfg.upstreams.size() << " upstreams, " << cfg.routes.size() << " routes)\n";
+              << cfg.upstreams.size() << " upstreams, " << cfg.routes.size() << " routes, "
+              << gc.policies->policies.size() << " rate-limit policies, "
+              << gc.policies->consumers.size() << " consumers)\n";
     return 0;
   }
-  auto gw = Gateway::create(std::move(cfg));
+  auto gw = Gateway::create(std::move(gc));
   if (!gw) {
     core::logError("cannot start", {{"error", gw.error()}});
     return 1;

@@ -16,6 +16,7 @@
 #include "http/net.h"
 #include "http/tls.h"
 #include "proxy/worker.h"
+#include "store/memory_store.h"
 #include "tokenizer/tokenizer.h"
 
 namespace tg::app {
@@ -108,7 +109,8 @@ http::Task<void> acceptLoop(proxy::Worker& worker, tcp::acceptor& acceptor,
 
 }  // namespace
 
-core::Result<std::unique_ptr<Gateway>> Gateway::create(config::Config cfg) {
+core::Result<std::unique_ptr<Gateway>> Gateway::create(GatewayConfig gc) {
+  config::Config& cfg = gc.config;
   auto s = std::make_unique<State>();
   unsigned nWorkers = cfg.server.workers == 0 ? defaultWorkers() : cfg.server.workers;
 
@@ -159,6 +161,15 @@ core::Result<std::unique_ptr<Gateway>> Gateway::create(config::Config cfg) {
   } else {
     core::logWarn("tokenizer data not found: output estimates fall back to bytes/4",
                   {{"error", tok.error()}});
+  }
+  // Rate limits: one store shared by every worker (the embedded, sharded MemoryStore).
+  s->shared.policies = gc.policies ? gc.policies : std::make_shared<const limiter::PolicySet>();
+  s->shared.store = std::make_shared<store::MemoryStore>();
+  s->shared.keyCap = std::make_shared<limiter::DistinctKeyCap>();
+  if (!s->shared.policies->policies.empty() || !s->shared.policies->consumers.empty()) {
+    core::logInfo("rate limits", {{"policies", std::to_string(s->shared.policies->policies.size())},
+                                  {"consumers", std::to_string(s->shared.policies->consumers.size())},
+                                  {"store", "memory"}});
   }
   s->config = std::make_shared<const config::Config>(std::move(cfg));
   s->shared.config = s->config;

@@ -8,6 +8,7 @@
 
 #include <memory>
 
+#include "app/config_file.h"
 #include "config/config.h"
 #include "core/result.h"
 
@@ -15,7 +16,7 @@ namespace tg::app {
 
 class Gateway {
  public:
-  static core::Result<std::unique_ptr<Gateway>> create(config::Config cfg);
+  static core::Result<std::unique_ptr<Gateway>> create(GatewayConfig cfg);
   ~Gateway();
   // Serves until a signal and the drain that follows; returns the process exit code.
   int run();

@@ -78,6 +78,14 @@ struct UpstreamConfig {
 };
 
 enum class Dialect { OpenAI, Anthropic, Gemini };
+
+// Key-auth on a route (consumers and key sources are in the `rate_limits:` section):
+//   Off       the gateway does not look at keys; everything is forwarded as sent.
+//   Optional  a key that belongs to a consumer authenticates it (and is not forwarded); a
+//             missing or unknown key is served anonymously and forwarded as sent (pass-through
+//             of a provider key).
+//   Required  a missing or unknown key gets 401 in the route's dialect.
+enum class KeyAuth { Off, Optional, Required };
 const char* dialectName(Dialect d);
 
 struct RouteConfig {
@@ -91,6 +99,7 @@ struct RouteConfig {
   // OpenAI-style streams whose client did not ask for usage: ask the upstream for it
   // (stream_options.include_usage) and strip the extra chunk from the client's stream.
   bool injectIncludeUsage = true;
+  KeyAuth keyAuth = KeyAuth::Optional;
 };
 
 struct TokenizerConfig {

@@ -319,7 +319,8 @@ void readUpstream(Reader& r, const YAML::Node& n, const std::string& path, Upstr
 
 void readRoute(Reader& r, const YAML::Node& n, const std::string& path, RouteConfig& rt) {
   r.forKeys(n, path,
-            {"name", "match", "upstream", "rewrite_prefix", "dialect", "inject_include_usage"},
+            {"name", "match", "upstream", "rewrite_prefix", "dialect", "inject_include_usage",
+             "key_auth"},
             [&](const std::string& k, const YAML::Node& v, const std::string& p) {
               if (k == "name") {
                 r.str(v, p, rt.name);
@@ -340,6 +341,19 @@ void readRoute(Reader& r, const YAML::Node& n, const std::string& path, RouteCon
                 }
               } else if (k == "inject_include_usage") {
                 r.boolean(v, p, rt.injectIncludeUsage);
+              } else if (k == "key_auth") {
+                std::string s;
+                if (r.str(v, p, s)) {
+                  if (s == "off") {
+                    rt.keyAuth = KeyAuth::Off;
+                  } else if (s == "optional") {
+                    rt.keyAuth = KeyAuth::Optional;
+                  } else if (s == "required") {
+                    rt.keyAuth = KeyAuth::Required;
+                  } else {
+                    r.error(v, p, "must be off, optional or required, got '" + s + "'");
+                  }
+                }
               } else if (k == "dialect") {
                 std::string s;
                 if (r.str(v, p, s)) {
@@ -458,9 +472,13 @@ LoadResult loadConfigString(std::string_view yaml, const EnvLookup& env) {
   }
   Lines lines;
   r.forKeys(
-      root, "", {"server", "listeners", "limits", "upstreams", "routes", "tokenizer"},
+      root, "",
+      {"server", "listeners", "limits", "upstreams", "routes", "tokenizer", "rate_limits",
+       "higress"},
       [&](const std::string& k, const YAML::Node& v, const std::string& p) {
-        if (k == "server") {
+        if (k == "rate_limits" || k == "higress") {
+          return;  // the limiter's sections: read by app/config_file.h (limiter/config_reader.h)
+        } else if (k == "server") {
           readServer(r, v, cfg.server);
         } else if (k == "limits") {
           readLimits(r, v, cfg.limits);

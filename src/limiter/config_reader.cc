@@ -705,9 +705,9 @@ LimitsLoadResult loadLimitsString(std::string_view yaml, const config::EnvLookup
   }
   YamlReader r(res.errors, env);
   YAML::Node limits, higress;
-  r.forKeys(root, "", {"limits", "higress"},
+  r.forKeys(root, "", {"rate_limits", "higress"},
             [&](const std::string& k, const YAML::Node& v, const std::string&) {
-              (k == "limits" ? limits : higress) = v;
+              (k == "rate_limits" ? limits : higress) = v;
             });
   if (!res.errors.empty()) {
     return res;

@@ -1,6 +1,7 @@
 #pragma once
 // Reads the limiter's configuration sections into a compiled PolicySet (limiter/policy.h):
-//   limits:   the native section (consumers, key sources, policies), schema documented key by
+//   rate_limits: the native section (named so beside the main file's `limits:`, which holds
+//             the HTTP request limits) (consumers, key sources, policies), schema documented key by
 //             key in examples/limits.yaml;
 //   higress:  one Higress ai-token-ratelimit plugin config, or a list of them, unchanged
 //             (limiter/higress.h; example in examples/higress-ai-token-ratelimit.yaml).
@@ -8,7 +9,7 @@
 // first in ReserveResult::decisiveIndex order).
 //
 // Like config/loader.h, reading never throws and never half-applies: the result holds either a
-// complete PolicySet or every error found, each with its YAML path ("limits.policies[0].rules[2]
+// complete PolicySet or every error found, each with its YAML path ("rate_limits.policies[0].rules[2]
 // .limits[0].per") and 1-based line. Unknown keys are errors. The main loader calls
 // readLimitsConfig with the two nodes of its document; the *String variant is for tests and
 // tools.
@@ -38,10 +39,10 @@ struct LimitsLoadResult {
 // none.
 LimitsLoadResult readLimitsConfig(const YAML::Node& limits, const YAML::Node& higress,
                                   const config::EnvLookup* env = nullptr,
-                                  const std::string& limitsPath = "limits",
+                                  const std::string& limitsPath = "rate_limits",
                                   const std::string& higressPath = "higress");
 
-// A YAML document whose top level has `limits:` and/or `higress:` (other keys are errors).
+// A YAML document whose top level has `rate_limits:` and/or `higress:` (other keys are errors).
 LimitsLoadResult loadLimitsString(std::string_view yaml, const config::EnvLookup* env = nullptr);
 
 // "+08:00", "-05:30", "+8", "UTC", "Z" -> minutes east of UTC; nullopt otherwise (IANA names

@@ -7,6 +7,7 @@ find_package(PkgConfig REQUIRED)
 pkg_check_modules(RE2 REQUIRED IMPORTED_TARGET re2)
 tg_add_module(limiter
   SOURCES
+    ${CMAKE_CURRENT_LIST_DIR}/admission.cc
     ${CMAKE_CURRENT_LIST_DIR}/headers.cc
     ${CMAKE_CURRENT_LIST_DIR}/reservation.cc
     ${CMAKE_CURRENT_LIST_DIR}/policy.cc

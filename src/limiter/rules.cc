@@ -452,7 +452,7 @@ std::array<uint8_t, 32> sha256Of(std::string_view data) {
 std::optional<std::string> presentedKey(
     const std::vector<KeySource>& sources,
     const std::function<std::optional<std::string_view>(std::string_view)>& header,
-    std::string_view query) {
+    std::string_view query, KeySource* source) {
   static const std::vector<KeySource> kDefault = {{KeySource::Kind::AuthorizationBearer, ""},
                                                   {KeySource::Kind::XApiKey, ""}};
   auto hdr = [&](std::string_view n) -> std::optional<std::string_view> {
@@ -490,6 +490,9 @@ std::optional<std::string> presentedKey(
         break;
     }
     if (key && !key->empty()) {
+      if (source) {
+        *source = s;
+      }
       return key;
     }
   }

@@ -132,11 +132,12 @@ std::array<uint8_t, 32> sha256Of(std::string_view data);
 
 // The key a client presented, from the first source that has one: Authorization "Bearer <k>"
 // (scheme case-insensitive), x-api-key, a configured header (whole value) or query parameter.
-// Empty sources default to {AuthorizationBearer, XApiKey}.
+// Empty sources default to {AuthorizationBearer, XApiKey}. `source`, when given, receives the
+// source the key came from (so the request path can remove it before forwarding).
 std::optional<std::string> presentedKey(
     const std::vector<KeySource>& sources,
     const std::function<std::optional<std::string_view>(std::string_view lowerName)>& header,
-    std::string_view query);
+    std::string_view query, KeySource* source = nullptr);
 
 struct KeyAuthMatch {
   const Consumer* consumer = nullptr;

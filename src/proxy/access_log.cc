@@ -118,6 +118,20 @@ void formatAccessRecord(std::string& out, const AccessRecord& r) {
       appendStr(out, "usage_source", "none");
     }
   }
+  if (!r.consumer.empty()) {
+    appendStr(out, "consumer", r.consumer);
+  }
+  if (!r.ratelimit.empty()) {
+    appendStr(out, "ratelimit", r.ratelimit);
+    if (!r.limitPolicy.empty()) {
+      appendStr(out, "ratelimit_policy", r.limitPolicy);
+      appendStr(out, "ratelimit_rule", r.limitRule);
+    }
+    if (r.reservedTokens) {
+      out += ",\"reserved_tokens\":";
+      out += std::to_string(*r.reservedTokens);
+    }
+  }
   out += "}\n";
 }
 

@@ -15,6 +15,9 @@
 // included), reasoning_tokens, total_tokens, and usage_source: "reported" (by the provider),
 // "estimated" (by the gateway: cut stream, client gone, provider silent) or "none" (no
 // response, or an error response that consumed nothing).
+// Key-auth and limits add: consumer (when authenticated), ratelimit (allowed, rejected,
+// too_large, shadow_rejected, store_failure; absent when no limit applied), ratelimit_policy
+// and ratelimit_rule (of the bucket that decided a rejection), reserved_tokens.
 
 #include <chrono>
 #include <cstdint>
@@ -47,6 +50,12 @@ struct AccessRecord {
   std::string_view dialect;
   std::optional<bool> stream;
   std::optional<usage::Usage> usage;
+  // Key-auth and rate limiting (empty / nullopt when not applicable):
+  std::string_view consumer;     // authenticated consumer
+  std::string_view ratelimit;    // limiter::outcomeName: allowed, rejected, shadow_rejected, ...
+  std::string_view limitPolicy;  // the deciding bucket's policy (rejections, shadow rejections)
+  std::string_view limitRule;    // ... and rule
+  std::optional<int64_t> reservedTokens;  // tokens reserved at admission (largest bucket)
 };
 
 // Appends the JSON line (with its newline) for `r` to `out`.

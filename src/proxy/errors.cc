@@ -88,7 +88,8 @@ const char* geminiStatus(int status) {
 
 }  // namespace
 
-std::string errorBody(Dialect d, int status, std::string_view code, std::string_view message) {
+std::string errorBody(Dialect d, int status, std::string_view code, std::string_view message,
+                      std::string_view openaiTypeName) {
   std::string b;
   b.reserve(160 + message.size());
   switch (d) {
@@ -112,7 +113,11 @@ std::string errorBody(Dialect d, int status, std::string_view code, std::string_
       b += R"({"error":{"message":")";
       core::appendJsonEscaped(b, message);
       b += R"(","type":")";
-      b += openaiType(status);
+      if (openaiTypeName.empty()) {
+        b += openaiType(status);
+      } else {
+        core::appendJsonEscaped(b, openaiTypeName);
+      }
       b += R"(","param":null,"code":")";
       core::appendJsonEscaped(b, code);
       b += "\"}}";
@@ -121,22 +126,37 @@ std::string errorBody(Dialect d, int status, std::string_view code, std::string_
   return b;
 }
 
-std::string errorResponse(Dialect d, int status, std::string_view code, std::string_view message,
-                          std::string_view requestId, bool close) {
-  std::string body = errorBody(d, status, code, message);
-  std::string r = "HTTP/1.1 " + std::to_string(status) + " " + reasonPhrase(status) + "\r\n";
-  r += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+std::string httpResponse(int status, std::string_view contentType, std::string_view body,
+                         std::string_view requestId, bool close, std::string_view extraHeaders) {
+  std::string r;
+  r.reserve(160 + extraHeaders.size() + body.size());
+  r += "HTTP/1.1 ";
+  r += std::to_string(status);
+  r += ' ';
+  r += reasonPhrase(status);
+  r += "\r\nContent-Type: ";
+  r += contentType;
+  r += "\r\nContent-Length: ";
+  r += std::to_string(body.size());
+  r += "\r\n";
   if (!requestId.empty()) {
     r += "x-request-id: ";
     r += requestId;
     r += "\r\n";
   }
+  r += extraHeaders;
   if (close) {
     r += "Connection: close\r\n";
   }
   r += "\r\n";
   r += body;
   return r;
+}
+
+std::string errorResponse(Dialect d, int status, std::string_view code, std::string_view message,
+                          std::string_view requestId, bool close) {
+  return httpResponse(status, "application/json", errorBody(d, status, code, message), requestId,
+                      close);
 }
 
 }  // namespace tg::proxy

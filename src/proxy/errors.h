@@ -13,8 +13,16 @@
 
 namespace tg::proxy {
 
+// `openaiType`: the OpenAI "type" member; "" = the usual one for `status` (rate limits use
+// "tokens" / "requests", as OpenAI does).
 std::string errorBody(config::Dialect d, int status, std::string_view code,
-                      std::string_view message);
+                      std::string_view message, std::string_view openaiType = {});
+
+// A complete HTTP/1.1 response: status line, Content-Type, Content-Length, x-request-id,
+// `extraHeaders` (complete "Name: value\r\n" lines), "Connection: close" when `close`, body.
+std::string httpResponse(int status, std::string_view contentType, std::string_view body,
+                         std::string_view requestId, bool close,
+                         std::string_view extraHeaders = {});
 
 // A complete HTTP/1.1 response carrying errorBody(), with x-request-id and, when `close`,
 // "Connection: close".

@@ -56,6 +56,30 @@ std::string forwardedFor(const http::Request& req, std::string_view clientIp, un
   return out;
 }
 
+void removeQueryParam(std::string& target, std::string_view name) {
+  const size_t q = target.find('?');
+  if (q == std::string::npos || name.empty()) {
+    return;
+  }
+  std::string kept;
+  std::string_view query = std::string_view(target).substr(q + 1);
+  while (!query.empty()) {
+    const size_t amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    std::string_view key = pair.substr(0, pair.find('='));
+    if (key == name) {
+      continue;
+    }
+    if (!kept.empty()) {
+      kept += '&';
+    }
+    kept.append(pair);
+  }
+  target.resize(kept.empty() ? q : q + 1);
+  target += kept;
+}
+
 void buildUpstreamRequest(std::string& out, const http::Request& req,
                           const config::UpstreamConfig& up, std::string_view target,
                           const ForwardInfo& info) {
@@ -76,6 +100,7 @@ void buildUpstreamRequest(std::string& out, const http::Request& req,
     if (hop.contains(h.name) || isGatewayOnlyHeader(h.name) || iequals(h.name, "content-length") ||
         iequals(h.name, "expect") || inList(up.removeHeaders, h.name) ||
         (info.identityEncoding && iequals(h.name, "accept-encoding")) ||
+        (!info.keyHeader.empty() && iequals(h.name, info.keyHeader)) ||
         inOps(up.setHeaders, h.name)) {
       continue;
     }
@@ -93,6 +118,9 @@ void buildUpstreamRequest(std::string& out, const http::Request& req,
     http::appendField(out, "X-Forwarded-Host", originalHost);
   }
   http::appendField(out, "x-request-id", info.requestId);
+  if (!info.consumer.empty()) {
+    http::appendField(out, "x-mse-consumer", info.consumer);
+  }
   if (info.identityEncoding) {
     out.append("Accept-Encoding: identity\r\n");
   }
@@ -115,7 +143,7 @@ Framing clientFraming(const http::ResponseHead& head, bool headRequest, unsigned
 
 void buildClientResponseHead(std::string& out, const http::ResponseHead& head, Framing framing,
                              std::string_view requestId, bool keepAlive, unsigned clientVersion,
-                             bool dropContentEncoding) {
+                             bool dropContentEncoding, std::string_view extraHeaders) {
   http::HopByHop hop(head.headers);
   out.append("HTTP/1.1 ");
   out.append(std::to_string(head.status));
@@ -124,7 +152,8 @@ void buildClientResponseHead(std::string& out, const http::ResponseHead& head, F
   out.append("\r\n");
   for (const auto& h : head.headers) {
     if (hop.contains(h.name) || iequals(h.name, "content-length") ||
-        (dropContentEncoding && iequals(h.name, "content-encoding"))) {
+        (dropContentEncoding && iequals(h.name, "content-encoding")) ||
+        (!extraHeaders.empty() && core::istartsWith(h.name, "x-ratelimit-"))) {
       continue;
     }
     if (iequals(h.name, "x-request-id")) {
@@ -140,6 +169,7 @@ void buildClientResponseHead(std::string& out, const http::ResponseHead& head, F
     out.append("Transfer-Encoding: chunked\r\n");
   }
   http::appendField(out, "x-request-id", requestId);
+  out.append(extraHeaders);
   if (!keepAlive || framing == Framing::Close) {
     out.append("Connection: close\r\n");
   } else if (clientVersion < 11) {

@@ -23,7 +23,16 @@ struct ForwardInfo {
   unsigned trustedProxies = 0;
   // Ask the upstream for an uncompressed body (LLM requests, whose usage is read on the side).
   bool identityEncoding = false;
+  // Key-auth: the header that carried the client's gateway key (removed: the key is never
+  // forwarded), and the authenticated consumer, sent as x-mse-consumer (Higress's header; a
+  // client-sent one is always dropped as a gateway-only field). Empty = none.
+  std::string_view keyHeader;
+  std::string_view consumer;
 };
+
+// Removes every `name=...` parameter from the query of `target` (the gateway key, when it came
+// in the query); drops the '?' when nothing is left.
+void removeQueryParam(std::string& target, std::string_view name);
 
 // Appends the request line and head for the upstream. The body follows with a Content-Length
 // (a chunked client body was de-chunked by the reader).
@@ -41,8 +50,11 @@ Framing clientFraming(const http::ResponseHead& head, bool headRequest, unsigned
 
 // Appends the status line and head for the client.
 // `dropContentEncoding`: the body is sent decoded (the gateway had to edit a compressed one).
+// `extraHeaders`: complete "Name: value\r\n" lines the gateway adds (its x-ratelimit-*
+// headers); when present, the upstream's own x-ratelimit-* fields are dropped so the client
+// never sees two conflicting sets.
 void buildClientResponseHead(std::string& out, const http::ResponseHead& head, Framing framing,
                              std::string_view requestId, bool keepAlive, unsigned clientVersion,
-                             bool dropContentEncoding = false);
+                             bool dropContentEncoding = false, std::string_view extraHeaders = {});
 
 }  // namespace tg::proxy

@@ -5,6 +5,7 @@
 
 #include "core/log.h"
 #include "proxy/accounting.h"
+#include "proxy/exchange.h"
 #include "proxy/errors.h"
 #include "proxy/forward.h"
 #include "proxy/router.h"
@@ -16,23 +17,6 @@ using namespace std::chrono_literals;
 using http::error_code;
 using http::net::buffer;
 using SteadyClock = std::chrono::steady_clock;
-
-// Per-request state, for the access log and the error paths.
-struct Session::Exchange {
-  std::chrono::system_clock::time_point wallStart;
-  SteadyClock::time_point start;
-  std::string requestId;
-  const config::RouteConfig* route = nullptr;
-  const config::UpstreamConfig* upstream = nullptr;
-  config::Dialect dialect = config::Dialect::OpenAI;
-  int status = 0;
-  uint64_t bytesOut = 0;
-  std::optional<double> firstByteMs;
-  std::string upstreamRequestId;
-  std::string_view error;
-  bool keepAlive = true;
-  std::optional<Accounting> acct;
-};
 
 namespace {
 
@@ -179,6 +163,7 @@ http::Task<bool> Session::serveRequest() {
         std::string msg = "no route for " + std::string(path);
         keep = co_await sendError(x, 404, "route_not_found", msg, false);
       } else {
+        limitHeaders_.clear();
         x.acct.emplace(worker_.tokenizers());
         std::string bad = x.acct->begin(req_.method, path, targetQuery(req_.target), req_.body,
                                         x.route->injectIncludeUsage);
@@ -186,7 +171,11 @@ http::Task<bool> Session::serveRequest() {
           std::string msg = "invalid request body: " + bad;
           keep = co_await sendError(x, 400, "invalid_json", msg, false);
         } else {
-          co_await forward(x);
+          bool admitted = co_await authorizeAndAdmit(x);
+          if (admitted) {
+            co_await forward(x);
+          }
+          settle(x);  // exactly once, whatever happened to the response
           keep = x.keepAlive;
         }
       }
@@ -248,6 +237,18 @@ void Session::logExchange(const Exchange& x) {
     r.stream = info->stream;
     r.usage = x.acct->usage();
   }
+  if (x.consumer) {
+    r.consumer = x.consumer->name;
+  }
+  if (x.limited) {
+    r.ratelimit = limiter::outcomeName(admission_.outcome());
+    if (const limiter::MatchedBucket* b = admission_.decisive()) {
+      const limiter::Policy& p = worker_.policies().policies[b->policyIndex];
+      r.limitPolicy = p.name;
+      r.limitRule = p.rules[b->ruleIndex].name;
+    }
+    r.reservedTokens = admission_.reservedTokens();
+  }
   log.record(r);
 }
 
@@ -256,9 +257,14 @@ http::Task<void> Session::forward(Exchange& x) {
   const size_t idx = x.route->upstreamIndex;
   const bool isHead = req_.method == "HEAD";
   std::string target = upstreamTarget(*x.route, up, req_.target);
+  if (!x.keyParam.empty()) {
+    removeQueryParam(target, x.keyParam);
+  }
   Accounting& acct = *x.acct;
   ForwardInfo info{clientIp_, client_.isTls(), x.requestId, worker_.config().server.trustedProxies,
                    acct.active()};
+  info.keyHeader = x.keyHeader;
+  info.consumer = x.consumer ? std::string_view(x.consumer->name) : std::string_view();
 
   // Connect (or reuse), send, and wait for the response head. A reused connection that fails
   // before any response byte was probably closed by the upstream while idle: retry once on a
@@ -343,7 +349,7 @@ http::Task<void> Session::forward(Exchange& x) {
   }
   out_.clear();
   buildClientResponseHead(out_, resp_, framing, x.requestId, x.keepAlive, req_.version,
-                          acct.decodesForClient());
+                          acct.decodesForClient(), limitHeaders_);
   bool upstreamOk = true;
   for (;;) {
     // The usage tracker reads every body byte on the side and returns what to forward:

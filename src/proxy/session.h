@@ -6,6 +6,11 @@
 // arrives: every upstream read becomes one client write, so a stream reaches the client
 // event by event. Every await runs under the connection's Deadline.
 //
+// Before forwarding an LLM call (session_limits.cc): key-auth (401 when the route requires a
+// consumer key), then one atomic admission across every bucket of the rate-limit policies
+// (429, or the policy's code, with x-ratelimit-* and retry headers). After the response,
+// however it ended, the admission is settled exactly once with the request's usage record.
+//
 // Failures answer in the route's dialect: 400, 404, 408, 413, 431 from the client side;
 // 502 (unreachable or broken upstream) and 504 (upstream timeout) before any response byte
 // was sent. Once the response has started, a failure can only cut it short, so the
@@ -19,6 +24,7 @@
 #include "http/response_reader.h"
 #include "http/stream.h"
 #include "http/upstream_pool.h"
+#include "limiter/admission.h"
 #include "proxy/access_log.h"
 
 namespace tg::proxy {
@@ -41,6 +47,11 @@ class Session {
 
   http::Task<bool> serveRequest();
   http::Task<void> forward(Exchange& x);
+  // Key-auth then admission; false when the request was answered here (401, 429).
+  http::Task<bool> authorizeAndAdmit(Exchange& x);
+  bool authenticate(Exchange& x, bool& presented);
+  void settle(Exchange& x);
+  std::string rejectionResponse(const Exchange& x);
   http::Task<bool> sendError(Exchange& x, int status, std::string_view code,
                              std::string_view message, bool close);
   http::Task<void> lingeringClose();
@@ -60,6 +71,8 @@ class Session {
   std::string body_;  // de-chunked response body bytes of the current read
   std::string fwd_;   // the part of body_ to forward (after the usage tracker)
   std::string clientIp_;
+  limiter::Admission admission_;  // reused request after request
+  std::string limitHeaders_;      // x-ratelimit-* lines of the current request
   uint64_t served_ = 0;
 };
 

@@ -4,6 +4,7 @@
 
 #include "core/log.h"
 #include "proxy/session.h"
+#include "store/memory_store.h"
 
 namespace tg::proxy {
 
@@ -42,7 +43,10 @@ Worker::Worker(http::net::io_context& io, const SharedState& shared, unsigned in
       config_(shared.config),
       pool_(io.get_executor(), targetsOf(shared)),
       accessLog_(io.get_executor(), shared.accessLogFd),
-      tokenizers_(shared.tokenizers) {
+      tokenizers_(shared.tokenizers),
+      policies_(shared.policies ? shared.policies : std::make_shared<const limiter::PolicySet>()),
+      store_(shared.store ? shared.store : std::make_shared<store::MemoryStore>()),
+      keyCap_(shared.keyCap ? shared.keyCap : std::make_shared<limiter::DistinctKeyCap>()) {
   std::random_device rd;
   rngState_ = (static_cast<uint64_t>(rd()) << 32) ^ rd() ^ (uint64_t{index} << 56);
 }

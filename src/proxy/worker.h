@@ -14,6 +14,9 @@
 
 #include "config/config.h"
 #include "http/upstream_pool.h"
+#include "limiter/policy.h"
+#include "limiter/rules.h"
+#include "store/store.h"
 #include "tokenizer/tokenizer.h"
 #include "proxy/access_log.h"
 
@@ -28,6 +31,11 @@ struct SharedState {
   int accessLogFd = -1;
   // Exact tokenizers for output estimates; null when the rank files were not found.
   std::shared_ptr<const tokenizer::Tokenizers> tokenizers;
+  // Rate limits: the compiled policies (never null, may be empty), the store every worker
+  // shares (thread-safe), and the per_ rules' distinct-key caps.
+  std::shared_ptr<const limiter::PolicySet> policies;
+  std::shared_ptr<store::Store> store;
+  std::shared_ptr<limiter::DistinctKeyCap> keyCap;
 };
 
 class Worker {
@@ -41,6 +49,9 @@ class Worker {
   http::UpstreamPool& pool() { return pool_; }
   AccessLog& accessLog() { return accessLog_; }
   const tokenizer::Tokenizers* tokenizers() const { return tokenizers_.get(); }
+  const limiter::PolicySet& policies() const { return *policies_; }
+  store::Store& store() { return *store_; }
+  limiter::DistinctKeyCap* keyCap() { return keyCap_.get(); }
 
   // A new request id: 32 hex digits, unique across workers and restarts.
   std::string nextRequestId();
@@ -61,6 +72,9 @@ class Worker {
   http::UpstreamPool pool_;
   AccessLog accessLog_;
   std::shared_ptr<const tokenizer::Tokenizers> tokenizers_;
+  std::shared_ptr<const limiter::PolicySet> policies_;
+  std::shared_ptr<store::Store> store_;
+  std::shared_ptr<limiter::DistinctKeyCap> keyCap_;
   uint64_t rngState_;
   bool draining_ = false;
   std::unordered_set<Session*> sessions_;

@@ -65,7 +65,7 @@ store::TimePoint at(int dayOffset, int hour, int minute) {
 
 TEST(NativeConfig, SeveralWindowsAndQuantitiesPerRule) {
   auto set = load(R"(
-limits:
+rate_limits:
   policies:
   - name: p
     algorithm: sliding_window
@@ -110,7 +110,7 @@ limits:
 
 TEST(NativeConfig, EverySelector) {
   auto set = load(R"(
-limits:
+rate_limits:
   policies:
   - name: p
     rules:
@@ -153,7 +153,7 @@ limits:
 
 TEST(NativeConfig, LongestPrefixWinsForIpRules) {
   auto set = load(R"(
-limits:
+rate_limits:
   policies:
   - name: p
     rules:
@@ -194,7 +194,7 @@ limits:
 
 TEST(NativeConfig, FirstMatchingKeyWinsForOtherSelectors) {
   auto set = load(R"(
-limits:
+rate_limits:
   policies:
   - name: p
     rules:
@@ -215,7 +215,7 @@ limits:
 
 TEST(NativeConfig, TiersPickLimitsByConsumerLabel) {
   auto set = load(R"(
-limits:
+rate_limits:
   policies:
   - name: p
     tier_label: plan
@@ -249,7 +249,7 @@ limits:
 
 TEST(NativeConfig, SchedulesSwitchAtTheBoundaryInTheConfiguredZone) {
   auto set = load(R"(
-limits:
+rate_limits:
   policies:
   - name: p
     time_zone: "+08:00"
@@ -303,7 +303,7 @@ limits:
 
 TEST(NativeConfig, FlagsCarriedIntoBuckets) {
   auto set = load(R"(
-limits:
+rate_limits:
   policies:
   - name: p
     penalty: 30s
@@ -369,7 +369,7 @@ limits:
 
 TEST(NativeConfig, RouteFilter) {
   auto set = load(R"(
-limits:
+rate_limits:
   policies:
   - name: p
     routes: [a, b]
@@ -384,7 +384,7 @@ limits:
 
 TEST(NativeConfig, NativeAndHigressTogether) {
   auto set = load(R"(
-limits:
+rate_limits:
   policies:
   - name: p
     rules: [{by: global, limits: [{tokens: 1, per: minute}]}]
@@ -403,7 +403,7 @@ higress:
 
 TEST(NativeConfig, Errors) {
   auto e = errorsOf(R"(
-limits:
+rate_limits:
   policies:
   - name: p
     time_zone: Asia/Shanghai
@@ -432,19 +432,19 @@ limits:
     EXPECT_TRUE(it != byPath.end() && it->second.find(text) != std::string::npos)
         << path << " / " << text << "\n";
   };
-  has("limits.policies[0].time_zone", "IANA names are not supported");
-  has("limits.policies[0].algorithm", "must be fixed_window, sliding_window or token_bucket");
-  has("limits.policies[0].rules[0].header", "needs header");
-  has("limits.policies[0].rules[0].limits[0].per", "missing");
-  has("limits.policies[0].rules[1].limits[0]", "exactly one of tokens");
-  has("limits.policies[0].rules[1].keys", "counts only listed values");
-  has("limits.policies[0].rules[2].limits[0].per", "a concurrent limit has no window");
-  has("limits.policies[0].rules[2].limits[1].tokens", "must be an integer from 1");
-  has("limits.policies[0].rules[3].limits", "two limits count total_tokens over the same window");
-  has("limits.policies[0].rules[3].schedules[0].from", "HH:MM");
-  has("limits.policies[1].name", "duplicate policy name 'p'");
-  has("limits.policies[1].reservation", "reservation must be none");
-  has("limits.policies[1].rules[0].by", "must be one of global");
+  has("rate_limits.policies[0].time_zone", "IANA names are not supported");
+  has("rate_limits.policies[0].algorithm", "must be fixed_window, sliding_window or token_bucket");
+  has("rate_limits.policies[0].rules[0].header", "needs header");
+  has("rate_limits.policies[0].rules[0].limits[0].per", "missing");
+  has("rate_limits.policies[0].rules[1].limits[0]", "exactly one of tokens");
+  has("rate_limits.policies[0].rules[1].keys", "counts only listed values");
+  has("rate_limits.policies[0].rules[2].limits[0].per", "a concurrent limit has no window");
+  has("rate_limits.policies[0].rules[2].limits[1].tokens", "must be an integer from 1");
+  has("rate_limits.policies[0].rules[3].limits", "two limits count total_tokens over the same window");
+  has("rate_limits.policies[0].rules[3].schedules[0].from", "HH:MM");
+  has("rate_limits.policies[1].name", "duplicate policy name 'p'");
+  has("rate_limits.policies[1].reservation", "reservation must be none");
+  has("rate_limits.policies[1].rules[0].by", "must be one of global");
   for (const auto& x : e) {
     EXPECT_GT(x.line, 0) << x.path;
   }

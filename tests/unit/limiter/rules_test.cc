@@ -119,7 +119,7 @@ struct Headers {
 TEST(KeyAuth, PlainAndSha256Keys) {
   // sha256("sk-bob") precomputed with `printf sk-bob | sha256sum`.
   auto res = loadLimitsString(R"(
-limits:
+rate_limits:
   key_sources: [bearer, x-api-key, {header: X-Gateway-Key}, {query: api_key}]
   consumers:
   - name: alice
@@ -164,7 +164,7 @@ TEST(KeyAuth, Sha256KeyFromConfigMatchesComputedDigest) {
     hex += kHex[b >> 4];
     hex += kHex[b & 15];
   }
-  auto res = loadLimitsString("limits:\n  consumers:\n  - name: bob\n    keys: [\"sha256:" + hex +
+  auto res = loadLimitsString("rate_limits:\n  consumers:\n  - name: bob\n    keys: [\"sha256:" + hex +
                               "\"]\n");
   ASSERT_TRUE(res.policies);
   EXPECT_TRUE(res.policies->consumers[0].keys[0].hashed);
@@ -177,7 +177,7 @@ TEST(KeyAuth, Sha256KeyFromConfigMatchesComputedDigest) {
 
 TEST(KeyAuth, ConfigErrors) {
   auto res = loadLimitsString(R"(
-limits:
+rate_limits:
   consumers:
   - name: a
     keys: ["sha256:xyz"]

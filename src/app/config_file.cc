@@ -1,0 +1,84 @@
+#include "app/config_file.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "limiter/config_reader.h"
+
+namespace tg::app {
+
+void crossCheck(const config::Config& cfg, const limiter::PolicySet& set,
+                std::vector<config::ConfigError>& errors, std::vector<std::string>& notes) {
+  for (size_t i = 0; i < set.policies.size(); ++i) {
+    const limiter::Policy& p = set.policies[i];
+    for (const std::string& route : p.routes) {
+      bool found = false;
+      for (const auto& r : cfg.routes) {
+        found = found || r.name == route;
+      }
+      if (!found) {
+        errors.push_back({"rate_limits.policies[" + std::to_string(i) + "].routes", 0,
+                          "no route named '" + route + "' (policy '" + p.name + "')"});
+      }
+    }
+    if (p.redis) {
+      notes.push_back("policy '" + p.name + "': Higress redis block (service_name '" +
+                      p.redis->serviceName + ":" + std::to_string(p.redis->servicePort) +
+                      "') accepted; the embedded in-memory store is in use, so counters are "
+                      "per gateway instance");
+    }
+  }
+  for (size_t i = 0; i < cfg.routes.size(); ++i) {
+    const auto& r = cfg.routes[i];
+    if (r.keyAuth == config::KeyAuth::Required && set.consumers.empty()) {
+      errors.push_back({"routes[" + std::to_string(i) + "].key_auth", 0,
+                        "is required, but rate_limits.consumers is empty: every request would "
+                        "get 401"});
+    }
+  }
+}
+
+GatewayLoadResult loadGatewayConfigString(std::string_view yaml, const config::EnvLookup& env) {
+  GatewayLoadResult res;
+  config::LoadResult base = config::loadConfigString(yaml, env);
+  res.errors = std::move(base.errors);
+  YAML::Node root;
+  try {
+    root = YAML::Load(std::string(yaml));
+  } catch (const YAML::Exception&) {
+    return res;  // already reported by the base loader
+  }
+  if (!root.IsMap()) {
+    return res;
+  }
+  limiter::LimitsLoadResult lim = limiter::readLimitsConfig(root["rate_limits"], root["higress"],
+                                                            &env);
+  for (auto& e : lim.errors) {
+    res.errors.push_back(std::move(e));
+  }
+  if (!res.errors.empty()) {
+    return res;
+  }
+  crossCheck(*base.config, *lim.policies, res.errors, res.notes);
+  if (res.errors.empty()) {
+    res.config = GatewayConfig{std::move(*base.config),
+                               std::make_shared<const limiter::PolicySet>(std::move(*lim.policies))};
+  }
+  return res;
+}
+
+GatewayLoadResult loadGatewayConfigFile(const std::string& file, const config::EnvLookup& env) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) {
+    GatewayLoadResult res;
+    res.errors.push_back({"", 0, "cannot read config file '" + file + "'"});
+    return res;
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return loadGatewayConfigString(ss.str(), env);
+}
+
+}  // namespace tg::app

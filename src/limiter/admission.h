@@ -1,0 +1,111 @@
+#pragma once
+// Admission: one request's way through the limiter, from the matched buckets to the settled
+// usage. Pure apart from the Store it is handed (no Asio, no sockets, no clock reads: the
+// caller passes wall time), so tests drive it with a MemoryStore and a ManualClock.
+//
+//   admit()   matches the request (limiter/rules.h), sizes each bucket's amount (the policy's
+//             reservation for tokens, 1 for requests and concurrency) and reserves them ALL OR
+//             NOTHING. Buckets fall into up to four groups by (reserve mode, shadow); a store
+//             call takes one mode, so the groups are reserved one after the other:
+//               1. enforced, strict (ReserveMode::Reserve)
+//               2. enforced, Higress-compatible (ReserveMode::CheckOnly)
+//               3. shadow, strict    4. shadow, Higress-compatible
+//             A rejection in group 2 rolls group 1 back (settle with -charged), so the request
+//             is still all-or-nothing. Shadow groups are reserved only once the enforced ones
+//             admitted; a shadow rejection lets the request through (Outcome::ShadowRejected)
+//             and its buckets are charged the real usage at settle, so they keep counting.
+//   settle()  replaces every reservation by the real amount (limiter/reservation.h
+//             settlementDelta), EXACTLY ONCE: later calls are no-ops, so every exit path of the
+//             request may call it.
+//   headers   x-ratelimit-* of the most constrained token bucket (unit "tokens") and request
+//             bucket ("requests"); on a rejection also the retry headers (limiter/headers.h).
+//
+// Store failures (Verdict::StoreFull/StoreError) admit the request (failure policy "open"; the
+// per-policy choice arrives with the Redis store) and are reported as Outcome::StoreFailure.
+//
+// One Admission per connection, reused request after request: its vectors keep their
+// capacity, so a warm admission allocates only what the store copies.
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "limiter/policy.h"
+#include "limiter/rules.h"
+#include "store/store.h"
+
+namespace tg::limiter {
+
+// What the request asks for, from token accounting's inspection of its body.
+struct Demand {
+  uint64_t promptEstimate = 0;
+  std::optional<uint64_t> maxTokens;  // the request's output cap, if it set one
+};
+
+enum class Outcome : uint8_t {
+  NoLimits,        // no bucket applies
+  Allowed,         // every bucket admitted
+  ShadowRejected,  // a shadow bucket would have rejected; the request goes on
+  Rejected,        // over a limit or blocked by a penalty: retryable
+  TooLarge,        // larger than a whole limit: never retry
+  StoreFailure,    // the store could not decide; admitted (fail open)
+};
+std::string_view outcomeName(Outcome o);  // "none", "allowed", "shadow_rejected", ...
+
+class Admission {
+ public:
+  Outcome admit(const PolicySet& set, store::Store& store, DistinctKeyCap* cap,
+                const RequestFacts& facts, const Demand& demand, store::TimePoint now);
+
+  Outcome outcome() const { return outcome_; }
+  bool rejected() const { return outcome_ == Outcome::Rejected || outcome_ == Outcome::TooLarge; }
+
+  // The bucket that decided a rejection or shadow rejection; nullptr otherwise.
+  const MatchedBucket* decisive() const;
+  // The state of that bucket (limit, remaining) for the rejection message.
+  const store::BucketState* decisiveState() const;
+  // Amount the decisive bucket asked for.
+  int64_t decisiveAmount() const;
+  // Rejections: how long until the request would fit (0 = unknown or never).
+  std::chrono::milliseconds retryIn() const { return retryIn_; }
+  // Largest token amount reserved by an enforced bucket (the access log's reserved_tokens).
+  int64_t reservedTokens() const { return reservedTokens_; }
+
+  // Appends "Name: value\r\n" header lines for the client (see the header comment).
+  void appendHeaders(std::string& out) const;
+
+  // Settles with the request's real (or estimated) token counts. Exactly once; a no-op when
+  // nothing was reserved, after a rejection, or when already settled.
+  void settle(store::Store& store, const TokenCounts& actual, store::TimePoint now);
+  bool settled() const { return settled_; }
+
+ private:
+  static constexpr size_t kGroups = 4;
+  struct Group {
+    std::vector<size_t> index;  // into buckets_
+    std::vector<store::BucketSpec> specs;
+    std::vector<int64_t> amounts;
+    store::ReserveResult result;
+    bool reserved = false;  // reserveInto ran; its reservations need settling
+  };
+  void rollBack(store::Store& store, size_t upTo, store::TimePoint now);
+  void collectStates(const Group& g, std::vector<store::BucketState>& tokens,
+                     std::vector<store::BucketState>& requests) const;
+
+  const PolicySet* set_ = nullptr;
+  std::vector<MatchedBucket> buckets_;
+  std::array<Group, kGroups> groups_;
+  std::vector<int64_t> deltas_;
+  Outcome outcome_ = Outcome::NoLimits;
+  size_t decisiveGroup_ = 0;
+  size_t decisiveInGroup_ = 0;
+  bool hasDecisive_ = false;
+  std::chrono::milliseconds retryIn_{0};
+  int64_t reservedTokens_ = 0;
+  bool settled_ = true;
+};
+
+}  // namespace tg::limiter

@@ -1,0 +1,42 @@
+#pragma once
+// Session::Exchange: the state of one request on a connection, shared by the session's
+// translation units (session.cc: reading, forwarding, relaying; session_limits.cc: key-auth,
+// admission and settlement). Private to proxy/.
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "config/config.h"
+#include "limiter/policy.h"
+#include "proxy/accounting.h"
+#include "proxy/session.h"
+
+namespace tg::proxy {
+
+struct Session::Exchange {
+  std::chrono::system_clock::time_point wallStart;
+  std::chrono::steady_clock::time_point start;
+  std::string requestId;
+  const config::RouteConfig* route = nullptr;
+  const config::UpstreamConfig* upstream = nullptr;
+  config::Dialect dialect = config::Dialect::OpenAI;
+  int status = 0;
+  uint64_t bytesOut = 0;
+  std::optional<double> firstByteMs;
+  std::string upstreamRequestId;
+  std::string_view error;
+  bool keepAlive = true;
+  std::optional<Accounting> acct;
+  // Key-auth: the authenticated consumer and its key's id; where the key came from, so it is
+  // not forwarded (a header name, or a query parameter removed from the upstream target).
+  const limiter::Consumer* consumer = nullptr;
+  std::string_view apiKeyId;
+  std::string keyHeader;
+  std::string keyParam;
+  // Limits: admission_ ran for this request (settle it), and the header lines it produced.
+  bool limited = false;
+};
+
+}  // namespace tg::proxy

@@ -1,0 +1,232 @@
+// Session: key-auth, admission and settlement of one request (see session.h). The pure parts
+// (which key, which consumer, which buckets, how much) are limiter/'s; this file reads the
+// request, answers 401 / 429, and settles with token accounting's usage record.
+
+#include <chrono>
+
+#include "core/strings.h"
+#include "limiter/headers.h"
+#include "limiter/rules.h"
+#include "proxy/errors.h"
+#include "proxy/exchange.h"
+#include "proxy/forward.h"
+#include "proxy/router.h"
+#include "proxy/worker.h"
+
+namespace tg::proxy {
+
+using http::error_code;
+
+namespace {
+
+// First value of a request header by lower-case name, nullopt when absent.
+std::optional<std::string_view> firstHeader(const http::Request& req, std::string_view name) {
+  for (const auto& h : req.headers) {
+    if (core::iequals(h.name, name)) {
+      return h.value;
+    }
+  }
+  return std::nullopt;
+}
+
+std::string_view perWindow(std::chrono::milliseconds w) {
+  switch (w.count()) {
+    case 1'000:
+      return "second";
+    case 60'000:
+      return "minute";
+    case 3'600'000:
+      return "hour";
+    case 86'400'000:
+      return "day";
+    default:
+      return {};
+  }
+}
+
+// "tokens per minute", "requests per 90s", "concurrent requests".
+std::string limitName(const limiter::MatchedBucket& b) {
+  if (b.kind == limiter::AmountKind::Concurrency) {
+    return "concurrent requests";
+  }
+  std::string s(limiter::quantityName(b.quantity));
+  for (char& c : s) {
+    c = c == '_' ? ' ' : c;
+  }
+  s += " per ";
+  std::string_view w = perWindow(b.spec.window);
+  if (w.empty()) {
+    s += limiter::formatGoDuration(b.spec.window);
+  } else {
+    s += w;
+  }
+  return s;
+}
+
+}  // namespace
+
+bool Session::authenticate(Exchange& x, bool& presented) {
+  const limiter::PolicySet& set = worker_.policies();
+  presented = false;
+  if (x.route->keyAuth == config::KeyAuth::Off || set.consumers.empty()) {
+    return false;
+  }
+  auto header = [this](std::string_view n) { return firstHeader(req_, n); };
+  limiter::KeySource source;
+  std::optional<std::string> key =
+      limiter::presentedKey(set.keySources, header, targetQuery(req_.target), &source);
+  if (!key) {
+    return false;
+  }
+  presented = true;
+  std::optional<limiter::KeyAuthMatch> m = limiter::findConsumerByKey(set.consumers, *key);
+  if (!m) {
+    return false;
+  }
+  x.consumer = m->consumer;
+  x.apiKeyId = m->key->id;
+  switch (source.kind) {
+    case limiter::KeySource::Kind::AuthorizationBearer:
+      x.keyHeader = "authorization";
+      break;
+    case limiter::KeySource::Kind::XApiKey:
+      x.keyHeader = "x-api-key";
+      break;
+    case limiter::KeySource::Kind::Header:
+      x.keyHeader = core::toLower(source.name);
+      break;
+    case limiter::KeySource::Kind::QueryParam:
+      x.keyParam = source.name;
+      break;
+  }
+  return true;
+}
+
+http::Task<bool> Session::authorizeAndAdmit(Exchange& x) {
+  bool presented = false;
+  if (!authenticate(x, presented) && x.route->keyAuth == config::KeyAuth::Required) {
+    std::string msg = presented
+                          ? "Incorrect API key provided."
+                          : "Missing API key: send it as 'Authorization: Bearer <key>' or in "
+                            "the header or parameter this gateway is configured to read.";
+    co_await sendError(x, 401, "invalid_api_key", msg, false);
+    co_return false;
+  }
+  const limiter::PolicySet& set = worker_.policies();
+  // Limits apply to LLM calls (a known dialect path): a GET /v1/models consumes no tokens.
+  if (set.policies.empty() || !x.acct->active()) {
+    co_return true;
+  }
+  const usage::RequestInfo& info = *x.acct->request();
+  limiter::RequestFacts facts;
+  facts.consumer = x.consumer;
+  facts.apiKeyId = x.apiKeyId;
+  facts.header = [this](std::string_view n) { return firstHeader(req_, n); };
+  facts.query = targetQuery(req_.target);
+  facts.cookies = req_.header("cookie");
+  facts.model = info.model;
+  facts.route = x.route->name;
+  std::string ip;
+  const unsigned trusted = worker_.config().server.trustedProxies;
+  if (trusted == 0) {
+    facts.clientIp = clientIp_;  // already normalised (IPv4-mapped IPv6 as IPv4)
+  } else {
+    std::string xff;
+    for (const auto& h : req_.headers) {
+      if (core::iequals(h.name, "x-forwarded-for")) {
+        xff += xff.empty() ? "" : ",";
+        xff.append(h.value);
+      }
+    }
+    if (auto addr = limiter::clientIpFrom(clientIp_, xff, trusted)) {
+      ip = limiter::formatIp(*addr);
+      facts.clientIp = ip;
+    }
+  }
+  limiter::Demand demand{info.promptEstimate, info.maxOutputTokens};
+  admission_.admit(set, worker_.store(), worker_.keyCap(), facts, demand,
+                   std::chrono::system_clock::now());
+  x.limited = admission_.outcome() != limiter::Outcome::NoLimits;
+  admission_.appendHeaders(limitHeaders_);
+  if (!admission_.rejected()) {
+    co_return true;
+  }
+  const limiter::MatchedBucket* b = admission_.decisive();
+  const limiter::Policy& policy = worker_.policies().policies[b->policyIndex];
+  x.status = static_cast<int>(policy.rejectedCode);
+  x.error = admission_.outcome() == limiter::Outcome::TooLarge ? "request_too_large_for_limit"
+                                                               : "rate_limited";
+  x.keepAlive = x.keepAlive && !worker_.draining();
+  out_ = rejectionResponse(x);
+  deadline_.expiresAfter(limits_.idleTimeout);
+  error_code ec;
+  co_await client_.write(http::net::buffer(out_), ec);
+  x.bytesOut += out_.size();
+  if (ec) {
+    x.keepAlive = false;
+  }
+  co_return false;
+}
+
+std::string Session::rejectionResponse(const Exchange& x) {
+  const limiter::MatchedBucket& b = *admission_.decisive();
+  const limiter::Policy& policy = worker_.policies().policies[b.policyIndex];
+  const int status = static_cast<int>(policy.rejectedCode);
+  const bool close = !x.keepAlive;
+  if (!policy.rejectedMsg.empty()) {
+    // Higress's rejected_msg, sent as configured: JSON when it looks like JSON.
+    const char first = policy.rejectedMsg.front();
+    std::string_view type = (first == '{' || first == '[') ? "application/json"
+                                                           : "text/plain; charset=utf-8";
+    return httpResponse(status, type, policy.rejectedMsg, x.requestId, close, limitHeaders_);
+  }
+  const limiter::Rule& rule = policy.rules[b.ruleIndex];
+  const store::BucketState* st = admission_.decisiveState();
+  const uint64_t limit = st ? st->limit : b.spec.limit;
+  const int64_t remaining = st ? st->remaining : 0;
+  std::string what = limitName(b);
+  std::string where = policy.name + "/" + rule.name;
+  if (!b.value.empty()) {
+    where += " (" + b.value + ")";
+  }
+  std::string msg;
+  const int64_t requested = admission_.decisiveAmount();
+  if (admission_.outcome() == limiter::Outcome::TooLarge) {
+    msg = "Request too large for " + what + " on " + where + ": Limit " + std::to_string(limit) +
+          ", Requested " + std::to_string(requested) +
+          ". The input or output tokens must be reduced in order to run successfully.";
+  } else {
+    const int64_t used = static_cast<int64_t>(limit) - remaining;
+    if (st && st->verdict == store::Verdict::Blocked) {
+      msg = "Rate limit exceeded for " + what + " on " + where +
+            ": blocked for a while after exceeding the limit.";
+    } else if (b.kind == limiter::AmountKind::Concurrency) {
+      msg = "Too many concurrent requests on " + where + ": Limit " + std::to_string(limit) + ".";
+    } else {
+      msg = "Rate limit reached for " + what + " on " + where + ": Limit " +
+            std::to_string(limit) + ", Used " + std::to_string(used) + ", Requested " +
+            std::to_string(requested) + ".";
+    }
+    if (admission_.retryIn().count() > 0) {
+      msg += " Please try again in " + limiter::formatGoDuration(admission_.retryIn()) + ".";
+    }
+  }
+  std::string_view openaiType = b.kind == limiter::AmountKind::Tokens ? "tokens" : "requests";
+  std::string body = errorBody(x.dialect, status, "rate_limit_exceeded", msg, openaiType);
+  return httpResponse(status, "application/json", body, x.requestId, close, limitHeaders_);
+}
+
+void Session::settle(Exchange& x) {
+  if (!x.limited || admission_.settled()) {
+    return;
+  }
+  limiter::TokenCounts actual;
+  if (std::optional<usage::Usage> u = x.acct->usage()) {
+    actual.input = u->inputTokens;
+    actual.cachedInput = u->cachedInputTokens;
+    actual.output = u->outputTokens;
+  }
+  admission_.settle(worker_.store(), actual, std::chrono::system_clock::now());
+}
+
+}  // namespace tg::proxy
