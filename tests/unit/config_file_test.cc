@@ -1,0 +1,160 @@
+// app::loadGatewayConfig*: the proxy config and the limiter's sections of one file, loaded and
+// cross-checked together; every example config in examples/ loads through it.
+
+#include "app/config_file.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace tg::app {
+namespace {
+
+config::EnvLookup noEnv() {
+  return [](const std::string&) -> std::optional<std::string> { return std::nullopt; };
+}
+
+const char* kBase = R"(
+listeners: [{address: 127.0.0.1:8080}]
+upstreams: [{name: sim, url: "http://127.0.0.1:9090"}]
+routes:
+  - {name: chat, match: {path_prefix: /}, upstream: sim, key_auth: required}
+)";
+
+std::string errorsText(const GatewayLoadResult& r) {
+  std::string s;
+  for (const auto& e : r.errors) {
+    s += config::formatError("f.yaml", e) + "\n";
+  }
+  return s;
+}
+
+TEST(ConfigFileTest, LoadsBothParts) {
+  std::string yaml = std::string(kBase) + R"(
+rate_limits:
+  consumers: [{name: alice, keys: [sk-a]}]
+  policies:
+  - name: p
+    routes: [chat]
+    rules: [{by: per_consumer, limits: [{tokens: 100, per: minute}]}]
+)";
+  GatewayLoadResult r = loadGatewayConfigString(yaml, noEnv());
+  ASSERT_TRUE(r.config) << errorsText(r);
+  EXPECT_EQ(r.config->config.routes[0].keyAuth, config::KeyAuth::Required);
+  ASSERT_EQ(r.config->policies->policies.size(), 1u);
+  EXPECT_EQ(r.config->policies->consumers[0].name, "alice");
+  EXPECT_TRUE(r.notes.empty());
+}
+
+TEST(ConfigFileTest, NoLimiterSectionsGiveAnEmptyPolicySet) {
+  std::string yaml = kBase;
+  yaml.replace(yaml.find("required"), 8, "optional");
+  GatewayLoadResult r = loadGatewayConfigString(yaml, noEnv());
+  ASSERT_TRUE(r.config) << errorsText(r);
+  ASSERT_NE(r.config->policies, nullptr);
+  EXPECT_TRUE(r.config->policies->policies.empty());
+}
+
+TEST(ConfigFileTest, ErrorsOfBothPartsAreReportedTogether) {
+  std::string yaml = std::string(kBase) + R"(
+server: {workers: many}
+rate_limits:
+  consumers: [{name: alice, keys: [sk-a]}]
+  policies:
+  - name: p
+    rules: [{by: per_consumer, limits: [{tokens: 100, per: fortnight}]}]
+)";
+  GatewayLoadResult r = loadGatewayConfigString(yaml, noEnv());
+  EXPECT_FALSE(r.config);
+  std::string text = errorsText(r);
+  EXPECT_NE(text.find("server.workers"), std::string::npos) << text;
+  EXPECT_NE(text.find("rate_limits.policies[0].rules[0].limits[0].per"), std::string::npos)
+      << text;
+}
+
+TEST(ConfigFileTest, PolicyRouteMustExist) {
+  std::string yaml = std::string(kBase) + R"(
+rate_limits:
+  consumers: [{name: alice, keys: [sk-a]}]
+  policies:
+  - name: p
+    routes: [chta]
+    rules: [{by: global, limits: [{tokens: 100, per: minute}]}]
+)";
+  GatewayLoadResult r = loadGatewayConfigString(yaml, noEnv());
+  EXPECT_FALSE(r.config);
+  EXPECT_NE(errorsText(r).find("rate_limits.policies[0].routes: no route named 'chta'"),
+            std::string::npos)
+      << errorsText(r);
+}
+
+TEST(ConfigFileTest, RequiredKeyAuthNeedsConsumers) {
+  GatewayLoadResult r = loadGatewayConfigString(kBase, noEnv());
+  EXPECT_FALSE(r.config);
+  EXPECT_NE(errorsText(r).find("routes[0].key_auth"), std::string::npos) << errorsText(r);
+}
+
+TEST(ConfigFileTest, BadKeyAuthValue) {
+  std::string yaml = kBase;
+  yaml.replace(yaml.find("required"), 8, "maybe");
+  GatewayLoadResult r = loadGatewayConfigString(yaml, noEnv());
+  EXPECT_FALSE(r.config);
+  EXPECT_NE(errorsText(r).find("must be off, optional or required, got 'maybe'"),
+            std::string::npos)
+      << errorsText(r);
+}
+
+TEST(ConfigFileTest, HigressRedisBlockIsAcceptedAndReported) {
+  std::string yaml = std::string(kBase) + R"(
+rate_limits:
+  consumers: [{name: alice, keys: [sk-a]}]
+higress:
+  rule_name: r
+  global_threshold: {token_per_minute: 1000}
+  redis: {service_name: redis.dns, service_port: 6379}
+)";
+  GatewayLoadResult r = loadGatewayConfigString(yaml, noEnv());
+  ASSERT_TRUE(r.config) << errorsText(r);
+  ASSERT_EQ(r.notes.size(), 1u);
+  EXPECT_NE(r.notes[0].find("redis.dns:6379"), std::string::npos) << r.notes[0];
+  EXPECT_TRUE(r.config->policies->policies[0].higress);
+}
+
+std::string readExample(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Every complete example (not the quickstart template, not the section-only limits.yaml and
+// higress-ai-token-ratelimit.yaml) loads whole, provider keys set, apart from TLS files that
+// exist only on a real deployment.
+TEST(ConfigFileTest, EveryExampleLoads) {
+  config::EnvLookup env = [](const std::string& name) -> std::optional<std::string> {
+    if (name.ends_with("_API_KEY")) {
+      return "test-key-for-" + name;
+    }
+    return std::nullopt;
+  };
+  int loaded = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(TG_EXAMPLES_DIR)) {
+    std::string name = entry.path().filename().string();
+    if (entry.path().extension() != ".yaml" || name == "quickstart.yaml" ||
+        name == "limits.yaml" || name == "higress-ai-token-ratelimit.yaml") {
+      continue;
+    }
+    GatewayLoadResult r = loadGatewayConfigString(readExample(entry.path()), env);
+    for (const auto& e : r.errors) {
+      EXPECT_TRUE(e.message.starts_with("cannot read file '/etc/"))
+          << name << ": " << config::formatError(name, e);
+    }
+    ++loaded;
+  }
+  EXPECT_GE(loaded, 5);
+}
+
+}  // namespace
+}  // namespace tg::app
