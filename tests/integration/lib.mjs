@@ -803,3 +803,28 @@ export function anthropicError(res) {
 }
 
 export const CHAT_BODY = Object.freeze({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Say something.' }] });
+
+// ---------------------------------------------------------------------------------------------
+// Rate-limit tests: fixed windows are aligned to the Unix epoch.
+
+/**
+ * Waits (at most one window) until at least `needMs` are left in the current epoch-aligned
+ * window of `periodMs`, so that what a test does next cannot straddle a window boundary.
+ * Returns the ms left in the window when it returns.
+ */
+export async function awaitWindowRoom(periodMs, needMs) {
+  if (needMs >= periodMs) throw new Error(`awaitWindowRoom: ${needMs} ms never fit in a ${periodMs} ms window`);
+  const left = () => periodMs - (Date.now() % periodMs);
+  if (left() < needMs) await sleep(left() + 20);
+  return left();
+}
+
+/** Waits until the access log of `gw` holds a line for every request id; returns them in order. */
+export async function accessLogLines(gw, ids, { timeout = 5000 } = {}) {
+  const want = ids.filter(Boolean);
+  if (want.length !== ids.length) throw new Error(`accessLogLines: a request id is missing: ${JSON.stringify(ids)}`);
+  return waitFor(() => {
+    const byId = new Map(parseAccessLog(gw.proc.out).map((l) => [l.request_id, l]));
+    return want.every((id) => byId.has(id)) ? want.map((id) => byId.get(id)) : null;
+  }, { timeout, what: `access-log lines for ${want.join(', ')}` });
+}
