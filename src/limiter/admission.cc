@@ -210,8 +210,10 @@ void Admission::appendHeaders(std::string& out) const {
   if (outcome_ == Outcome::NoLimits) {
     return;
   }
-  std::vector<store::BucketState> tokens;
-  std::vector<store::BucketState> requests;
+  std::vector<store::BucketState>& tokens = tokenStates_;
+  std::vector<store::BucketState>& requests = requestStates_;
+  tokens.clear();
+  requests.clear();
   if (rejected()) {
     collectStates(groups_[decisiveGroup_], tokens, requests);
   } else {

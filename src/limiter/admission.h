@@ -99,6 +99,8 @@ class Admission {
   std::vector<MatchedBucket> buckets_;
   std::array<Group, kGroups> groups_;
   std::vector<int64_t> deltas_;
+  mutable std::vector<store::BucketState> tokenStates_;    // appendHeaders scratch
+  mutable std::vector<store::BucketState> requestStates_;  // appendHeaders scratch
   Outcome outcome_ = Outcome::NoLimits;
   size_t decisiveGroup_ = 0;
   size_t decisiveInGroup_ = 0;

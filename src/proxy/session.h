@@ -73,6 +73,10 @@ class Session {
   std::string clientIp_;
   limiter::Admission admission_;  // reused request after request
   std::string limitHeaders_;      // x-ratelimit-* lines of the current request
+  // The last key-auth lookup of this connection (session_limits.cc).
+  const limiter::PolicySet* authSet_ = nullptr;
+  std::string authKey_;
+  std::optional<limiter::KeyAuthMatch> authMatch_;
   uint64_t served_ = 0;
 };
 

@@ -79,7 +79,14 @@ bool Session::authenticate(Exchange& x, bool& presented) {
     return false;
   }
   presented = true;
-  std::optional<limiter::KeyAuthMatch> m = limiter::findConsumerByKey(set.consumers, *key);
+  // Clients keep a connection and send the same key on every request: the last lookup of
+  // this connection is reused (one SHA-256 and a constant-time scan of every key saved).
+  if (authSet_ != &set || authKey_ != *key) {
+    authSet_ = &set;
+    authKey_ = *key;
+    authMatch_ = limiter::findConsumerByKey(set.consumers, *key);
+  }
+  const std::optional<limiter::KeyAuthMatch>& m = authMatch_;
   if (!m) {
     return false;
   }
