@@ -187,7 +187,7 @@ rate_limits:
     keys: [k]
 )");
   ASSERT_EQ(res.errors.size(), 2u);
-  EXPECT_EQ(res.errors[0].path, "limits.consumers[0].keys[0]");
+  EXPECT_EQ(res.errors[0].path, "rate_limits.consumers[0].keys[0]");
   EXPECT_EQ(res.errors[0].line, 5);
   EXPECT_NE(res.errors[1].message.find("also a key of 'b'"), std::string::npos);
 }
