@@ -5,6 +5,10 @@
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define TG_USAGE_AVX2 1
+#endif
 
 #include "usage/json_util.h"
 
@@ -45,30 +49,109 @@ inline bool nullMemberFollows(const char* d, size_t n, size_t from) {
   return k + 4 <= n && std::memcmp(d + k, "null", 4) == 0;
 }
 
-inline bool keywordAt(const char* d, size_t n, size_t i) {
+// One of the words that make a document more than text, tested at an anchor: the first byte
+// of the two-byte sequence that the SIMD scan found ("ag" of usage, "gs" of timings, "rr" of
+// error, "l_" of eval_count, "fa" of failed, "\\u" of an escape). Rare pairs, so that the
+// plain JSON around text (ids, "finish_reason", "system_fingerprint", ...) costs no test.
+// `"usage": null` is no usage: such an event still only adds text; `nullUsage` then gets the
+// offset of its opening quote (the last one wins).
+inline bool keywordAt(const char* d, size_t n, size_t i, size_t& nullUsage) {
   auto at = [d, n, i](size_t back, std::string_view w) {
     return i >= back && i - back + w.size() <= n &&
            std::memcmp(d + (i - back), w.data(), w.size()) == 0;
   };
   switch (d[i]) {
-    case 'g':  // usage, timings: both have a letter and 's' around the 'g'
-      if (i + 1 < n && d[i + 1] == 'e') {
-        // `"usage": null` is no usage: such an event still only adds text.
-        return at(3, "usage") && !(at(4, "\"usage") && nullMemberFollows(d, n, i + 2));
+    case 'a':
+      if (!at(2, "usage")) {
+        return false;
       }
+      if (at(3, "\"usage") && nullMemberFollows(d, n, i + 3)) {
+        nullUsage = i - 3;
+        return false;
+      }
+      return true;
+    case 'g':
       return at(5, "timings");
     case 'r':
-      return i + 1 < n && d[i + 1] == 'r' && at(1, "error");
-    case '_':
-      return i > 0 && d[i - 1] == 'l' && at(4, "eval_count");
+      return at(1, "error");
+    case 'l':
+      return at(3, "eval_count");
     case 'f':
-      return i + 1 < n && d[i + 1] == 'a' && at(0, "failed");
+      return at(0, "failed");
     case '\\':
-      return at(0, "\\u");
+      return true;  // "\\u" (the pair matched)
     default:
       return false;
   }
 }
+
+// The pairs of bytes keywordAt() is anchored on, first byte -> second byte.
+inline bool anchorPair(char a, char b) {
+  switch (a) {
+    case 'a':
+      return b == 'g';
+    case 'g':
+      return b == 's';
+    case 'r':
+      return b == 'r';
+    case 'l':
+      return b == '_';
+    case 'f':
+      return b == 'a';
+    case '\\':
+      return b == 'u';
+    default:
+      return false;
+  }
+}
+
+// Tests the anchors of one SIMD block (bit k of `mask`: an anchor pair starts at base + k).
+inline bool blockHasWord(const char* d, size_t n, size_t base, uint32_t mask, size_t& nullUsage) {
+  for (; mask != 0; mask &= mask - 1) {
+    if (keywordAt(d, n, base + static_cast<size_t>(__builtin_ctz(mask)), nullUsage)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+#if defined(TG_USAGE_AVX2)
+// The scan in 32-byte blocks with AVX2 (when the CPU has it), for n >= 33: `hit` is set when
+// a word was found. Returns n (all scanned).
+__attribute__((target("avx2"))) inline __m256i pair(__m256i v0, __m256i v1, char a, char b) {
+  return _mm256_and_si256(_mm256_cmpeq_epi8(v0, _mm256_set1_epi8(a)),
+                          _mm256_cmpeq_epi8(v1, _mm256_set1_epi8(b)));
+}
+
+__attribute__((target("avx2"))) size_t scanAvx2(const char* d, size_t n, size_t& nullUsage,
+                                                 bool& hit) {
+  // n >= 33. The last block overlaps the one before it (keywordAt() may run twice on an
+  // anchor: same answer), so no byte-wise tail is left.
+  for (size_t i = 0;; i += 32) {
+    if (i + 33 > n) {
+      i = n - 33;
+    }
+    __m256i v0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(d + i));
+    __m256i v1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(d + i + 1));
+    __m256i m = _mm256_or_si256(
+        _mm256_or_si256(_mm256_or_si256(pair(v0, v1, 'a', 'g'), pair(v0, v1, 'g', 's')),
+                        _mm256_or_si256(pair(v0, v1, 'r', 'r'), pair(v0, v1, 'l', '_'))),
+        _mm256_or_si256(pair(v0, v1, 'f', 'a'), pair(v0, v1, '\\', 'u')));
+    if (blockHasWord(d, n, i, static_cast<uint32_t>(_mm256_movemask_epi8(m)), nullUsage)) {
+      hit = true;
+      return n;
+    }
+    if (i + 33 >= n) {
+      return n;  // every pair, the last one starting at n - 2, was tested
+    }
+  }
+}
+
+bool haveAvx2() {
+  static const bool avx2 = __builtin_cpu_supports("avx2");
+  return avx2;
+}
+#endif
 
 }  // namespace
 
@@ -277,45 +360,62 @@ UsageExtractor::Facts UsageExtractor::onDocument(std::string_view json, std::str
   return facts;
 }
 
-// One of the words that make a document more than text, found from one of its bytes (the
-// anchor: 'g' of usage / timings, the first 'r' of error, '_' of eval_count, 'f' of failed,
-// '\\' of a \\u escape).
-bool UsageExtractor::textOnly(std::string_view json) {
+// A byte scan for the words of keywordAt(): SSE2 compares of each 16-byte block and of the
+// same block shifted by one byte find the anchor pairs at once.
+bool UsageExtractor::textOnly(std::string_view json, size_t& nullUsage) {
   const char* d = json.data();
   const size_t n = json.size();
+  nullUsage = std::string_view::npos;
   size_t i = 0;
-#if defined(__SSE2__)
-  const __m128i g = _mm_set1_epi8('g');
-  const __m128i r = _mm_set1_epi8('r');
-  const __m128i us = _mm_set1_epi8('_');
-  const __m128i f = _mm_set1_epi8('f');
-  const __m128i bs = _mm_set1_epi8('\\');
-  for (; i + 16 <= n; i += 16) {
-    __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(d + i));
-    __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, g), _mm_cmpeq_epi8(v, r)),
-                             _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, us), _mm_cmpeq_epi8(v, f)),
-                                          _mm_cmpeq_epi8(v, bs)));
-    auto mask = static_cast<unsigned>(_mm_movemask_epi8(m));
-    while (mask != 0) {
-      if (keywordAt(d, n, i + static_cast<size_t>(__builtin_ctz(mask)))) {
-        return false;
-      }
-      mask &= mask - 1;
+#if defined(TG_USAGE_AVX2)
+  if (n >= 33 && haveAvx2()) {
+    bool hit = false;
+    i = scanAvx2(d, n, nullUsage, hit);
+    if (hit) {
+      return false;
     }
   }
 #endif
-  for (; i < n; ++i) {
-    if (keywordAt(d, n, i)) {
+#if defined(__SSE2__)
+  auto pair = [](__m128i v0, __m128i v1, char a, char b) {
+    return _mm_and_si128(_mm_cmpeq_epi8(v0, _mm_set1_epi8(a)), _mm_cmpeq_epi8(v1, _mm_set1_epi8(b)));
+  };
+  for (; n >= 17 && i < n; i += 16) {
+    if (i + 17 > n) {
+      i = n - 17;  // overlaps the block before: no byte-wise tail
+    }
+    __m128i v0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(d + i));
+    __m128i v1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(d + i + 1));
+    __m128i m = _mm_or_si128(
+        _mm_or_si128(_mm_or_si128(pair(v0, v1, 'a', 'g'), pair(v0, v1, 'g', 's')),
+                     _mm_or_si128(pair(v0, v1, 'r', 'r'), pair(v0, v1, 'l', '_'))),
+        _mm_or_si128(pair(v0, v1, 'f', 'a'), pair(v0, v1, '\\', 'u')));
+    if (blockHasWord(d, n, i, static_cast<uint32_t>(_mm_movemask_epi8(m)), nullUsage)) {
+      return false;
+    }
+    if (i + 17 >= n) {
+      i = n;
+      break;
+    }
+  }
+#endif
+  for (; i + 1 < n; ++i) {
+    if (anchorPair(d[i], d[i + 1]) && keywordAt(d, n, i, nullUsage)) {
       return false;
     }
   }
   return true;
 }
 
-bool UsageExtractor::deferIfTextOnly(std::string_view json, std::string_view sseType) {
+bool UsageExtractor::deferIfTextOnly(std::string_view json, std::string_view sseType,
+                                     size_t* nullUsage) {
+  size_t nullAt = std::string_view::npos;
   if (!collectText_ || sseType.size() > 255 || sseType == "error" ||
-      sseType == "response.failed" || !textOnly(json)) {
+      sseType == "response.failed" || !textOnly(json, nullAt)) {
     return false;
+  }
+  if (nullUsage != nullptr) {
+    *nullUsage = nullAt;
   }
   if (finalUsage_) {
     return true;  // it could only add text, which final usage made moot
@@ -326,6 +426,9 @@ bool UsageExtractor::deferIfTextOnly(std::string_view json, std::string_view sse
     if (record > kMaxDeferred) {
       return false;
     }
+  }
+  if (deferred_.capacity() < kDeferredReserve) {
+    deferred_.reserve(kDeferredReserve);  // a short stream never regrows it
   }
   uint32_t size = static_cast<uint32_t>(json.size());
   char header[5];

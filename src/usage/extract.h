@@ -70,11 +70,15 @@ class UsageExtractor {
   // only if the estimate is needed (text(), flushDeferred()); returns true. Kept documents are
   // parsed in order before any later document adds text, and dropped unparsed as soon as
   // final usage arrives. At most kMaxDeferred raw bytes are kept (then parsed). No padding
-  // needed. False: the caller must call onDocument.
-  bool deferIfTextOnly(std::string_view json, std::string_view sseType);
+  // needed. False: the caller must call onDocument. When true and `nullUsage` is given, it is
+  // set to the offset in `json` of the opening quote of the last `"usage": null` member
+  // found by the scan (any depth; npos when there is none).
+  bool deferIfTextOnly(std::string_view json, std::string_view sseType,
+                       size_t* nullUsage = nullptr);
   // Parses the kept documents for their text.
   void flushDeferred();
   static constexpr size_t kMaxDeferred = 4u << 20;
+  static constexpr size_t kDeferredReserve = 8u << 10;
 
   // Adds relayed text to the estimate buffer (capped; bytes beyond are only counted). Once a
   // final usage figure has been seen the text is freed and no more is kept.
@@ -98,7 +102,7 @@ class UsageExtractor {
   bool observeGemini(simdjson::dom::object meta);
   void collectText(simdjson::dom::object root, std::string_view type);
   void addJsonText(simdjson::dom::element value);
-  static bool textOnly(std::string_view json);
+  static bool textOnly(std::string_view json, size_t& nullUsage);
 
   // Documents are parsed with one simdjson parser per thread (extract.cc), not one per
   // extractor: a parser's buffers cost an allocation and page faults to set up, far more

@@ -13,6 +13,10 @@ constexpr size_t kMaxHeldBytes = 256u << 10;
 
 bool isBlank(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
+bool allBlank(std::string_view s) {
+  return s.find_first_not_of(" \t\r\n") == std::string_view::npos;
+}
+
 // True when d[from, close) (just after a member's value, `close` the root's closing brace)
 // closes nothing it did not open: the member is directly in the root object. `d` is valid JSON
 // (simdjson parsed it), so brackets inside strings are the only trap.
@@ -48,40 +52,36 @@ bool restIsBalanced(std::string_view d, size_t from, size_t close) {
 
 // Finds the top-level `"usage": null` member of the JSON object `d` (valid JSON whose root has
 // that member) and the bytes to remove with it: the comma before it, or, for the first member,
-// the comma and blanks after it. Searched from the end, where OpenAI-style servers put it, so
-// the usual cost is a few bytes. In valid JSON a `"usage"` whose quote is not preceded by a
-// backslash opens the string "usage", and followed by ':' it is a member name; the depth is
-// then checked on the bytes after the value only.
-bool findNullUsageMember(std::string_view d, size_t& begin, size_t& end) {
+// the comma and blanks after it. `hint`, when not npos, is where the text-only byte scan saw
+// the opening quote of the last `"usage": null`: tried first, so the usual cost is the few
+// bytes after it. Otherwise searched from the end, where OpenAI-style servers put it. In valid
+// JSON a `"usage"` whose quote is not preceded by a backslash opens the string "usage", and
+// followed by ':' it is a member name; the depth is then checked on the bytes after the value.
+bool findNullUsageMember(std::string_view d, size_t hint, size_t& begin, size_t& end) {
   constexpr std::string_view kKey = "\"usage\"";
   size_t close = d.find_last_not_of(" \t\r\n");
   if (close == std::string_view::npos || d[close] != '}') {
     return false;
   }
   const size_t n = d.size();
-  size_t from = close;
-  while (from > 0) {
-    size_t k = d.rfind(kKey, from - 1);
-    if (k == std::string_view::npos || k == 0) {
-      return false;
-    }
-    from = k;
-    if (d[k - 1] == '\\') {
-      continue;  // inside a string
+  // The member whose key starts at k, if it is a top-level `"usage": null`.
+  auto memberAt = [&](size_t k) {
+    if (k == 0 || k >= close || d.substr(k, kKey.size()) != kKey || d[k - 1] == '\\') {
+      return false;  // not the key, or inside a string
     }
     size_t p = k + kKey.size();
     while (p < n && isBlank(d[p])) {
       ++p;
     }
     if (p >= n || d[p] != ':') {
-      continue;  // the string "usage" as a value
+      return false;  // the string "usage" as a value
     }
     ++p;
     while (p < n && isBlank(d[p])) {
       ++p;
     }
     if (d.substr(p, 4) != "null") {
-      continue;
+      return false;
     }
     size_t q = p + 4;
     size_t next = q;
@@ -89,7 +89,7 @@ bool findNullUsageMember(std::string_view d, size_t& begin, size_t& end) {
       ++next;
     }
     if (next >= n || (d[next] != ',' && d[next] != '}') || !restIsBalanced(d, q, close)) {
-      continue;  // nested deeper
+      return false;  // nested deeper
     }
     size_t before = k;
     while (before > 0 && isBlank(d[before - 1])) {
@@ -109,6 +109,20 @@ bool findNullUsageMember(std::string_view d, size_t& begin, size_t& end) {
       end = q;
     }
     return true;
+  };
+  if (hint != std::string_view::npos && memberAt(hint)) {
+    return true;
+  }
+  size_t from = close;
+  while (from > 0) {
+    size_t k = d.rfind(kKey, from - 1);
+    if (k == std::string_view::npos || k == 0) {
+      return false;
+    }
+    from = k;
+    if (memberAt(k)) {
+      return true;
+    }
   }
   return false;
 }
@@ -204,6 +218,7 @@ ResponseTracker::ResponseTracker(const RequestInfo& req, int status, std::string
   if (framing_ != Framing::PassThrough) {
     extractor_ = std::make_unique<UsageExtractor>(framing_ != Framing::JsonBody);
   }
+  bufferBody_ = framing_ == Framing::JsonBody;
 }
 
 ResponseTracker::~ResponseTracker() = default;
@@ -220,12 +235,88 @@ void ResponseTracker::feed(std::string_view in, std::string& out) {
     return;
   }
   out.append(in);
-  if (framing_ == Framing::JsonBody && !extractor_->finalUsage()) {
-    answerText_.clear();
-    answer_.feed(in, answerText_);
-    extractor_->addText(answerText_);
+  if (framing_ == Framing::JsonBody) {
+    if (bufferBody_ && feedBufferedBody(in)) {
+      return;
+    }
+    if (!extractor_->finalUsage()) {
+      answerText_.clear();
+      answer_.feed(in, answerText_);
+      extractor_->addText(answerText_);
+    }
   }
   feedJson(in);
+}
+
+// JsonBody, buffered: keeps the raw bytes and parses them in one go when they may form a
+// complete document (the last non-blank byte closes an object). False: `in` takes the
+// streaming path (buffering has just ended; what it held was handed over to it).
+bool ResponseTracker::feedBufferedBody(std::string_view in) {
+  if (bodyParsed_) {
+    if (allBlank(in)) {
+      return true;  // blanks after the document
+    }
+    endBuffering();  // more after a whole document: the streaming path reads the rest
+    return false;
+  }
+  if (body_.size() + in.size() > kMaxBufferedBody) {
+    endBuffering();
+    return false;
+  }
+  if (body_.empty()) {
+    body_.reserve(in.size() + kBodyPadding);
+  }
+  body_.append(in);
+  size_t last = in.find_last_not_of(" \t\r\n");
+  // A failed attempt parses the bytes so far for nothing: attempts are spaced so that their
+  // cost stays linear in the body size (one attempt for a body that arrives in one read).
+  if (last != std::string_view::npos && in[last] == '}' && body_.size() >= 2 * parseFailedAt_) {
+    parseBody();
+  }
+  return true;
+}
+
+// One simdjson parse of the buffered body: a single JSON object (blanks around it) is the
+// whole body, read exactly as the pruner's unit would be (without the pruning).
+bool ResponseTracker::parseBody() {
+  if (body_.capacity() < body_.size() + kBodyPadding) {
+    body_.reserve(body_.size() + kBodyPadding);
+  }
+  if (!extractor_->onDocument(body_, {}, true).parsed) {
+    parseFailedAt_ = body_.size();
+    return false;
+  }
+  bodyParsed_ = true;
+  ++bodyDocuments_;
+  return true;
+}
+
+// Hands the buffered body over to the streaming path (JsonPruner, AnswerTextScanner), as if
+// it had taken every byte from the start: the part not parsed yet goes to the pruner, the
+// answer text not scanned yet to the estimate (unless final usage made it moot).
+void ResponseTracker::endBuffering() {
+  if (!bufferBody_) {
+    return;
+  }
+  scanAnswerText();
+  if (!bodyParsed_) {
+    feedJson(body_);
+  }
+  bufferBody_ = false;
+  body_ = std::string();
+}
+
+// The answer text of the buffered bytes not scanned yet, for the estimate. Run only when an
+// estimate is needed (usage() without final usage) or when buffering ends: a body whose
+// provider reported usage is never scanned.
+void ResponseTracker::scanAnswerText() const {
+  if (answerScanned_ >= body_.size() || extractor_->finalUsage()) {
+    return;
+  }
+  answerText_.clear();
+  answer_.feed(std::string_view(body_).substr(answerScanned_), answerText_);
+  answerScanned_ = body_.size();
+  extractor_->addText(answerText_);
 }
 
 void ResponseTracker::feedJson(std::string_view in) {
@@ -303,7 +394,7 @@ void ResponseTracker::forwardWithoutNullUsage(std::string_view part, std::string
   size_t begin = 0;
   size_t end = 0;
   size_t raw = 0;
-  if (!findNullUsageMember(data, begin, end) ||
+  if (!findNullUsageMember(data, nullUsageHint_, begin, end) ||
       !mapDataRange(block, firstBlock_, data, begin, end, raw)) {
     out.append(block);
     return;
@@ -326,10 +417,11 @@ void ResponseTracker::onSseEvent(const SseEvent& ev, bool& drop, bool& removeNul
   }
   // Most events only carry text (no usage member, nothing to strip): kept raw, parsed only
   // if an estimate is needed.
-  if (extractor_->deferIfTextOnly(ev.data, ev.type)) {
-    // Text-only apart from a possible `"usage": null` member: when stripping, remove it
-    // (forwardWithoutNullUsage finds it byte-wise and proves it is a top-level member).
-    removeNull = strip_ && ev.data.find("\"usage\"") != std::string_view::npos;
+  nullUsageHint_ = std::string_view::npos;
+  if (extractor_->deferIfTextOnly(ev.data, ev.type, &nullUsageHint_)) {
+    // Text-only apart from a possible `"usage": null` member, which the scan located: when
+    // stripping, remove it (forwardWithoutNullUsage proves it is a top-level member).
+    removeNull = strip_ && nullUsageHint_ != std::string_view::npos;
     return;
   }
   UsageExtractor::Facts facts = extractor_->onDocument(ev.data, ev.type, false);
@@ -343,6 +435,12 @@ void ResponseTracker::finish(bool complete, std::string& out) {
   }
   finished_ = true;
   complete_ = complete;
+  if (framing_ == Framing::JsonBody && bufferBody_ && !bodyParsed_ && !body_.empty() &&
+      (parseFailedAt_ == body_.size() || !parseBody())) {
+    // Not one JSON object: concatenated documents, a cut body, not JSON at all. The pruner
+    // reads what it can, exactly as if it had streamed (the bytes stay for the estimate).
+    feedJson(body_);
+  }
   if (framing_ == Framing::Sse) {
     out.append(held_);
     held_.clear();
@@ -361,6 +459,9 @@ uint64_t ResponseTracker::estimateOutput() const {
     return 0;
   }
   extractor_->flushDeferred();
+  if (bufferBody_) {
+    scanAnswerText();
+  }
   std::string_view text = extractor_->text();
   uint64_t overflow = extractor_->textOverflowBytes();
   uint64_t size = text.size() + overflow;
@@ -419,7 +520,7 @@ uint64_t ResponseTracker::eventsSeen() const {
   if (framing_ == Framing::Sse) {
     return sse_.eventsDispatched();
   }
-  return pruner_.unitsCompleted();
+  return pruner_.unitsCompleted() + bodyDocuments_;
 }
 
 }  // namespace tg::usage

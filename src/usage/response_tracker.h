@@ -144,6 +144,10 @@ class ResponseTracker {
  private:
   void feedSse(std::string_view in, std::string& out);
   void feedJson(std::string_view in);
+  bool feedBufferedBody(std::string_view in);
+  bool parseBody();
+  void endBuffering();
+  void scanAnswerText() const;
   void onSseEvent(const SseEvent& ev, bool& drop, bool& removeNull);
   void forwardWithoutNullUsage(std::string_view part, std::string& out);
   uint64_t estimateOutput() const;
@@ -156,14 +160,25 @@ class ResponseTracker {
   std::unique_ptr<UsageExtractor> extractor_;
   SseFramer sse_;
   JsonPruner pruner_;
-  AnswerTextScanner answer_;  // JsonBody: the answer text, for estimates
-  std::string answerText_;    // scratch, per feed
+  // JsonBody: the answer text, for estimates; scanned lazily from body_ while buffering.
+  mutable AnswerTextScanner answer_;
+  mutable std::string answerText_;  // scratch
+  // JsonBody: the raw body, kept up to kMaxBufferedBody and parsed whole (see above).
+  static constexpr size_t kMaxBufferedBody = 1u << 20;
+  static constexpr size_t kBodyPadding = 64;  // >= SIMDJSON_PADDING
+  bool bufferBody_ = false;
+  bool bodyParsed_ = false;         // body_ is one whole JSON object, already read
+  size_t parseFailedAt_ = 0;        // body_ size at the last failed parse
+  uint64_t bodyDocuments_ = 0;      // documents read by parseBody()
+  std::string body_;
+  mutable size_t answerScanned_ = 0;  // bytes of body_ given to answer_
   std::string held_;           // stripping: bytes of the unfinished block
   bool heldReleased_ = false;  // the unfinished block outgrew the hold cap: it passes through
   bool lastBlockDropped_ = false;
   bool firstBlock_ = true;  // the block being read starts at stream offset 0
   uint64_t stripped_ = 0;
   uint64_t nullsRemoved_ = 0;
+  size_t nullUsageHint_ = std::string_view::npos;  // the dispatched event's `"usage": null`
   bool finished_ = false;
   bool complete_ = false;
   // usage() is const and may be called repeatedly: the counter runs once per text size.

@@ -1101,3 +1101,68 @@ TEST(ResponseTracker, DeferredTextDroppedOnceFinalUsageArrives) {
 
 }  // namespace
 }  // namespace tg::usage
+
+// ---- JSON bodies: buffered and parsed whole, the streaming path beyond the buffer ----------
+
+namespace tg::usage {
+namespace {
+
+TEST(ResponseTrackerJsonBuffered, ConcatenatedDocumentsReadLikeAStream) {
+  // A second document after a first one that was already parsed whole (it ended a read), or
+  // in the same read: both are read, whatever the split; the last usage wins.
+  std::string first = R"({"choices":[{"message":{"content":"abcd"}}]})";
+  std::string second = R"({"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}})";
+  std::string body = first + "\n" + second + "\n";
+  Usage u = checkAllSplits(request(Dialect::OpenAIChat, false), kJson, body);
+  EXPECT_EQ(u, (Usage{3, 0, 0, 4, 0, 7, true, false}));
+  ResponseTracker t(request(Dialect::OpenAIChat, false, 10), 200, kJson, false, {});
+  std::string out;
+  t.feed(first, out);
+  EXPECT_EQ(t.eventsSeen(), 1u);  // parsed as soon as it could be whole
+  EXPECT_EQ(t.usage(), (Usage{10, 0, 0, 1, 0, 11, false, true}));
+  t.feed("\n  ", out);
+  t.feed(second, out);
+  t.finish(true, out);
+  EXPECT_EQ(t.eventsSeen(), 2u);
+  EXPECT_EQ(t.usage(), (Usage{3, 0, 0, 4, 0, 7, true, false}));
+  EXPECT_EQ(out, first + "\n  " + second);
+}
+
+TEST(ResponseTrackerJsonBuffered, ReadsEndingInABraceMidBody) {
+  // Every read ends with '}' inside the document: failed whole-body parses, then the body.
+  std::string body =
+      R"({"a":{},"b":{"c":{}},"choices":[{"message":{"content":"hello"}}],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}})";
+  std::vector<std::string_view> pieces;
+  size_t from = 0;
+  for (size_t i = 0; i < body.size(); ++i) {
+    if (body[i] == '}') {
+      pieces.push_back(std::string_view(body).substr(from, i + 1 - from));
+      from = i + 1;
+    }
+  }
+  Outcome r = run(request(Dialect::OpenAIChat, false), kJson, pieces);
+  EXPECT_EQ(r.out, body);
+  EXPECT_EQ(r.usage, (Usage{1, 0, 0, 2, 0, 3, true, false}));
+  // Cut after the content: the answer text, scanned only now, estimates the output.
+  Outcome cut = run(request(Dialect::OpenAIChat, false, 0), kJson,
+                    {std::string_view(body).substr(0, body.find(",\"usage\""))}, false, false);
+  EXPECT_EQ(cut.usage, (Usage{0, 0, 0, 2, 0, 2, false, true}));
+}
+
+TEST(ResponseTrackerJsonBuffered, BodyOutgrowingTheBufferKeepsItsTextAndUsage) {
+  // 600 KiB of answer text then 600 KiB more: the buffered part is handed to the streaming
+  // path with its text; without usage the whole answer is estimated.
+  std::string text(1200u << 10, 'a');
+  std::string body = R"({"choices":[{"message":{"content":")" + text + R"("}}]})";
+  std::mt19937 rng(11);
+  Outcome r = run(request(Dialect::OpenAIChat, false, 0), kJson, splitRandom(body, rng, 300000));
+  EXPECT_EQ(r.out, body);
+  EXPECT_EQ(r.usage.outputTokens, text.size() / 4);
+  std::string withUsage = body.substr(0, body.size() - 1) +
+                          R"(,"usage":{"prompt_tokens":5,"completion_tokens":6,"total_tokens":11}})";
+  Outcome u = run(request(Dialect::OpenAIChat, false, 0), kJson, splitRandom(withUsage, rng, 300000));
+  EXPECT_EQ(u.usage, (Usage{5, 0, 0, 6, 0, 11, true, false}));
+}
+
+}  // namespace
+}  // namespace tg::usage
