@@ -118,13 +118,34 @@ inline bool blockHasWord(const char* d, size_t n, size_t base, uint32_t mask, si
 #if defined(TG_USAGE_AVX2)
 // The scan in 32-byte blocks with AVX2 (when the CPU has it), for n >= 33: `hit` is set when
 // a word was found. Returns n (all scanned).
-__attribute__((target("avx2"))) inline __m256i pair(__m256i v0, __m256i v1, char a, char b) {
-  return _mm256_and_si256(_mm256_cmpeq_epi8(v0, _mm256_set1_epi8(a)),
-                          _mm256_cmpeq_epi8(v1, _mm256_set1_epi8(b)));
+// Each byte is classified by two nibble lookups (vpshufb), as simdjson classifies structural
+// characters: bit k of first(c) is set when c is the first byte of anchor pair k, bit k of
+// second(c) when it is its second byte; a pair starts at i when first(d[i]) & second(d[i+1])
+// is not 0. Pairs: 0 "ag", 1 "gs", 2 "rr", 3 "l_", 4 "fa", 5 "\\u"; every (high nibble, low
+// nibble) combination of a table selects exactly its own pairs.
+__attribute__((target("avx2"))) inline __m256i classify(__m256i v, __m256i lo, __m256i hi) {
+  const __m256i nibble = _mm256_set1_epi8(0x0f);
+  __m256i l = _mm256_shuffle_epi8(lo, _mm256_and_si256(v, nibble));
+  __m256i h = _mm256_shuffle_epi8(hi, _mm256_and_si256(_mm256_srli_epi16(v, 4), nibble));
+  return _mm256_and_si256(l, h);
 }
 
 __attribute__((target("avx2"))) size_t scanAvx2(const char* d, size_t n, size_t& nullUsage,
                                                  bool& hit) {
+  // Low-nibble and high-nibble tables (the same 16 bytes in both lanes).
+  // first:  a=0x61 g=0x67 r=0x72 l=0x6c f=0x66 \\=0x5c
+  const __m256i firstLo = _mm256_setr_epi8(0, 1, 4, 0, 0, 0, 16, 2, 0, 0, 0, 0, 8 | 32, 0, 0, 0,
+                                           0, 1, 4, 0, 0, 0, 16, 2, 0, 0, 0, 0, 8 | 32, 0, 0, 0);
+  const __m256i firstHi = _mm256_setr_epi8(0, 0, 0, 0, 0, 32, 1 | 2 | 8 | 16, 4, 0, 0, 0, 0, 0, 0,
+                                           0, 0, 0, 0, 0, 0, 0, 32, 1 | 2 | 8 | 16, 4, 0, 0, 0, 0,
+                                           0, 0, 0, 0);
+  // second: g=0x67 s=0x73 r=0x72 _=0x5f a=0x61 u=0x75
+  const __m256i secondLo = _mm256_setr_epi8(0, 16, 4, 2, 0, 32, 0, 1, 0, 0, 0, 0, 0, 0, 0, 8,
+                                            0, 16, 4, 2, 0, 32, 0, 1, 0, 0, 0, 0, 0, 0, 0, 8);
+  const __m256i secondHi = _mm256_setr_epi8(0, 0, 0, 0, 0, 8, 1 | 16, 2 | 4 | 32, 0, 0, 0, 0, 0,
+                                            0, 0, 0, 0, 0, 0, 0, 0, 8, 1 | 16, 2 | 4 | 32, 0, 0,
+                                            0, 0, 0, 0, 0, 0);
+  const __m256i zero = _mm256_setzero_si256();
   // n >= 33. The last block overlaps the one before it (keywordAt() may run twice on an
   // anchor: same answer), so no byte-wise tail is left.
   for (size_t i = 0;; i += 32) {
@@ -133,11 +154,9 @@ __attribute__((target("avx2"))) size_t scanAvx2(const char* d, size_t n, size_t&
     }
     __m256i v0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(d + i));
     __m256i v1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(d + i + 1));
-    __m256i m = _mm256_or_si256(
-        _mm256_or_si256(_mm256_or_si256(pair(v0, v1, 'a', 'g'), pair(v0, v1, 'g', 's')),
-                        _mm256_or_si256(pair(v0, v1, 'r', 'r'), pair(v0, v1, 'l', '_'))),
-        _mm256_or_si256(pair(v0, v1, 'f', 'a'), pair(v0, v1, '\\', 'u')));
-    if (blockHasWord(d, n, i, static_cast<uint32_t>(_mm256_movemask_epi8(m)), nullUsage)) {
+    __m256i both = _mm256_and_si256(classify(v0, firstLo, firstHi), classify(v1, secondLo, secondHi));
+    auto mask = ~static_cast<uint32_t>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(both, zero)));
+    if (blockHasWord(d, n, i, mask, nullUsage)) {
       hit = true;
       return n;
     }
