@@ -12,7 +12,7 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  harness, freePort, gatewayConfig, postJSON, sleep, openaiError, awaitWindowRoom, accessLogLines,
+  harness, freePort, gatewayConfig, postJSON, rawExchange, sleep, openaiError, awaitWindowRoom, accessLogLines,
 } from './lib.mjs';
 
 const h = harness();
@@ -234,8 +234,8 @@ test('request-count and concurrency limits in one rule: all or nothing', { timeo
     name: 'rc', rules: [{ name: 'rpm', by: 'global', limits: [{ requests: 3, per: 'minute' }, { concurrent: 1 }] }],
   }]);
   await awaitWindowRoom(MINUTE, 15000);
-  const slow = gw.send('rc', knobs(T, { 'x-sim-ttft-ms': '1500' }));
-  await sleep(400);
+  const slow = gw.send('rc', knobs(T, { 'x-sim-ttft-ms': '2500' }));
+  await sleep(700);
   const busy = await gw.send('rc');
   assert.equal(busy.status, 429, busy.text);
   const be = openaiError(busy, { code: 'rate_limit_exceeded' }).error;
@@ -376,4 +376,18 @@ test('weighted tokens: output counted x4 (policy weights)', { timeout: 60000 }, 
   const msg = openaiError(r2).error.message;
   assert.match(msg, /weighted tokens per minute/);
   assert.equal(/Used (\d+)/.exec(msg)?.[1], String(W), msg);
+});
+
+test('rejections on a keep-alive connection: pipelined requests are all answered, the connection stays usable', { timeout: 30000 }, async () => {
+  const gw = await gatewayWith([{ name: 'ka', rules: [{ by: 'global', limits: [{ requests: 2, per: 'minute' }] }] }]);
+  await awaitWindowRoom(MINUTE, 15000);
+  const body = JSON.stringify(chatBody());
+  const req = `POST /ka/v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\ncontent-type: application/json\r\nx-sim-tokens: ${T}\r\n`
+    + `content-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+  const r = await rawExchange(gw.port, req.repeat(4), { responses: 4, timeout: 10000 });
+  assert.equal(r.error, null);
+  assert.deepEqual(r.responses.map((x) => x.status), [200, 200, 429, 429]);
+  assert.deepEqual(r.responses.map((x) => x.headers['x-ratelimit-remaining-requests']), ['1', '0', '0', '0']);
+  assert.equal(r.closed, false, 'a 429 does not close the connection');
+  for (const x of r.responses.slice(2)) assert.equal(JSON.parse(x.text).error.code, 'rate_limit_exceeded');
 });
