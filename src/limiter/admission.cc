@@ -65,7 +65,6 @@ Outcome Admission::admit(const PolicySet& set, store::Store& store, DistinctKeyC
   settled_ = true;
   for (Group& g : groups_) {
     g.index.clear();
-    g.specs.clear();
     g.amounts.clear();
     g.reserved = false;
   }
@@ -77,8 +76,11 @@ Outcome Admission::admit(const PolicySet& set, store::Store& store, DistinctKeyC
     const MatchedBucket& b = buckets_[i];
     const Policy& p = set.policies[b.policyIndex];
     Group& g = groups_[groupOf(b)];
+    if (g.index.size() == g.specs.size()) {
+      g.specs.emplace_back();
+    }
+    g.specs[g.index.size()] = b.spec;  // copy-assign: reuses the key's capacity
     g.index.push_back(i);
-    g.specs.push_back(b.spec);
     const int64_t amount = tokenAmount(b.quantity, reservedCounts(p, demand), p.weights);
     g.amounts.push_back(amount);
     if (b.kind == AmountKind::Tokens && !b.shadow) {
@@ -96,7 +98,8 @@ Outcome Admission::admit(const PolicySet& set, store::Store& store, DistinctKeyC
     if (shadow && outcome_ != Outcome::Allowed && outcome_ != Outcome::StoreFailure) {
       break;
     }
-    store.reserveInto(g.specs, g.amounts, modeOfGroup(gi), now, g.result);
+    store.reserveInto(std::span<const store::BucketSpec>(g.specs.data(), g.index.size()),
+                      g.amounts, modeOfGroup(gi), now, g.result);
     g.reserved = true;
     const store::Verdict v = g.result.verdict;
     if (v == store::Verdict::Admitted) {

@@ -86,7 +86,7 @@ class Admission {
   static constexpr size_t kGroups = 4;
   struct Group {
     std::vector<size_t> index;  // into buckets_
-    std::vector<store::BucketSpec> specs;
+    std::vector<store::BucketSpec> specs;  // first index.size() are this request's
     std::vector<int64_t> amounts;
     store::ReserveResult result;
     bool reserved = false;  // reserveInto ran; its reservations need settling

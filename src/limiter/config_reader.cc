@@ -685,6 +685,7 @@ LimitsLoadResult readLimitsConfig(const YAML::Node& limits, const YAML::Node& hi
     }
   }
   if (res.errors.empty()) {
+    precomputeKeyPrefixes(set);
     res.policies = std::move(set);
   }
   return res;

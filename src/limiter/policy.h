@@ -143,7 +143,13 @@ struct Limit {
   Quantity quantity = Quantity::TotalTokens;
   uint64_t limit = 0;
   Millis window{60'000};  // Concurrent: lease (see store/bucket.h)
-  friend bool operator==(const Limit&, const Limit&) = default;
+  // The bucket-key prefix of this limit in its rule ("tg1:<policy>:<rule>:<quantity>:<window>:",
+  // limiter/rules.h), computed once at load by precomputeKeyPrefixes so the request path only
+  // appends the value. Empty = built per request. Not part of the limit's identity.
+  std::string keyPrefix;
+  friend bool operator==(const Limit& a, const Limit& b) {
+    return a.quantity == b.quantity && a.limit == b.limit && a.window == b.window;
+  }
 };
 
 // ---- Selectors and key entries ------------------------------------------------------------

@@ -196,18 +196,37 @@ Millis longestWindow(const std::vector<Limit>& limits) {
   return w;
 }
 
+// "tg1:<policy>:<rule>:<quantity>:<window ms>:" for limit `l` of rule `r` in policy `p`.
+void appendKeyPrefix(const Policy& p, const Rule& r, const Limit& l, std::string& k) {
+  const Millis window = l.quantity == Quantity::Concurrent ? p.concurrencyLease : l.window;
+  k.append(p.higress ? "tg1h:" : "tg1:");
+  appendEscaped(p.name, k);
+  k.push_back(':');
+  appendEscaped(r.name, k);
+  k.push_back(':');
+  k.append(quantityName(l.quantity));
+  k.push_back(':');
+  k.append(std::to_string(window.count()));
+  k.push_back(':');
+}
+
+// Writes the buckets of `limits` into out[n...], reusing the elements (and their strings'
+// capacity) left from an earlier request.
 void appendBuckets(const PolicySet& set, uint32_t pi, uint32_t ri, const std::vector<Limit>& limits,
-                   const std::string& valuePart, std::string display, bool fallback, bool overflow,
-                   std::vector<MatchedBucket>& out) {
+                   const std::string& valuePart, std::string_view display, bool fallback,
+                   bool overflow, std::vector<MatchedBucket>& out, size_t& n) {
   const Policy& p = set.policies[pi];
   const Rule& r = p.rules[ri];
   for (const auto& l : limits) {
-    MatchedBucket b;
+    if (n == out.size()) {
+      out.emplace_back();
+    }
+    MatchedBucket& b = out[n++];
     b.quantity = l.quantity;
     b.kind = amountKindOf(l.quantity);
     b.policyIndex = pi;
     b.ruleIndex = ri;
-    b.value = display;
+    b.value.assign(display);
     b.fallback = fallback;
     b.overflow = overflow;
     b.shadow = r.shadow.value_or(p.shadow);
@@ -223,18 +242,13 @@ void appendBuckets(const PolicySet& set, uint32_t pi, uint32_t ri, const std::ve
       b.spec.window = l.window;
     }
     std::string& k = b.spec.key;
-    k.reserve(32 + p.name.size() + r.name.size() + valuePart.size());
-    k = p.higress ? "tg1h:" : "tg1:";
-    appendEscaped(p.name, k);
-    k.push_back(':');
-    appendEscaped(r.name, k);
-    k.push_back(':');
-    k.append(quantityName(l.quantity));
-    k.push_back(':');
-    k.append(std::to_string(b.spec.window.count()));
-    k.push_back(':');
+    k.clear();
+    if (l.keyPrefix.empty()) {
+      appendKeyPrefix(p, r, l, k);
+    } else {
+      k.append(l.keyPrefix);
+    }
     k.append(valuePart);
-    out.push_back(std::move(b));
   }
 }
 
@@ -313,9 +327,36 @@ bool DistinctKeyCap::admit(std::string_view scope, std::string_view value, uint6
   return true;
 }
 
+void precomputeKeyPrefixes(PolicySet& set) {
+  for (Policy& p : set.policies) {
+    for (Rule& r : p.rules) {
+      auto fill = [&](std::vector<Limit>& limits) {
+        for (Limit& l : limits) {
+          l.keyPrefix.clear();
+          appendKeyPrefix(p, r, l, l.keyPrefix);
+        }
+      };
+      fill(r.limits);
+      fill(r.fallback);
+      for (auto& e : r.keys) {
+        fill(e.limits);
+      }
+      for (auto& t : r.tiers) {
+        fill(t.second);
+      }
+      for (auto& sch : r.schedules) {
+        fill(sch.limits);
+        for (auto& t : sch.tiers) {
+          fill(t.second);
+        }
+      }
+    }
+  }
+}
+
 void matchInto(const PolicySet& set, const RequestFacts& facts, store::TimePoint now,
                std::vector<MatchedBucket>& out, DistinctKeyCap* cap) {
-  out.clear();
+  size_t n = 0;
   for (uint32_t pi = 0; pi < set.policies.size(); ++pi) {
     const Policy& p = set.policies[pi];
     if (!p.appliesToRoute(facts.route)) {
@@ -325,13 +366,13 @@ void matchInto(const PolicySet& set, const RequestFacts& facts, store::TimePoint
       const Rule& r = p.rules[ri];
       if (r.selector == SelectorKind::Global) {
         appendBuckets(set, pi, ri, resolveLimits(p, r, nullptr, facts.consumer, now), "g", "",
-                      false, false, out);
+                      false, false, out, n);
         continue;
       }
       auto value = selectorValue(p, r, facts);
       if (!value) {
         if (!r.fallback.empty()) {
-          appendBuckets(set, pi, ri, r.fallback, "f", "<fallback>", true, false, out);
+          appendBuckets(set, pi, ri, r.fallback, "f", "<fallback>", true, false, out, n);
         }
         continue;
       }
@@ -346,25 +387,26 @@ void matchInto(const PolicySet& set, const RequestFacts& facts, store::TimePoint
       if (r.perValue) {
         if (cap && r.maxKeys > 0 &&
             !cap->admit(p.name + '\x1f' + r.name, *value, r.maxKeys, longestWindow(limits), now)) {
-          appendBuckets(set, pi, ri, limits, "o", "<overflow>", false, true, out);
+          appendBuckets(set, pi, ri, limits, "o", "<overflow>", false, true, out, n);
           continue;
         }
         appendBuckets(set, pi, ri, limits, encodeKeyPart(*value), displayValue(*value), false,
-                      false, out);
+                      false, out, n);
       } else if (!entry || entry->pattern.kind == KeyPattern::Kind::Exact) {
         // Exact entry (or no entries on a non-per rule: one shared bucket named by the value).
         const std::string& text = entry ? entry->pattern.text : *value;
         appendBuckets(set, pi, ri, limits, encodeKeyPart(text), displayValue(text), false, false,
-                      out);
+                      out, n);
       } else {
         std::string part = "k";
         part.push_back("EARC"[static_cast<int>(entry->pattern.kind)]);
         part += encodeKeyPart(entry->pattern.text).substr(1);
         appendBuckets(set, pi, ri, limits, part, displayValue(entry->pattern.text), false, false,
-                      out);
+                      out, n);
       }
     }
   }
+  out.resize(n);
 }
 
 std::vector<MatchedBucket> match(const PolicySet& set, const RequestFacts& facts,

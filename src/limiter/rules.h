@@ -103,6 +103,11 @@ const std::vector<Limit>& resolveLimits(const Policy& policy, const Rule& rule,
                                         const KeyEntry* entry, const Consumer* consumer,
                                         store::TimePoint now);
 
+// Fills Limit::keyPrefix of every limit of every rule (rule, key entries, tiers, schedules,
+// fallback), so matching appends only the value part. Called by readLimitsConfig; a PolicySet
+// built by hand works without it (the prefix is then built per request).
+void precomputeKeyPrefixes(PolicySet& set);
+
 // The value part of a bucket key for a raw value ("v..." or "v#<hash>"), see above.
 std::string encodeKeyPart(std::string_view raw);
 
