@@ -59,8 +59,11 @@ bool restIsBalanced(std::string_view d, size_t from, size_t close) {
 // followed by ':' it is a member name; the depth is then checked on the bytes after the value.
 bool findNullUsageMember(std::string_view d, size_t hint, size_t& begin, size_t& end) {
   constexpr std::string_view kKey = "\"usage\"";
-  size_t close = d.find_last_not_of(" \t\r\n");
-  if (close == std::string_view::npos || d[close] != '}') {
+  size_t close = d.size();
+  while (close > 0 && isBlank(d[close - 1])) {
+    --close;
+  }
+  if (close-- == 0 || d[close] != '}') {
     return false;
   }
   const size_t n = d.size();
@@ -130,9 +133,15 @@ bool findNullUsageMember(std::string_view d, size_t hint, size_t& begin, size_t&
 // Maps the bytes [begin, end) of an event's data to their offset in the raw bytes of its block
 // (the `data` lines as received, CR, LF or CRLF, other fields and comments in between; a BOM
 // at the start of the stream). False when the range spans two data lines or the bytes differ.
-bool mapDataRange(std::string_view block, bool streamStart, std::string_view data, size_t begin,
-                  size_t end, size_t& raw) {
+bool mapDataRange(std::string_view block, bool streamStart, std::string_view data,
+                  uint32_t dataLines, size_t begin, size_t end, size_t& raw) {
   const size_t n = block.size();
+  if (dataLines == 1 && n > 5 && block.starts_with("data:")) {
+    // The usual block: its first line is the event's only data line, whose value is `data`.
+    raw = (block[5] == ' ' ? 6 : 5) + begin;
+    return raw + (end - begin) <= n &&
+           block.substr(raw, end - begin) == data.substr(begin, end - begin);
+  }
   size_t pos = 0;
   if (streamStart && block.starts_with("\xEF\xBB\xBF")) {
     pos = 3;
@@ -395,7 +404,7 @@ void ResponseTracker::forwardWithoutNullUsage(std::string_view part, std::string
   size_t end = 0;
   size_t raw = 0;
   if (!findNullUsageMember(data, nullUsageHint_, begin, end) ||
-      !mapDataRange(block, firstBlock_, data, begin, end, raw)) {
+      !mapDataRange(block, firstBlock_, data, sse_.event().dataLines, begin, end, raw)) {
     out.append(block);
     return;
   }

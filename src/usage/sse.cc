@@ -15,6 +15,7 @@ void SseFramer::resetAfterDispatch() {
   data_.clear();
   type_.clear();
   dataTruncated_ = false;
+  dataLines_ = 0;
   resetPending_ = false;
 }
 
@@ -113,6 +114,9 @@ SseFramer::Step SseFramer::advance(std::string_view in) {
 }
 
 void SseFramer::appendData(std::string_view value, bool truncated) {
+  if (dataLines_ != UINT32_MAX) {
+    ++dataLines_;
+  }
   size_t room = maxEventBytes_ > data_.size() ? maxEventBytes_ - data_.size() : 0;
   if (value.size() + 1 > room || truncated) {
     dataTruncated_ = true;
@@ -167,6 +171,7 @@ bool SseFramer::dispatch() {
   if (data_.empty()) {
     type_.clear();
     dataTruncated_ = false;
+    dataLines_ = 0;
     return false;
   }
   if (data_.back() == '\n') {
@@ -179,6 +184,7 @@ bool SseFramer::dispatch() {
   event_.data = data_;
   event_.lastEventId = lastId_;
   event_.truncated = dataTruncated_;
+  event_.dataLines = dataLines_;
   resetPending_ = true;
   ++dispatchedCount_;
   return true;

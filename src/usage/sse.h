@@ -40,6 +40,7 @@ struct SseEvent {
   std::string_view data;
   std::string_view lastEventId;
   bool truncated = false;  // data was longer than maxEventBytes and was cut
+  uint32_t dataLines = 0;  // `data` lines joined into `data` (saturating)
 };
 
 class SseFramer {
@@ -83,6 +84,7 @@ class SseFramer {
   bool lineTruncated_ = false;
   std::string data_;
   bool dataTruncated_ = false;
+  uint32_t dataLines_ = 0;
   std::string type_;
   std::string lastId_;
   uint64_t retryMs_ = 0;
