@@ -9,8 +9,34 @@
 
 namespace tg::app {
 
+namespace {
+
+// 1-based line of root[a][i][b] (0 when absent), for cross-check errors.
+int lineOf(const YAML::Node* root, const char* a, size_t i, const char* b, const char* c = nullptr) {
+  if (root == nullptr) {
+    return 0;
+  }
+  try {
+    YAML::Node n = (*root)[a];
+    if (c != nullptr) {
+      n = n[c];  // rate_limits -> policies
+    }
+    if (!n.IsSequence() || i >= n.size()) {
+      return 0;
+    }
+    YAML::Node item = n[i];
+    YAML::Node leaf = item[b];
+    return (leaf ? leaf.Mark().line : item.Mark().line) + 1;
+  } catch (const YAML::Exception&) {  // config loading only, never the request path
+    return 0;
+  }
+}
+
+}  // namespace
+
 void crossCheck(const config::Config& cfg, const limiter::PolicySet& set,
-                std::vector<config::ConfigError>& errors, std::vector<std::string>& notes) {
+                std::vector<config::ConfigError>& errors, std::vector<std::string>& notes,
+                const YAML::Node* root) {
   for (size_t i = 0; i < set.policies.size(); ++i) {
     const limiter::Policy& p = set.policies[i];
     for (const std::string& route : p.routes) {
@@ -19,7 +45,8 @@ void crossCheck(const config::Config& cfg, const limiter::PolicySet& set,
         found = found || r.name == route;
       }
       if (!found) {
-        errors.push_back({"rate_limits.policies[" + std::to_string(i) + "].routes", 0,
+        errors.push_back({"rate_limits.policies[" + std::to_string(i) + "].routes",
+                          lineOf(root, "rate_limits", i, "routes", "policies"),
                           "no route named '" + route + "' (policy '" + p.name + "')"});
       }
     }
@@ -33,7 +60,8 @@ void crossCheck(const config::Config& cfg, const limiter::PolicySet& set,
   for (size_t i = 0; i < cfg.routes.size(); ++i) {
     const auto& r = cfg.routes[i];
     if (r.keyAuth == config::KeyAuth::Required && set.consumers.empty()) {
-      errors.push_back({"routes[" + std::to_string(i) + "].key_auth", 0,
+      errors.push_back({"routes[" + std::to_string(i) + "].key_auth",
+                        lineOf(root, "routes", i, "key_auth"),
                         "is required, but rate_limits.consumers is empty: every request would "
                         "get 401"});
     }
@@ -61,7 +89,7 @@ GatewayLoadResult loadGatewayConfigString(std::string_view yaml, const config::E
   if (!res.errors.empty()) {
     return res;
   }
-  crossCheck(*base.config, *lim.policies, res.errors, res.notes);
+  crossCheck(*base.config, *lim.policies, res.errors, res.notes, &root);
   if (res.errors.empty()) {
     res.config = GatewayConfig{std::move(*base.config),
                                std::make_shared<const limiter::PolicySet>(std::move(*lim.policies))};

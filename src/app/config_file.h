@@ -20,6 +20,10 @@
 #include "config/loader.h"
 #include "limiter/policy.h"
 
+namespace YAML {
+class Node;
+}
+
 namespace tg::app {
 
 struct GatewayConfig {
@@ -36,8 +40,10 @@ struct GatewayLoadResult {
 GatewayLoadResult loadGatewayConfigString(std::string_view yaml, const config::EnvLookup& env);
 GatewayLoadResult loadGatewayConfigFile(const std::string& file, const config::EnvLookup& env);
 
-// Cross-checks of an already loaded pair (also used for the quick-start config).
+// Cross-checks of an already loaded pair. `root`: the YAML document, for the errors' line
+// numbers (nullptr: lines unknown).
 void crossCheck(const config::Config& cfg, const limiter::PolicySet& set,
-                std::vector<config::ConfigError>& errors, std::vector<std::string>& notes);
+                std::vector<config::ConfigError>& errors, std::vector<std::string>& notes,
+                const YAML::Node* root = nullptr);
 
 }  // namespace tg::app

@@ -85,7 +85,7 @@ rate_limits:
 )";
   GatewayLoadResult r = loadGatewayConfigString(yaml, noEnv());
   EXPECT_FALSE(r.config);
-  EXPECT_NE(errorsText(r).find("rate_limits.policies[0].routes: no route named 'chta'"),
+  EXPECT_NE(errorsText(r).find("f.yaml:11: rate_limits.policies[0].routes: no route named 'chta'"),
             std::string::npos)
       << errorsText(r);
 }
@@ -93,7 +93,8 @@ rate_limits:
 TEST(ConfigFileTest, RequiredKeyAuthNeedsConsumers) {
   GatewayLoadResult r = loadGatewayConfigString(kBase, noEnv());
   EXPECT_FALSE(r.config);
-  EXPECT_NE(errorsText(r).find("routes[0].key_auth"), std::string::npos) << errorsText(r);
+  EXPECT_NE(errorsText(r).find("f.yaml:5: routes[0].key_auth"), std::string::npos)
+      << errorsText(r);
 }
 
 TEST(ConfigFileTest, BadKeyAuthValue) {
