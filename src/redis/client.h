@@ -1,0 +1,121 @@
+#pragma once
+// redis::Client: an asynchronous Redis client for ONE worker thread (one io_context), for
+// standalone Redis and Redis Cluster. It is the transport under RedisStore and knows nothing
+// about rate limits.
+//
+// Contract:
+//   * Every call is made on the client's executor thread, and every callback runs there, never
+//     inline inside the call (so a caller may hold state across the call safely).
+//   * Commands are pipelined: one TCP (or TLS) connection per Redis node, commands written as
+//     they come (several per write when they queue up), replies matched in order (hiredis's
+//     RESP reader, redisReader*, is the parser).
+//   * Each command completes exactly once: with the reply (a Redis error reply is a reply,
+//     Reply::Type::Error), or with a transport Status: Timeout (no reply within
+//     commandTimeout; the connection is then closed and reopened, since later replies can no
+//     longer be matched), Unavailable (not connected: connecting, backing off after failures,
+//     or closed) or Protocol (unparsable bytes; the connection is reset). A failing Redis
+//     costs a caller at most connectTimeout/commandTimeout; while the client is Down, commands
+//     fail at once with Unavailable (no queueing behind a dead server) and a background probe
+//     reconnects with exponential backoff (reconnectMin doubling up to reconnectMax).
+//   * On (re)connect: AUTH (password, or username + password for ACLs), SELECT database (not in
+//     cluster mode), then the connection is Up. A wrong password or database is logged once per
+//     outage with Redis's error text and the client stays Down, probing.
+//   * Cluster mode: the slot map comes from CLUSTER SLOTS of any reachable seed; a command is
+//     sent to the master owning the slot of its routing key (CRC16 of the hash tag, see
+//     slotOf); MOVED updates the map (and schedules a full refresh) and retries at the new
+//     address; ASK retries once at the given node preceded by ASKING. At most 5 redirects per
+//     command, then it fails with Status::Protocol.
+//   * EVALSHA: eval() runs a Script by its SHA1; on NOSCRIPT it loads the script on that node
+//     (SCRIPT LOAD) and retries once, transparently.
+
+#include <boost/asio/any_io_executor.hpp>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace tg::redis {
+
+// An owned RESP reply.
+struct Reply {
+  enum class Type : uint8_t { Nil, Status, Error, Integer, String, Array, Double };
+  Type type = Type::Nil;
+  int64_t integer = 0;  // Integer
+  std::string str;      // Status, Error, String, Double (as text)
+  std::vector<Reply> elements;  // Array
+  bool isError() const { return type == Type::Error; }
+};
+
+enum class Status : uint8_t { Ok, Timeout, Unavailable, Protocol };
+std::string_view statusName(Status s);  // "ok", "timeout", "unavailable", "protocol"
+
+struct Endpoint {
+  std::string host;  // IP address or name
+  uint16_t port = 6379;
+};
+
+struct Options {
+  std::vector<Endpoint> seeds;  // standalone: the server; cluster: any nodes of the cluster
+  bool cluster = false;
+  std::string username;  // ACL user; empty = AUTH <password> only
+  std::string password;  // empty = no AUTH
+  uint32_t database = 0;  // SELECT (standalone only)
+  bool tls = false;
+  std::string caFile;      // empty = system CAs
+  bool tlsVerify = true;
+  std::string serverName;  // SNI / verified name; empty = the host
+  std::chrono::milliseconds connectTimeout{1000};
+  std::chrono::milliseconds commandTimeout{1000};
+  std::chrono::milliseconds reconnectMin{100};
+  std::chrono::milliseconds reconnectMax{5000};
+};
+
+// A Lua script and its SHA1 (hex, lower case), computed once.
+struct Script {
+  explicit Script(std::string text);
+  std::string text;
+  std::string sha1;
+};
+
+// CRC16 (XMODEM) of the key's hash tag ({...}, Redis rules) mod 16384.
+uint16_t slotOf(std::string_view key);
+
+using Callback = std::function<void(Status, Reply&&)>;
+
+enum class Health : uint8_t { Up, Down };
+
+class Client {
+ public:
+  Client(boost::asio::any_io_executor ex, Options options);
+  ~Client();  // pending callbacks complete with Unavailable (posted), connections close
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  // Starts connecting (and, in cluster mode, loading the slot map). Commands sent before the
+  // first connection is up fail with Unavailable.
+  void start();
+
+  // Sends one command. `routingKey`: the key that picks the cluster node (ignored standalone;
+  // empty = any node).
+  void command(std::vector<std::string> args, std::string_view routingKey, Callback done);
+
+  // EVALSHA script.sha1 numkeys keys... args... with NOSCRIPT handling. Routed by keys[0].
+  void eval(const Script& script, std::vector<std::string> keys, std::vector<std::string> args,
+            Callback done);
+
+  // Up when at least one connection is usable (standalone: the server's; cluster: the slot map
+  // is known and its masters are reachable).
+  Health health() const;
+
+  // Closes every connection; pending commands complete with Unavailable.
+  void stop();
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace tg::redis
