@@ -7,7 +7,10 @@
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(HIREDIS REQUIRED IMPORTED_TARGET hiredis)
 set(TG_REDIS_SOURCES
-  ${CMAKE_CURRENT_LIST_DIR}/placeholder.cc
+  ${CMAKE_CURRENT_LIST_DIR}/client.cc
+  ${CMAKE_CURRENT_LIST_DIR}/cluster.cc
+  ${CMAKE_CURRENT_LIST_DIR}/connection.cc
+  ${CMAKE_CURRENT_LIST_DIR}/resp.cc
 )
 tg_add_module(redis SOURCES ${TG_REDIS_SOURCES}
   DEPS core http store

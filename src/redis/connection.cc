@@ -1,0 +1,474 @@
+#include "redis/connection.h"
+
+#include <array>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <exception>
+
+#include "core/log.h"
+#include "http/stream.h"
+#include "redis/cluster.h"
+#include "redis/resp.h"
+
+namespace tg::redis {
+
+using http::error_code;
+using http::tcp;
+using http::use;
+
+void complete(const net::any_io_executor& ex, RequestPtr req, Status status, Reply&& reply) {
+  net::post(ex, [req = std::move(req), status, reply = std::move(reply)]() mutable {
+    req->done(status, std::move(reply));
+  });
+}
+
+// One TCP/TLS connection: the stream, its parser and its write buffers. Shared with the
+// asynchronous operations on it, so a late completion never touches a newer connection.
+struct Connection::Session {
+  Session(const net::any_io_executor& ex, net::ssl::context* tls) : resolver(ex) {
+    if (tls != nullptr) {
+      stream = std::make_unique<http::Stream>(tcp::socket(ex), *tls);
+    } else {
+      stream = std::make_unique<http::Stream>(tcp::socket(ex));
+    }
+  }
+  void close() {
+    resolver.cancel();
+    stream->close();
+  }
+
+  std::unique_ptr<http::Stream> stream;
+  tcp::resolver resolver;
+  RespReader reader;
+  std::string out;      // commands not yet handed to a write
+  std::string writing;  // the bytes of the write in flight
+  bool writeActive = false;
+  bool timedOut = false;    // the deadline closed it
+  std::string writeError;   // why a write failed
+  std::array<char, 16 * 1024> rbuf;
+};
+
+Connection::Connection(net::any_io_executor ex, Endpoint endpoint,
+                       std::shared_ptr<const Options> options,
+                       std::shared_ptr<net::ssl::context> tls, bool select, ConnectionOwner* owner)
+    : ex_(ex),
+      endpoint_(std::move(endpoint)),
+      key_(endpointKey(endpoint_)),
+      options_(std::move(options)),
+      tls_(std::move(tls)),
+      select_(select),
+      owner_(owner),
+      deadline_(ex),
+      backoff_(ex) {}
+
+Connection::~Connection() = default;
+
+void Connection::start() {
+  if (started_) {
+    return;
+  }
+  started_ = true;
+  net::co_spawn(ex_, [self = shared_from_this()]() { return self->run(); },
+                [key = key_](std::exception_ptr e) {
+                  if (e) {
+                    try {
+                      std::rethrow_exception(e);
+                    } catch (const std::exception& ex) {
+                      core::logError("redis: connection task failed",
+                                     {{"node", key}, {"error", ex.what()}});
+                    }
+                  }
+                });
+}
+
+void Connection::stop() {
+  if (state_ == State::Closed) {
+    return;
+  }
+  setState(State::Closed);
+  if (session_) {
+    session_->close();
+  }
+  if (connecting_) {
+    connecting_->close();
+  }
+  ++deadlineGen_;
+  deadline_.cancel();
+  backoff_.cancel();
+  failAll(Status::Unavailable);
+}
+
+void Connection::retire() {
+  retiring_ = true;
+  if (pending_.empty()) {
+    stop();
+  }
+}
+
+void Connection::setState(State s) {
+  if (state_ == s) {
+    return;
+  }
+  state_ = s;
+  if (owner_ != nullptr) {
+    owner_->onStateChange(*this);
+  }
+}
+
+void Connection::finish(RequestPtr req, Status status, Reply&& reply) {
+  if (owner_ != nullptr) {
+    owner_->onReply(*this, std::move(req), status, std::move(reply));
+  } else {
+    complete(ex_, std::move(req), status, std::move(reply));
+  }
+}
+
+void Connection::failAll(Status status) {
+  // Moved out first: finish() may send again (to this connection, which then refuses).
+  std::deque<Pending> pending;
+  pending.swap(pending_);
+  std::deque<RequestPtr> waiting;
+  waiting.swap(waiting_);
+  for (auto& p : pending) {
+    if (p.req) {
+      finish(std::move(p.req), status, Reply{});
+    }
+  }
+  for (auto& r : waiting) {
+    finish(std::move(r), Status::Unavailable, Reply{});
+  }
+}
+
+void Connection::send(RequestPtr req, Prefix prefix, bool mayWait) {
+  if (state_ != State::Up || retiring_) {
+    if (state_ == State::Connecting && mayWait && !retiring_) {
+      waiting_.push_back(std::move(req));
+      return;
+    }
+    finish(std::move(req), Status::Unavailable, Reply{});
+    return;
+  }
+  Session& s = *session_;
+  Clock::time_point deadline = Clock::now() + options_->commandTimeout;
+  if (prefix == Prefix::Asking) {
+    appendCommand(s.out, {"ASKING"});
+    pending_.push_back(Pending{nullptr, deadline});
+  } else if (prefix == Prefix::ScriptLoad && req->scriptText != nullptr) {
+    appendCommand(s.out, {"SCRIPT", "LOAD", *req->scriptText});
+    pending_.push_back(Pending{nullptr, deadline});
+  }
+  s.out += req->wire;
+  pending_.push_back(Pending{std::move(req), deadline});
+  armDeadline(deadline);
+  write(s);
+}
+
+// One write in flight per session; what queues up meanwhile goes out in the next one.
+void Connection::write(Session& s) {
+  if (s.writeActive || s.out.empty()) {
+    return;
+  }
+  s.writeActive = true;
+  s.writing.swap(s.out);
+  s.out.clear();
+  auto done = [self = shared_from_this(), sp = session_](const error_code& ec, size_t) {
+    sp->writeActive = false;
+    sp->writing.clear();
+    if (ec) {
+      if (sp->writeError.empty()) {
+        sp->writeError = "write failed: " + ec.message();
+      }
+      sp->close();  // the read loop ends with the error
+      return;
+    }
+    if (self->session_ == sp) {
+      self->write(*sp);
+    }
+  };
+  auto buf = net::buffer(s.writing);
+  if (auto* tls = s.stream->tls()) {
+    net::async_write(*tls, buf, std::move(done));
+  } else {
+    net::async_write(s.stream->socket(), buf, std::move(done));
+  }
+}
+
+void Connection::armDeadline(Clock::time_point at) {
+  if (deadlineArmed_ && deadlineAt_ <= at) {
+    return;  // it fires earlier and re-checks then
+  }
+  deadlineArmed_ = true;
+  deadlineAt_ = at;
+  uint64_t gen = ++deadlineGen_;
+  deadline_.expires_at(at);
+  deadline_.async_wait([self = shared_from_this(), gen](const error_code& ec) {
+    if (ec || gen != self->deadlineGen_) {
+      return;
+    }
+    self->deadlineArmed_ = false;
+    self->onDeadline();
+  });
+}
+
+void Connection::onDeadline() {
+  Clock::time_point now = Clock::now();
+  if (connecting_) {
+    if (now >= connectDeadline_) {
+      connecting_->timedOut = true;
+      connecting_->close();
+    } else {
+      armDeadline(connectDeadline_);
+    }
+  }
+  if (session_ && !pending_.empty()) {
+    if (pending_.front().deadline <= now) {
+      session_->timedOut = true;
+      session_->close();
+    } else {
+      armDeadline(pending_.front().deadline);
+    }
+  }
+}
+
+void Connection::noteFailure(const std::string& why) {
+  lastError_ = why;
+  // Once per outage, again only if the reason changes (say, from "connection refused" to
+  // Redis's WRONGPASS once the server is back with another password).
+  if (why != loggedError_) {
+    loggedError_ = why;
+    core::logWarn("redis: node unavailable", {{"node", key_}, {"error", why}});
+  }
+}
+
+net::awaitable<void> Connection::run() {
+  auto self = shared_from_this();  // alive until the loop ends
+  auto backoff = options_->reconnectMin;
+  while (state_ != State::Closed) {
+    setState(State::Connecting);
+    std::string error;
+    std::shared_ptr<Session> s = co_await connect(error);
+    if (state_ == State::Closed) {
+      if (s) {
+        s->close();
+      }
+      break;
+    }
+    if (!s) {
+      noteFailure(error);
+      setState(State::Backoff);
+      failAll(Status::Unavailable);  // requests waiting for this attempt
+      backoff_.expires_after(backoff);
+      error_code ec;
+      co_await backoff_.async_wait(use(ec));
+      backoff = std::min(backoff * 2, options_->reconnectMax);
+      continue;
+    }
+    backoff = options_->reconnectMin;
+    if (!loggedError_.empty()) {
+      core::logInfo("redis: node reachable again", {{"node", key_}});
+    } else {
+      core::logInfo("redis: connected", {{"node", key_}});
+    }
+    loggedError_.clear();
+    lastError_.clear();
+    session_ = s;
+    setState(State::Up);
+    std::deque<RequestPtr> waiting;
+    waiting.swap(waiting_);
+    for (auto& r : waiting) {
+      send(std::move(r));
+    }
+    std::string why;
+    Status failed = co_await readLoop(s, why);
+    session_.reset();
+    s->close();
+    if (state_ == State::Closed) {
+      break;
+    }
+    setState(State::Connecting);
+    failAll(failed);
+    if (retiring_) {
+      stop();
+      break;
+    }
+    noteFailure(why);
+  }
+  failAll(Status::Unavailable);
+}
+
+net::awaitable<std::shared_ptr<Connection::Session>> Connection::connect(std::string& error) {
+  auto s = std::make_shared<Session>(ex_, tls_.get());
+  connecting_ = s;
+  connectDeadline_ = Clock::now() + options_->connectTimeout;
+  armDeadline(connectDeadline_);
+  struct Done {  // whatever happens, this attempt is no longer the one connecting
+    Connection* c;
+    ~Done() {
+      c->connecting_.reset();
+      c->connectDeadline_ = Clock::time_point::max();
+    }
+  } done{this};
+
+  auto failed = [&](std::string what) -> std::shared_ptr<Session> {
+    if (s->timedOut) {
+      error = "connect timeout (" + std::to_string(options_->connectTimeout.count()) + " ms)";
+    } else {
+      error = std::move(what);
+    }
+    s->close();
+    return nullptr;
+  };
+
+  error_code ec;
+  net::ip::address addr = net::ip::make_address(endpoint_.host, ec);
+  if (!ec) {
+    tcp::endpoint ep(addr, endpoint_.port);
+    co_await s->stream->socket().async_connect(ep, use(ec));
+  } else {
+    ec = {};
+    std::string port = std::to_string(endpoint_.port);
+    auto results = co_await s->resolver.async_resolve(endpoint_.host, port, use(ec));
+    if (ec) {
+      co_return failed("cannot resolve '" + endpoint_.host + "': " + ec.message());
+    }
+    co_await net::async_connect(s->stream->socket(), results, use(ec));
+  }
+  if (ec || state_ == State::Closed) {
+    co_return failed("cannot connect: " + ec.message());
+  }
+  error_code ignored;
+  s->stream->socket().set_option(tcp::no_delay(true), ignored);
+  if (s->stream->isTls()) {
+    const std::string& name =
+        options_->serverName.empty() ? endpoint_.host : options_->serverName;
+    co_await s->stream->handshakeClient(name, options_->tlsVerify, ec);
+    if (ec) {
+      co_return failed("TLS handshake failed: " + ec.message());
+    }
+  }
+
+  // AUTH, SELECT and a PING (which proves that a Redis answers) in one write.
+  enum class Step { Auth, Select, Ping };
+  std::vector<Step> steps;
+  std::string hello;
+  if (!options_->password.empty()) {
+    if (options_->username.empty()) {
+      appendCommand(hello, {"AUTH", options_->password});
+    } else {
+      appendCommand(hello, {"AUTH", options_->username, options_->password});
+    }
+    steps.push_back(Step::Auth);
+  }
+  std::string db = std::to_string(options_->database);
+  if (select_ && options_->database != 0) {
+    appendCommand(hello, {"SELECT", db});
+    steps.push_back(Step::Select);
+  }
+  appendCommand(hello, {"PING"});
+  steps.push_back(Step::Ping);
+  auto hb = net::buffer(hello);
+  co_await s->stream->write(hb, ec);
+  if (ec || state_ == State::Closed) {
+    co_return failed("cannot write to the server: " + ec.message());
+  }
+  size_t next = 0;
+  std::string refused;  // the first error reply
+  while (next < steps.size()) {
+    auto rb = net::buffer(s->rbuf);
+    size_t n = co_await s->stream->readSome(rb, ec);
+    if (ec || state_ == State::Closed) {
+      co_return failed(ec == net::error::eof ? std::string("connection closed by the server")
+                                             : "read failed: " + ec.message());
+    }
+    s->reader.feed(s->rbuf.data(), n);
+    Reply reply;
+    for (;;) {
+      RespReader::Result r = s->reader.next(reply);
+      if (r == RespReader::Result::NeedMore) {
+        break;
+      }
+      if (r == RespReader::Result::Error) {
+        co_return failed("protocol error (is this a Redis server?): " +
+                         std::string(s->reader.error()));
+      }
+      if (next >= steps.size()) {
+        co_return failed("protocol error: unexpected reply");
+      }
+      Step step = steps[next++];
+      if (reply.isError() && refused.empty()) {
+        switch (step) {
+          case Step::Auth:
+            refused = (options_->username.empty() ? "AUTH failed: "
+                                                  : "AUTH as '" + options_->username +
+                                                        "' failed: ") +
+                      reply.str;
+            break;
+          case Step::Select:
+            refused = "SELECT " + db + " failed: " + reply.str;
+            break;
+          case Step::Ping:
+            refused = "PING failed: " + reply.str;
+            break;
+        }
+      }
+    }
+  }
+  if (!refused.empty()) {
+    co_return failed(refused);
+  }
+  co_return s;
+}
+
+net::awaitable<Status> Connection::readLoop(std::shared_ptr<Session> s, std::string& why) {
+  for (;;) {
+    error_code ec;
+    auto rb = net::buffer(s->rbuf);
+    size_t n = co_await s->stream->readSome(rb, ec);
+    if (ec) {
+      if (s->timedOut) {
+        why = "command timeout (" + std::to_string(options_->commandTimeout.count()) +
+              " ms): connection reset";
+        co_return Status::Timeout;
+      }
+      if (!s->writeError.empty()) {
+        why = s->writeError;
+      } else if (ec == net::error::eof) {
+        why = "connection closed by the server";
+      } else {
+        why = "read failed: " + ec.message();
+      }
+      co_return Status::Unavailable;
+    }
+    s->reader.feed(s->rbuf.data(), n);
+    for (;;) {
+      Reply reply;
+      RespReader::Result r = s->reader.next(reply);
+      if (r == RespReader::Result::NeedMore) {
+        break;
+      }
+      if (r == RespReader::Result::Error) {
+        why = "protocol error: " + std::string(s->reader.error());
+        co_return Status::Protocol;
+      }
+      if (pending_.empty()) {
+        why = "protocol error: a reply nobody asked for";
+        co_return Status::Protocol;
+      }
+      RequestPtr req = std::move(pending_.front().req);
+      pending_.pop_front();
+      if (req) {
+        finish(std::move(req), Status::Ok, std::move(reply));
+      }
+      if (state_ == State::Closed || session_ != s) {
+        co_return Status::Unavailable;  // stopped by the owner meanwhile
+      }
+    }
+    if (retiring_ && pending_.empty()) {
+      stop();
+      co_return Status::Unavailable;
+    }
+  }
+}
+
+}  // namespace tg::redis

@@ -1,0 +1,146 @@
+#pragma once
+// Connection: the client's link to ONE Redis node (one TCP or TLS connection at a time), with
+// its own reconnect loop. Single-threaded: used on the client's executor thread only.
+//
+// Life cycle (one coroutine, run()):
+//   Connecting -> resolve, connect, TLS, then AUTH / SELECT / PING written at once and their
+//                 replies read, all within connectTimeout;
+//   Up         -> commands are written as they come (one write in flight, later commands
+//                 batched behind it) and replies matched in order (FIFO `pending_`);
+//   lost       -> every request in flight fails (Timeout when a command timed out, Protocol on
+//                 unparsable bytes, Unavailable otherwise), then one immediate reconnect;
+//   Backoff    -> after a failed attempt: wait reconnectMin, doubling up to reconnectMax;
+//   Closed     -> stop(): nothing pending, no reconnect.
+// While not Up, send() fails at once with Unavailable, except when the caller allows waiting
+// for a connection that is being opened (redirects to a node just learned of): those requests
+// wait for that attempt only.
+//
+// Command timeouts cost one steady_timer per connection: it is armed for the oldest command's
+// deadline (deadlines grow with the FIFO) and, when it fires early, re-armed for the new
+// oldest. A timed-out command resets the connection, since the replies that follow can no
+// longer be matched.
+//
+// Completions go to the owner (ConnectionOwner::onReply, called synchronously from the read
+// loop or from send()/stop()) which routes, retries or posts the user callback. Detached (no
+// owner), the connection posts user callbacks itself.
+
+#include <chrono>
+#include <deque>
+#include <memory>
+#include <string>
+
+#include "http/net.h"
+#include "redis/client.h"
+
+namespace boost::asio::ssl {
+class context;
+}
+
+namespace tg::redis {
+
+namespace net = boost::asio;
+
+// A command on its way, owned by whoever handles it now (a connection's queue, the client).
+struct Request {
+  std::string wire;  // the encoded command (RESP array)
+  Callback done;
+  uint16_t slot = 0;
+  bool routed = false;     // cluster: `slot` is meaningful (the command has a routing key)
+  uint8_t redirects = 0;   // MOVED / ASK followed so far
+  const std::string* scriptText = nullptr;  // eval: the script, for SCRIPT LOAD on NOSCRIPT
+  bool scriptReloaded = false;
+};
+using RequestPtr = std::unique_ptr<Request>;
+
+// Completes `req` by posting its callback to `ex` (never inline).
+void complete(const net::any_io_executor& ex, RequestPtr req, Status status, Reply&& reply);
+
+class Connection;
+
+class ConnectionOwner {
+ public:
+  virtual void onReply(Connection& from, RequestPtr req, Status status, Reply&& reply) = 0;
+  // The connection went Up, or stopped being Up, or an attempt failed.
+  virtual void onStateChange(Connection& c) = 0;
+
+ protected:
+  ~ConnectionOwner() = default;
+};
+
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  enum class State : uint8_t { Connecting, Up, Backoff, Closed };
+  // What send() writes just before the command, its reply discarded.
+  enum class Prefix : uint8_t { None, Asking, ScriptLoad };
+  using Clock = std::chrono::steady_clock;
+
+  Connection(net::any_io_executor ex, Endpoint endpoint, std::shared_ptr<const Options> options,
+             std::shared_ptr<net::ssl::context> tls, bool select, ConnectionOwner* owner);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  void start();
+  // Closes now; every pending or waiting request completes with Unavailable; no reconnect.
+  void stop();
+  // Stops once the requests in flight are answered (a node that left the slot map).
+  void retire();
+  void detach() { owner_ = nullptr; }
+
+  // Writes `req` (Up), holds it until the current attempt ends (Connecting and `mayWait`),
+  // or fails it with Unavailable.
+  void send(RequestPtr req, Prefix prefix = Prefix::None, bool mayWait = false);
+
+  State state() const { return state_; }
+  bool up() const { return state_ == State::Up; }
+  const Endpoint& endpoint() const { return endpoint_; }
+  const std::string& key() const { return key_; }
+  // Why the last attempt or connection failed ("" after a success).
+  const std::string& lastError() const { return lastError_; }
+
+ private:
+  struct Session;
+  struct Pending {
+    RequestPtr req;  // null: the reply of a prefix (ASKING, SCRIPT LOAD) to discard
+    Clock::time_point deadline;
+  };
+
+  net::awaitable<void> run();
+  net::awaitable<std::shared_ptr<Session>> connect(std::string& error);
+  net::awaitable<Status> readLoop(std::shared_ptr<Session> s, std::string& why);
+  void write(Session& s);
+  void armDeadline(Clock::time_point at);
+  void onDeadline();
+  void finish(RequestPtr req, Status status, Reply&& reply);
+  void failAll(Status status);
+  void noteFailure(const std::string& why);
+  void setState(State s);
+
+  net::any_io_executor ex_;
+  Endpoint endpoint_;
+  std::string key_;
+  std::shared_ptr<const Options> options_;
+  std::shared_ptr<net::ssl::context> tls_;
+  bool select_;
+  ConnectionOwner* owner_;
+
+  State state_ = State::Connecting;
+  bool started_ = false;
+  bool retiring_ = false;
+  std::shared_ptr<Session> session_;     // the Up session
+  std::shared_ptr<Session> connecting_;  // the session being opened
+  Clock::time_point connectDeadline_ = Clock::time_point::max();
+  std::deque<Pending> pending_;
+  std::deque<RequestPtr> waiting_;
+
+  net::steady_timer deadline_;
+  Clock::time_point deadlineAt_ = Clock::time_point::max();
+  bool deadlineArmed_ = false;
+  uint64_t deadlineGen_ = 0;
+  net::steady_timer backoff_;
+
+  std::string lastError_;
+  std::string loggedError_;  // what this outage logged already ("" = nothing yet)
+};
+
+}  // namespace tg::redis
