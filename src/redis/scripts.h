@@ -6,9 +6,21 @@
 //
 // Semantics: EXACTLY those of store/store.h and store/algorithm.h (all-or-nothing reserve,
 // Reserve/CheckOnly modes, penalties as a bucket attribute, settle rules per algorithm, debt,
-// saturation at 2^62, clocks that step back treated as "no time passed"). Where Lua's numbers
-// could lose precision (doubles above 2^53), the scripts keep integers below 2^53 and clamp;
-// the difference from MemoryStore is documented where it applies.
+// clocks that step back treated as "no time passed"). Lua's numbers are doubles, exact only
+// below 2^53, so the scripts keep every integer below 2^53 (products are computed by an exact
+// long division in Lua) and clamp instead of MemoryStore's 2^62:
+//   * limits, amounts, windows and penalties above kScriptMaxCount (2^50: 10^15 tokens,
+//     35,000 years) are clamped to it by the append*Args functions, and counts saturate at
+//     +-2^50 instead of +-2^62;
+//   * a retry or reset wait above 2^50 ms is reported as "never" (kNeverMs), not its value.
+// Neither is reachable by a real configuration; below these bounds results are identical.
+//
+// Time: MemoryStore never lets time go back within a shard (max of now and the shard's latest
+// time). Redis has no shared clock across slots, so the scripts keep the latest time per bucket
+// (hash field t) and run a request at max(nowMs, t of each of its buckets), then store that
+// time in all of them: exactly MemoryStore's rule with one shard per bucket. The per-bucket
+// time goes with the bucket when Redis deletes it (idle, equivalent to fresh), so a clock that
+// then steps back starts the fresh bucket at the earlier time; nothing counted is lost.
 //
 // Keys: redisKeyFor(prefix, spec) = <prefix>{<tag>}<spec.key>|<algorithm>|<window ms>, one
 // Redis hash per bucket (its counters and its block), given a PEXPIREAT at the bucket's idle
@@ -21,7 +33,14 @@
 //
 // Time: nowMs = 0 in the arguments means "use the Redis server's TIME" (production: every
 // gateway instance then agrees on window boundaries whatever its own clock); tests pass an
-// explicit nowMs to step time exactly. The reply carries the time used.
+// explicit nowMs to step time exactly. The reply carries the time used. Expiry is a PEXPIREAT
+// on that same clock, so an explicit nowMs far from the Redis server's clock makes keys live
+// too long (future) or vanish at once (past): explicit times are for tests and must be close
+// to, or ahead of, the server's clock. The hash also records the expiry (field x), and a bucket
+// found past it starts fresh, as in MemoryStore, whatever Redis has deleted yet.
+//
+// Waits that are "never" (store::kNeverMs, e.g. a TokenBucket of limit 0 in debt) travel as -1
+// in replies; parseReserveReply maps them back.
 
 #include <cstdint>
 #include <span>
@@ -32,6 +51,9 @@
 #include "store/bucket.h"
 
 namespace tg::redis {
+
+// Largest limit, amount, delta, window and penalty the scripts take (see above): 2^50.
+inline constexpr int64_t kScriptMaxCount = int64_t{1} << 50;
 
 std::string_view reserveScriptText();
 std::string_view settleScriptText();
@@ -44,7 +66,9 @@ std::string redisKeyFor(std::string_view prefix, const store::BucketSpec& spec);
 // ---- reserve ------------------------------------------------------------------------------
 // KEYS: redisKeyFor(...) of each bucket, in request order.
 // ARGV: mode (0 Reserve, 1 CheckOnly), nowMs (0 = server TIME), then per bucket: algorithm
-// (store::Algorithm as integer), limit, windowMs, penaltyMs, amount.
+// (store::Algorithm as integer), limit, windowMs, penaltyMs, amount. The append* functions
+// append the ARGV part only (after EVALSHA, sha, numkeys and the keys), normalised like
+// store::paramsFor and clamped to kScriptMaxCount.
 // Reply: a flat integer array: verdict, decisiveIndex, retryInMs, nowMsUsed, then per bucket:
 // verdict, charged, windowStartMs, remaining, resetInMs, retryInMs.
 void appendReserveArgs(std::span<const store::BucketSpec> buckets,
