@@ -231,11 +231,20 @@ void Connection::onDeadline() {
   }
 }
 
-void Connection::noteFailure(const std::string& why) {
+void Connection::noteFailure(const std::string& why, bool byServer) {
   lastError_ = why;
-  // Once per outage, again only if the reason changes (say, from "connection refused" to
-  // Redis's WRONGPASS once the server is back with another password).
-  if (why != loggedError_) {
+  // Once per outage: the first failure, whatever it is, then only a server that answers but
+  // refuses (WRONGPASS, a bad database, not Redis) with a reason not logged yet. Transport
+  // churn (closed, refused, timed out) while the server is away is not repeated.
+  bool log = false;
+  if (!inOutage_) {
+    inOutage_ = true;
+    outageStart_ = Clock::now();
+    log = true;
+  } else if (byServer && why != loggedError_) {
+    log = true;
+  }
+  if (log) {
     loggedError_ = why;
     core::logWarn("redis: node unavailable", {{"node", key_}, {"error", why}});
   }
@@ -255,7 +264,7 @@ net::awaitable<void> Connection::run() {
       break;
     }
     if (!s) {
-      noteFailure(error);
+      noteFailure(error, failureByServer_);
       setState(State::Backoff);
       failAll(Status::Unavailable);  // requests waiting for this attempt
       backoff_.expires_after(backoff);
@@ -265,11 +274,14 @@ net::awaitable<void> Connection::run() {
       continue;
     }
     backoff = options_->reconnectMin;
-    if (!loggedError_.empty()) {
-      core::logInfo("redis: node reachable again", {{"node", key_}});
+    if (inOutage_) {
+      auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - outageStart_);
+      core::logInfo("redis: node reachable again",
+                    {{"node", key_}, {"down_ms", std::to_string(ms.count())}});
     } else {
       core::logInfo("redis: connected", {{"node", key_}});
     }
+    inOutage_ = false;
     loggedError_.clear();
     lastError_.clear();
     session_ = s;
@@ -292,7 +304,7 @@ net::awaitable<void> Connection::run() {
       stop();
       break;
     }
-    noteFailure(why);
+    noteFailure(why, failed == Status::Protocol);
   }
   failAll(Status::Unavailable);
 }
@@ -310,7 +322,9 @@ net::awaitable<std::shared_ptr<Connection::Session>> Connection::connect(std::st
     }
   } done{this};
 
-  auto failed = [&](std::string what) -> std::shared_ptr<Session> {
+  failureByServer_ = false;
+  auto failed = [&](std::string what, bool byServer = false) -> std::shared_ptr<Session> {
+    failureByServer_ = byServer && !s->timedOut;
     if (s->timedOut) {
       error = "connect timeout (" + std::to_string(options_->connectTimeout.count()) + " ms)";
     } else {
@@ -390,10 +404,11 @@ net::awaitable<std::shared_ptr<Connection::Session>> Connection::connect(std::st
       }
       if (r == RespReader::Result::Error) {
         co_return failed("protocol error (is this a Redis server?): " +
-                         std::string(s->reader.error()));
+                             std::string(s->reader.error()),
+                         true);
       }
       if (next >= steps.size()) {
-        co_return failed("protocol error: unexpected reply");
+        co_return failed("protocol error: unexpected reply", true);
       }
       Step step = steps[next++];
       if (reply.isError() && refused.empty()) {
@@ -415,7 +430,7 @@ net::awaitable<std::shared_ptr<Connection::Session>> Connection::connect(std::st
     }
   }
   if (!refused.empty()) {
-    co_return failed(refused);
+    co_return failed(refused, true);
   }
   co_return s;
 }

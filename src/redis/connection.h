@@ -113,7 +113,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void onDeadline();
   void finish(RequestPtr req, Status status, Reply&& reply);
   void failAll(Status status);
-  void noteFailure(const std::string& why);
+  void noteFailure(const std::string& why, bool byServer);
   void setState(State s);
 
   net::any_io_executor ex_;
@@ -140,7 +140,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   net::steady_timer backoff_;
 
   std::string lastError_;
-  std::string loggedError_;  // what this outage logged already ("" = nothing yet)
+  bool failureByServer_ = false;  // the last connect() failed on an answer, not transport
+  bool inOutage_ = false;         // a failure was logged and the node has not been Up since
+  Clock::time_point outageStart_{};
+  std::string loggedError_;  // the last reason logged in this outage
 };
 
 }  // namespace tg::redis
