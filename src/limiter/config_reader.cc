@@ -9,6 +9,7 @@
 #include "core/strings.h"
 #include "limiter/higress.h"
 #include "limiter/rules.h"
+#include "limiter/timezone.h"
 #include "limiter/yaml_reader.h"
 
 namespace tg::limiter {
@@ -452,15 +453,19 @@ class NativeReader {
           } else if (k == "weights") {
             weights(v, kp, p.weights);
           } else if (k == "time_zone") {
-            r_.str(v, kp, s);
-            auto off = parseUtcOffset(s);
-            if (!off) {
-              r_.error(v, kp,
-                       "must be a fixed UTC offset such as +08:00, -05:30 or UTC, got '" + s +
-                           "' (IANA names are not supported: this build's C++ library has no "
-                           "time zone database)");
-            } else {
-              p.utcOffsetMinutes = *off;
+            if (r_.str(v, kp, s)) {
+              // A fixed offset first ("+08:00", "UTC"), else an IANA name read from the tz
+              // database ($TZDIR or /usr/share/zoneinfo) now, at load time.
+              if (auto off = parseUtcOffset(s)) {
+                p.timeZone = TimeZone::fixed(*off * 60, s);
+              } else if (auto tz = loadTimeZone(s)) {
+                p.timeZone = std::move(*tz);
+              } else {
+                r_.error(v, kp,
+                         "must be an IANA time zone such as Europe/Berlin or a fixed UTC offset "
+                         "such as +08:00, -05:30 or UTC: " +
+                             tz.error());
+              }
             }
           } else if (k == "tier_label") {
             r_.str(v, kp, p.tierLabel);

@@ -28,10 +28,12 @@
 // Bucket identity (limiter/rules.h) does not include the limit, tier or schedule, so moving
 // into peak hours or changing tier keeps the counters and only changes the threshold.
 //
-// Time zones: libstdc++ 12 has no std::chrono::locate_zone / zoned_time (checked with g++ 12),
-// so a schedule's zone is a FIXED UTC offset ("+08:00", "-05:30", "UTC", "Z"). Daylight-saving
-// zones must be written as their current offset. TODO(tz): accept IANA names once the
-// toolchain ships <chrono> time zones (GCC 14).
+// Time zones: a policy's schedules are evaluated in Policy::timeZone, an IANA zone
+// ("Europe/Berlin", "America/New_York") read from the system tz database at config load, or a
+// fixed UTC offset ("+08:00", "-05:30", "UTC", "Z"). The local weekday and minute of day use
+// the zone's offset AT the request's instant, so daylight saving moves the peak hours with the
+// wall clock. libstdc++ 12 has no std::chrono::locate_zone, so limiter/timezone.h reads the
+// TZif files itself (why, and the format, in its header).
 
 #include <array>
 #include <chrono>
@@ -48,6 +50,10 @@
 
 namespace re2 {
 class RE2;
+}
+
+namespace tg::limiter {
+class TimeZone;  // limiter/timezone.h
 }
 
 namespace tg::limiter {
@@ -245,7 +251,8 @@ struct Policy {
   ReservationMode reservation = ReservationMode::PromptPlusMax;
   uint64_t defaultMaxTokens = 4096;
   TokenWeights weights;
-  int utcOffsetMinutes = 0;  // schedules' time zone (fixed offset, see the header comment)
+  // Schedules' time zone (IANA or fixed offset, see the header comment); null = UTC.
+  std::shared_ptr<const TimeZone> timeZone;
   std::string tierLabel = "tier";
   Millis penalty{0};
   bool shadow = false;

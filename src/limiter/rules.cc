@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "core/strings.h"
+#include "limiter/timezone.h"
 
 namespace tg::limiter {
 namespace {
@@ -273,7 +274,10 @@ const std::vector<Limit>& resolveLimits(const Policy& policy, const Rule& rule,
   }
   if (!rule.schedules.empty()) {
     using namespace std::chrono;
-    auto local = floor<minutes>(now) + minutes(policy.utcOffsetMinutes);
+    // The zone's offset at this instant (daylight saving included), then the local wall time.
+    auto utc = floor<seconds>(now);
+    int offset = policy.timeZone ? policy.timeZone->offsetSecondsAt(now) : 0;
+    auto local = floor<minutes>(utc + seconds(offset));
     auto day = floor<days>(local);
     int weekday =
         static_cast<int>(((day.time_since_epoch().count() % 7) + 11) % 7);  // 1970-01-01: Thu

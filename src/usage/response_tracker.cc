@@ -228,6 +228,7 @@ ResponseTracker::ResponseTracker(const RequestInfo& req, int status, std::string
     extractor_ = std::make_unique<UsageExtractor>(framing_ != Framing::JsonBody);
   }
   bufferBody_ = framing_ == Framing::JsonBody;
+  sse_.setZeroCopy(true);  // events are read within the feed() that completes them
 }
 
 ResponseTracker::~ResponseTracker() = default;
@@ -433,7 +434,14 @@ void ResponseTracker::onSseEvent(const SseEvent& ev, bool& drop, bool& removeNul
     removeNull = strip_ && nullUsageHint_ != std::string_view::npos;
     return;
   }
-  UsageExtractor::Facts facts = extractor_->onDocument(ev.data, ev.type, false);
+  std::string_view json = ev.data;
+  if (!ev.padded) {  // zero-copy framing: simdjson wants padding after the document
+    padded_.clear();
+    padded_.reserve(json.size() + SseFramer::kPadding);
+    padded_.append(json);
+    json = padded_;
+  }
+  UsageExtractor::Facts facts = extractor_->onDocument(json, ev.type, false);
   drop = strip_ && facts.usageNoChoices;
   removeNull = strip_ && facts.usageNull;
 }

@@ -181,6 +181,7 @@ class ResponseTracker {
   uint64_t bodyDocuments_ = 0;      // documents read by parseBody()
   std::string body_;
   mutable size_t answerScanned_ = 0;  // bytes of body_ given to answer_
+  std::string padded_;         // an event's data copied for parsing (zero-copy framing)
   std::string held_;           // stripping: bytes of the unfinished block
   bool heldReleased_ = false;  // the unfinished block outgrew the hold cap: it passes through
   bool lastBlockDropped_ = false;

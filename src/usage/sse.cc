@@ -16,6 +16,7 @@ void SseFramer::resetAfterDispatch() {
   type_.clear();
   dataTruncated_ = false;
   dataLines_ = 0;
+  viewActive_ = false;
   resetPending_ = false;
 }
 
@@ -68,13 +69,15 @@ SseFramer::Step SseFramer::advance(std::string_view in) {
         lineTruncated_ = true;
       }
       line_.append(p, rest < room ? rest : room);
+      keepView();
       return {n, StepKind::NeedMore, false};
     }
     // A line is cut at the same length whether it arrived whole or in pieces.
     const size_t maxLine = maxEventBytes_ + 16;
     std::string_view line;
     bool truncated = lineTruncated_;
-    if (line_.empty() && !lineTruncated_) {
+    const bool inInput = line_.empty() && !lineTruncated_;
+    if (inInput) {
       line = std::string_view(p, eol);
       if (line.size() > maxLine) {
         line = line.substr(0, maxLine);
@@ -106,14 +109,32 @@ SseFramer::Step SseFramer::advance(std::string_view in) {
       }
       return {pos, StepKind::BlockEnd, fired};
     }
-    processLine(line, truncated);
+    processLine(line, truncated, inInput);
     line_.clear();
     lineTruncated_ = false;
   }
+  keepView();
   return {pos, StepKind::NeedMore, false};
 }
 
-void SseFramer::appendData(std::string_view value, bool truncated) {
+// The input is about to go: a data line still viewed in it is copied.
+void SseFramer::keepView() {
+  if (viewActive_) {
+    viewActive_ = false;
+    data_.append(view_);
+    data_.push_back('\n');
+  }
+}
+
+void SseFramer::appendData(std::string_view value, bool truncated, bool inInput) {
+  if (zeroCopy_ && inInput && !truncated && dataLines_ == 0 && data_.empty() &&
+      value.size() + 1 <= maxEventBytes_) {
+    view_ = value;  // the first data line: viewed until a second one or the input's end
+    viewActive_ = true;
+    dataLines_ = 1;
+    return;
+  }
+  keepView();
   if (dataLines_ != UINT32_MAX) {
     ++dataLines_;
   }
@@ -129,7 +150,7 @@ void SseFramer::appendData(std::string_view value, bool truncated) {
   }
 }
 
-void SseFramer::processLine(std::string_view line, bool truncated) {
+void SseFramer::processLine(std::string_view line, bool truncated, bool inInput) {
   if (line.empty() || line.front() == ':') {
     return;  // comment
   }
@@ -144,7 +165,7 @@ void SseFramer::processLine(std::string_view line, bool truncated) {
     }
   }
   if (field == "data") {
-    appendData(value, truncated);
+    appendData(value, truncated, inInput);
   } else if (field == "event") {
     type_.assign(value);
   } else if (field == "id") {
@@ -168,6 +189,17 @@ void SseFramer::processLine(std::string_view line, bool truncated) {
 }
 
 bool SseFramer::dispatch() {
+  if (viewActive_) {
+    event_.type = type_.empty() ? std::string_view("message") : std::string_view(type_);
+    event_.data = view_;
+    event_.lastEventId = lastId_;
+    event_.truncated = false;
+    event_.dataLines = 1;
+    event_.padded = false;
+    resetPending_ = true;
+    ++dispatchedCount_;
+    return true;
+  }
   if (data_.empty()) {
     type_.clear();
     dataTruncated_ = false;
@@ -185,6 +217,7 @@ bool SseFramer::dispatch() {
   event_.lastEventId = lastId_;
   event_.truncated = dataTruncated_;
   event_.dataLines = dataLines_;
+  event_.padded = true;
   resetPending_ = true;
   ++dispatchedCount_;
   return true;
@@ -197,7 +230,7 @@ std::optional<SseEvent> SseFramer::pendingAtEof() {
   if (!line_.empty() || lineTruncated_) {
     std::string line = std::move(line_);
     line_.clear();
-    processLine(line, lineTruncated_);
+    processLine(line, lineTruncated_, false);
     lineTruncated_ = false;
   }
   if (data_.empty()) {

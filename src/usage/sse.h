@@ -35,12 +35,15 @@ namespace tg::usage {
 
 struct SseEvent {
   std::string_view type;  // the `event` field, or "message"
-  // The `data` lines joined with '\n', without the final LF. At least SseFramer::kPadding
-  // readable bytes follow it in memory (simdjson can parse it in place).
+  // The `data` lines joined with '\n', without the final LF. When `padded`, at least
+  // SseFramer::kPadding readable bytes follow it in memory (simdjson can parse it in place).
   std::string_view data;
   std::string_view lastEventId;
   bool truncated = false;  // data was longer than maxEventBytes and was cut
   uint32_t dataLines = 0;  // `data` lines joined into `data` (saturating)
+  // False only in zero-copy mode, for an event whose single data line arrived whole in the
+  // input of the advance() that dispatched it: `data` then points into that input.
+  bool padded = true;
 };
 
 class SseFramer {
@@ -49,6 +52,12 @@ class SseFramer {
   static constexpr size_t kDefaultMaxEventBytes = 16u << 20;
 
   explicit SseFramer(size_t maxEventBytes = kDefaultMaxEventBytes);
+
+  // Zero-copy mode: an event made of one data line that arrives whole within one advance()
+  // input, blank line included (the usual SSE event), is not copied: its `data` points into
+  // that input, valid until the caller's input buffer changes, and is not padded
+  // (SseEvent::padded). Everything else is as in the default mode.
+  void setZeroCopy(bool on) { zeroCopy_ = on; }
 
   enum class StepKind {
     NeedMore,      // all of the input was consumed inside an unfinished block
@@ -74,9 +83,10 @@ class SseFramer {
   uint64_t eventsDispatched() const { return dispatchedCount_; }
 
  private:
-  void processLine(std::string_view line, bool truncated);
+  void processLine(std::string_view line, bool truncated, bool inInput);
   bool dispatch();
-  void appendData(std::string_view value, bool truncated);
+  void appendData(std::string_view value, bool truncated, bool inInput);
+  void keepView();
   void resetAfterDispatch();
 
   size_t maxEventBytes_;
@@ -85,6 +95,9 @@ class SseFramer {
   std::string data_;
   bool dataTruncated_ = false;
   uint32_t dataLines_ = 0;
+  bool zeroCopy_ = false;
+  bool viewActive_ = false;  // zero-copy: the event's one data line is view_ (in the input)
+  std::string_view view_;
   std::string type_;
   std::string lastId_;
   uint64_t retryMs_ = 0;

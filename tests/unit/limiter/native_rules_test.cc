@@ -406,7 +406,7 @@ TEST(NativeConfig, Errors) {
 rate_limits:
   policies:
   - name: p
-    time_zone: Asia/Shanghai
+    time_zone: Asia/Shangai
     algorithm: leaky
     rules:
     - by: per_header
@@ -432,7 +432,7 @@ rate_limits:
     EXPECT_TRUE(it != byPath.end() && it->second.find(text) != std::string::npos)
         << path << " / " << text << "\n";
   };
-  has("rate_limits.policies[0].time_zone", "IANA names are not supported");
+  has("rate_limits.policies[0].time_zone", "unknown time zone 'Asia/Shangai'");
   has("rate_limits.policies[0].algorithm", "must be fixed_window, sliding_window or token_bucket");
   has("rate_limits.policies[0].rules[0].header", "needs header");
   has("rate_limits.policies[0].rules[0].limits[0].per", "missing");
@@ -448,6 +448,76 @@ rate_limits:
   for (const auto& x : e) {
     EXPECT_GT(x.line, 0) << x.path;
   }
+}
+
+TEST(NativeConfig, TimeZoneNamesAreCheckedAtLoad) {
+  auto e = errorsOf(R"(
+rate_limits:
+  policies:
+  - name: traversal
+    time_zone: ../../etc/passwd
+    rules: [{by: global, limits: [{tokens: 1, per: minute}]}]
+  - name: absolute
+    time_zone: /etc/localtime
+    rules: [{by: global, limits: [{tokens: 1, per: minute}]}]
+  - name: offset
+    time_zone: "+25:00"
+    rules: [{by: global, limits: [{tokens: 1, per: minute}]}]
+)");
+  ASSERT_EQ(e.size(), 3u);
+  EXPECT_EQ(e[0].path, "rate_limits.policies[0].time_zone");
+  EXPECT_NE(e[0].message.find("invalid time zone name '../../etc/passwd'"), std::string::npos)
+      << e[0].message;
+  EXPECT_NE(e[1].message.find("invalid time zone name '/etc/localtime'"), std::string::npos)
+      << e[1].message;
+  EXPECT_NE(e[2].message.find("must be an IANA time zone such as Europe/Berlin or a fixed UTC"),
+            std::string::npos)
+      << e[2].message;
+  for (const auto& x : e) {
+    EXPECT_GT(x.line, 0) << x.path;
+  }
+}
+
+// Peak hours follow the wall clock of an IANA zone across daylight saving: mon-fri
+// 09:00-18:00 in Europe/Berlin is 08:00-17:00 UTC in winter and 07:00-16:00 UTC in summer.
+TEST(NativeConfig, SchedulesFollowDaylightSavingInAnIanaZone) {
+  auto set = load(R"(
+rate_limits:
+  policies:
+  - name: p
+    time_zone: Europe/Berlin
+    rules:
+    - by: global
+      limits: [{tokens: 1000, per: minute}]
+      schedules:
+      - days: mon-fri
+        from: "09:00"
+        to: "18:00"
+        limits: [{tokens: 100, per: minute}]
+)");
+  ASSERT_EQ(set.policies.size(), 1u);
+  auto limitAt = [&](int y, unsigned m, unsigned d, int hh, int mm) {
+    auto t = std::chrono::sys_days(std::chrono::year(y) / m / d) + std::chrono::hours(hh) +
+             std::chrono::minutes(mm);
+    return match(set, Req{}.facts(), store::TimePoint(t.time_since_epoch()))[0].spec.limit;
+  };
+  // Wednesday 2026-07-01 08:30 UTC = 10:30 CEST: peak.
+  EXPECT_EQ(limitAt(2026, 7, 1, 8, 30), 100u);
+  // Summer: 06:59 UTC = 08:59 CEST (off peak), 07:00 UTC = 09:00 CEST (peak), 16:00 UTC = 18:00.
+  EXPECT_EQ(limitAt(2026, 7, 1, 6, 59), 1000u);
+  EXPECT_EQ(limitAt(2026, 7, 1, 7, 0), 100u);
+  EXPECT_EQ(limitAt(2026, 7, 1, 16, 0), 1000u);
+  // Wednesday 2026-01-07 08:30 UTC = 09:30 CET: peak; 07:30 UTC = 08:30 CET: not yet.
+  EXPECT_EQ(limitAt(2026, 1, 7, 8, 30), 100u);
+  EXPECT_EQ(limitAt(2026, 1, 7, 7, 30), 1000u);
+  EXPECT_EQ(limitAt(2026, 1, 7, 16, 59), 100u);  // 17:59 CET
+  EXPECT_EQ(limitAt(2026, 1, 7, 17, 0), 1000u);  // 18:00 CET
+  // Monday 2026-03-30, the first working day of summer time: 07:00 UTC is already 09:00.
+  EXPECT_EQ(limitAt(2026, 3, 30, 7, 0), 100u);
+  // Friday 2026-03-27, still winter: 07:00 UTC is 08:00.
+  EXPECT_EQ(limitAt(2026, 3, 27, 7, 0), 1000u);
+  // Saturday 2026-07-04 10:00 local: weekend.
+  EXPECT_EQ(limitAt(2026, 7, 4, 8, 0), 1000u);
 }
 
 TEST(NativeConfig, UtcOffsets) {

@@ -31,8 +31,9 @@ struct Framed {
   std::optional<Ev> pending;
 };
 
-Framed frame(const std::vector<std::string_view>& pieces, size_t maxEvent = 1 << 20) {
+Framed frameIn(bool zeroCopy, const std::vector<std::string_view>& pieces, size_t maxEvent) {
   SseFramer f(maxEvent);
+  f.setZeroCopy(zeroCopy);
   Framed r;
   std::string block;
   for (std::string_view in : pieces) {
@@ -65,6 +66,18 @@ Framed frame(const std::vector<std::string_view>& pieces, size_t maxEvent = 1 <<
     r.pending = Ev{std::string(p->type), std::string(p->data), std::string(p->lastEventId)};
   }
   return r;
+}
+
+bool operator==(const Framed& a, const Framed& b) {
+  return a.events == b.events && a.blocks == b.blocks && a.tail == b.tail &&
+         a.pending == b.pending;
+}
+
+// Frames in the default mode and in zero-copy mode: every test checks both give the same.
+Framed frame(const std::vector<std::string_view>& pieces, size_t maxEvent = 1 << 20) {
+  Framed padded = frameIn(false, pieces, maxEvent);
+  EXPECT_TRUE(frameIn(true, pieces, maxEvent) == padded) << "zero-copy mode differs";
+  return padded;
 }
 
 Framed frame(std::string_view s) { return frame(std::vector<std::string_view>{s}); }
@@ -208,6 +221,28 @@ TEST(SseFramer, OversizedEventIsTruncatedAndMarked) {
   ASSERT_TRUE(s.dispatched);
   EXPECT_TRUE(g.event().truncated);
   EXPECT_LE(g.event().data.size(), 8u);
+}
+
+TEST(SseFramer, ZeroCopyViewsTheInputAndCopiesWhatOutlivesIt) {
+  SseFramer f;
+  f.setZeroCopy(true);
+  std::string in = "data: {\"a\":1}\n\n";
+  ASSERT_TRUE(f.advance(in).dispatched);
+  EXPECT_FALSE(f.event().padded);
+  EXPECT_EQ(f.event().data.data(), in.data() + 6);
+  EXPECT_EQ(f.event().dataLines, 1u);
+  // The data line arrives in one input, the blank line in the next: copied, padded.
+  std::string first = "data: xyz\n";
+  f.advance(first);
+  first.assign(first.size(), '#');
+  ASSERT_TRUE(f.advance("\n").dispatched);
+  EXPECT_TRUE(f.event().padded);
+  EXPECT_EQ(f.event().data, "xyz");
+  // Two data lines in one input: joined, padded.
+  ASSERT_TRUE(f.advance("data: a\ndata: b\n\n").dispatched);
+  EXPECT_TRUE(f.event().padded);
+  EXPECT_EQ(f.event().data, "a\nb");
+  EXPECT_EQ(f.event().dataLines, 2u);
 }
 
 TEST(SseFramer, DataIsPaddedForInPlaceParsing) {
