@@ -159,7 +159,6 @@ local function tokenWaitMs(e, limit, W, target)
   local d = r - e.p
   local wait
   if d > 0 then wait = q + 1 else wait = q - fdivmod(-d, limit) end
-  if wait > MAXC then return NEVER end
   return wait
 end
 
@@ -487,9 +486,8 @@ std::string redisKeyFor(std::string_view prefix, const store::BucketSpec& spec) 
   return key;
 }
 
-void appendReserveArgs(std::span<const store::BucketSpec> buckets,
-                       std::span<const int64_t> amounts, store::ReserveMode mode, int64_t nowMs,
-                       std::vector<std::string>& argv) {
+void appendReserveArgs(std::span<const store::BucketSpec> buckets, std::span<const int64_t> amounts,
+                       store::ReserveMode mode, int64_t nowMs, std::vector<std::string>& argv) {
   argv.push_back(mode == store::ReserveMode::CheckOnly ? "1" : "0");
   argv.push_back(std::to_string(nowMs));
   for (size_t i = 0; i < buckets.size(); ++i) {
@@ -551,7 +549,8 @@ void appendSettleArgs(std::span<const store::Reservation> reservations,
   }
 }
 
-void appendPeekArgs(const store::BucketSpec& bucket, int64_t nowMs, std::vector<std::string>& argv) {
+void appendPeekArgs(const store::BucketSpec& bucket, int64_t nowMs,
+                    std::vector<std::string>& argv) {
   const store::Params p = scriptParams(bucket);
   argv.push_back(std::to_string(nowMs));
   argv.push_back(std::to_string(static_cast<int>(bucket.algorithm)));

@@ -12,15 +12,8 @@
 //   * limits, amounts, windows and penalties above kScriptMaxCount (2^50: 10^15 tokens,
 //     35,000 years) are clamped to it by the append*Args functions, and counts saturate at
 //     +-2^50 instead of +-2^62;
-//   * a retry or reset wait above 2^50 ms is reported as "never" (kNeverMs), not its value.
+//   * a TokenBucket wait of 2^52 ms or more is reported as "never" (kNeverMs), not its value.
 // Neither is reachable by a real configuration; below these bounds results are identical.
-//
-// Time: MemoryStore never lets time go back within a shard (max of now and the shard's latest
-// time). Redis has no shared clock across slots, so the scripts keep the latest time per bucket
-// (hash field t) and run a request at max(nowMs, t of each of its buckets), then store that
-// time in all of them: exactly MemoryStore's rule with one shard per bucket. The per-bucket
-// time goes with the bucket when Redis deletes it (idle, equivalent to fresh), so a clock that
-// then steps back starts the fresh bucket at the earlier time; nothing counted is lost.
 //
 // Keys: redisKeyFor(prefix, spec) = <prefix>{<tag>}<spec.key>|<algorithm>|<window ms>, one
 // Redis hash per bucket (its counters and its block), given a PEXPIREAT at the bucket's idle
@@ -29,15 +22,30 @@
 // limiter's bucket keys end in the selector's value, escaped so it contains no ':', '{' or
 // '}'), or the whole key when it has no ':'. So the buckets of ONE value (a consumer's minute
 // and day windows) share a slot and are reserved in one script run, while different values
-// (consumers, IPs) spread over the cluster: no policy is pinned onto one shard.
+// (consumers, IPs) spread over the cluster: no policy is pinned onto one shard. A key ending in
+// ':' gives the empty tag "{}", which Redis Cluster ignores (the whole key is hashed). The
+// prefix must not contain '{'.
+//
+// Hash fields (decimal integers): s, c, p = store/algorithm.h Counters (stampMs, current,
+// previous); b = blocked until (ms, 0 = none); x = the bucket's expiry on the operations' clock
+// (-1 = never); t = the latest time an operation on the bucket ran at (see below). A
+// script never creates a hash for a refund to a bucket that does not exist.
 //
 // Time: nowMs = 0 in the arguments means "use the Redis server's TIME" (production: every
 // gateway instance then agrees on window boundaries whatever its own clock); tests pass an
 // explicit nowMs to step time exactly. The reply carries the time used. Expiry is a PEXPIREAT
 // on that same clock, so an explicit nowMs far from the Redis server's clock makes keys live
 // too long (future) or vanish at once (past): explicit times are for tests and must be close
-// to, or ahead of, the server's clock. The hash also records the expiry (field x), and a bucket
-// found past it starts fresh, as in MemoryStore, whatever Redis has deleted yet.
+// to, or ahead of, the server's clock. The hash also records the expiry (field x): a bucket
+// found past it starts fresh, as in MemoryStore, whether or not Redis has deleted it yet.
+//
+// Clocks that step back: MemoryStore never lets time go back within a shard (max of now and
+// the shard's latest time). Redis has no clock shared across slots, so the scripts keep the
+// latest time per bucket (field t), run a request at max(nowMs, t of each of its buckets) and
+// store that time in all of them: MemoryStore's rule with one shard per bucket (the property
+// test compares exactly that). The time goes with the bucket when Redis deletes it (idle, as
+// good as fresh), so a clock that then steps back starts the fresh bucket at the earlier time;
+// nothing counted is lost. With nowMs = 0 the Redis server's own clock rarely steps back.
 //
 // Waits that are "never" (store::kNeverMs, e.g. a TokenBucket of limit 0 in debt) travel as -1
 // in replies; parseReserveReply maps them back.
@@ -71,9 +79,8 @@ std::string redisKeyFor(std::string_view prefix, const store::BucketSpec& spec);
 // store::paramsFor and clamped to kScriptMaxCount.
 // Reply: a flat integer array: verdict, decisiveIndex, retryInMs, nowMsUsed, then per bucket:
 // verdict, charged, windowStartMs, remaining, resetInMs, retryInMs.
-void appendReserveArgs(std::span<const store::BucketSpec> buckets,
-                       std::span<const int64_t> amounts, store::ReserveMode mode, int64_t nowMs,
-                       std::vector<std::string>& argv);
+void appendReserveArgs(std::span<const store::BucketSpec> buckets, std::span<const int64_t> amounts,
+                       store::ReserveMode mode, int64_t nowMs, std::vector<std::string>& argv);
 // Fills `out` (reservations: bucket copies, windowStart, charged, state; id left zero).
 // False when `values` is not a well-formed reply for `buckets`.
 bool parseReserveReply(std::span<const int64_t> values, std::span<const store::BucketSpec> buckets,

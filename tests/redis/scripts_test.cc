@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <deque>
 #include <memory>
 #include <random>
@@ -70,8 +71,8 @@ const char* verdictName(Verdict v) {
 
 std::string describe(const ReserveResult& r) {
   std::ostringstream o;
-  o << verdictName(r.verdict) << " decisive=" << r.decisiveIndex
-    << " retryIn=" << r.retryIn.count() << " [";
+  o << verdictName(r.verdict) << " decisive=" << r.decisiveIndex << " retryIn=" << r.retryIn.count()
+    << " [";
   for (const Reservation& x : r.reservations) {
     o << " {" << verdictName(x.state.verdict) << " charged=" << x.charged
       << " ws=" << store::toMillis(x.windowStart) << " rem=" << x.state.remaining
@@ -282,7 +283,11 @@ struct Identity {
 };
 
 TEST_F(ScriptsTest, RandomOperationsGiveTheSameResultsAsMemoryStore) {
-  const int seeds = 40;
+  // Limits up to 10^12 with day windows take the scripts' exact long division (products above
+  // 2^53) while every count stays below the scripts' 2^50 saturation over 400 steps.
+  // TG_PROPERTY_SEEDS=n runs more seeds (the default keeps the test around a second).
+  const char* env = std::getenv("TG_PROPERTY_SEEDS");
+  const int seeds = env != nullptr ? std::atoi(env) : 40;
   const int steps = 400;
   int reserves = 0, admitted = 0, settles = 0, rejected = 0, blocked = 0, tooLarge = 0;
   for (int seed = 1; seed <= seeds; ++seed) {
@@ -301,10 +306,11 @@ TEST_F(ScriptsTest, RandomOperationsGiveTheSameResultsAsMemoryStore) {
       Identity id;
       id.key = "rule" + std::to_string(j % 2) + ":consumer:v" + std::to_string(j);
       id.algorithm = static_cast<Algorithm>(uniform(0, 3));
-      id.windowMs = id.algorithm == Algorithm::Concurrency ? pick(0, 0, 20, 500, 5000)
-                                                           : pick(1, 3, 10, 100, 1000, 60000, 7);
-      id.limit = static_cast<uint64_t>(pick(0, 1, 2, 3, 5, 10, 10, 10, 100, 100, 100, 1000, 1000, 1000,
-                                            1000, 1000000, 1000000));
+      id.windowMs = id.algorithm == Algorithm::Concurrency
+                        ? pick(0, 0, 20, 500, 5000)
+                        : pick(1, 3, 10, 100, 1000, 60000, 7, 86'400'000);
+      id.limit = static_cast<uint64_t>(pick(0, 1, 2, 3, 5, 10, 10, 10, 100, 100, 100, 1000, 1000,
+                                            1000, 1000, 1000000, 1000000, 1'000'000'000'007));
       id.penaltyMs = pick(0, 0, 0, 0, 0, 0, 5, 100, 2000);
       ids.push_back(id);
     }
@@ -336,16 +342,36 @@ TEST_F(ScriptsTest, RandomOperationsGiveTheSameResultsAsMemoryStore) {
         const int64_t kind = uniform(0, 9);
         int64_t d = 0;
         switch (kind) {
-          case 0: d = 0; break;
-          case 1: d = 1; break;
-          case 2: d = uniform(0, 10); break;
-          case 3: d = uniform(0, w); break;
-          case 4: d = toBoundary; break;
-          case 5: d = toBoundary - 1; break;
-          case 6: d = uniform(w, 3 * w); break;
-          case 7: d = -uniform(1, 50); break;
-          case 8: d = -uniform(1, w); break;
-          default: d = uniform(0, 3000); break;
+          case 0:
+            d = 0;
+            break;
+          case 1:
+            d = 1;
+            break;
+          case 2:
+            d = uniform(0, 10);
+            break;
+          case 3:
+            d = uniform(0, w);
+            break;
+          case 4:
+            d = toBoundary;
+            break;
+          case 5:
+            d = toBoundary - 1;
+            break;
+          case 6:
+            d = uniform(w, 3 * w);
+            break;
+          case 7:
+            d = -uniform(1, 50);
+            break;
+          case 8:
+            d = -uniform(1, w);
+            break;
+          default:
+            d = uniform(0, 3000);
+            break;
         }
         now += d;
         what << "time " << (d >= 0 ? "+" : "") << d << " -> " << now;
@@ -355,10 +381,12 @@ TEST_F(ScriptsTest, RandomOperationsGiveTheSameResultsAsMemoryStore) {
         std::vector<int64_t> amounts;
         for (size_t i = 0; i < n; ++i) {
           Identity& id = ids[rng() % ids.size()];
-          if (uniform(0, 99) < 3) {  // a threshold edit keeps the counters
+          // A threshold edit keeps the counters. Not on the 10^12 buckets: a debt of 10^12
+          // at a small limit is a wait beyond 2^52 ms, "never" for the scripts (scripts.h).
+          if (uniform(0, 99) < 3 && id.limit <= 1'000'000) {
             id.limit = static_cast<uint64_t>(pick(0, 1, 5, 10, 100, 1000));
           }
-          const int64_t lim = static_cast<int64_t>(std::min<uint64_t>(id.limit, 1'000'000));
+          const int64_t lim = static_cast<int64_t>(id.limit);
           buckets.push_back(spec(id.key, id.algorithm, id.limit, id.windowMs, id.penaltyMs));
           amounts.push_back(pick(0, 1, 1, 1, 2, lim / 2, lim / 10, lim / 10, lim, lim + 1,
                                  uniform(0, lim + 2), uniform(0, 5), uniform(0, 5), -3));
@@ -389,8 +417,7 @@ TEST_F(ScriptsTest, RandomOperationsGiveTheSameResultsAsMemoryStore) {
           for (size_t i = log.size() > 40 ? log.size() - 40 : 0; i < log.size(); ++i) {
             history += "  " + log[i] + "\n";
           }
-          FAIL() << "seed " << seed << " step " << step << ": " << what.str() << d
-                 << "\nhistory:\n"
+          FAIL() << "seed " << seed << " step " << step << ": " << what.str() << d << "\nhistory:\n"
                  << history;
         }
         switch (b.red.verdict) {
@@ -401,9 +428,15 @@ TEST_F(ScriptsTest, RandomOperationsGiveTheSameResultsAsMemoryStore) {
               pending.pop_front();
             }
             break;
-          case Verdict::Blocked: ++blocked; break;
-          case Verdict::TooLarge: ++tooLarge; break;
-          default: ++rejected; break;
+          case Verdict::Blocked:
+            ++blocked;
+            break;
+          case Verdict::TooLarge:
+            ++tooLarge;
+            break;
+          default:
+            ++rejected;
+            break;
         }
       } else {  // settle one earlier admitted request
         const size_t idx = static_cast<size_t>(rng() % pending.size());
@@ -413,7 +446,7 @@ TEST_F(ScriptsTest, RandomOperationsGiveTheSameResultsAsMemoryStore) {
         }
         std::vector<int64_t> deltas;
         for (const Reservation& r : b.red.reservations) {
-          const int64_t lim = static_cast<int64_t>(std::min<uint64_t>(r.bucket.limit, 1'000'000));
+          const int64_t lim = static_cast<int64_t>(r.bucket.limit);
           deltas.push_back(pick(0, -r.charged, -1, 1, uniform(-r.charged, lim), lim + 3,
                                 -uniform(0, 2 * lim + 1), 2 * lim));
         }
@@ -432,9 +465,10 @@ TEST_F(ScriptsTest, RandomOperationsGiveTheSameResultsAsMemoryStore) {
       log.push_back(what.str());
     }
   }
-  std::printf("property: %d reserves (%d admitted, %d over limit, %d blocked, %d too large), "
-              "%d settles\n",
-              reserves, admitted, rejected, blocked, tooLarge, settles);
+  std::printf(
+      "property: %d reserves (%d admitted, %d over limit, %d blocked, %d too large), "
+      "%d settles\n",
+      reserves, admitted, rejected, blocked, tooLarge, settles);
   // The generator must reach every outcome, or the comparison proves little.
   EXPECT_GT(admitted, reserves / 5);
   EXPECT_GT(rejected, reserves / 20);
@@ -618,8 +652,8 @@ TEST_F(ScriptsTest, EveryBucketGetsAnExpiryAndIdleOnesVanish) {
   // Real time (nowMs = 0: the server's TIME) and a short window.
   const BucketSpec b = spec("short", Algorithm::FixedWindow, 10, 200);
   const BucketSpec c = spec("short:conc", Algorithm::Concurrency, 10, 300);
-  ReserveResult r = redisReserve(std::vector{b, c}, std::vector<int64_t>{3, 1},
-                                 ReserveMode::Reserve, 0);
+  ReserveResult r =
+      redisReserve(std::vector{b, c}, std::vector<int64_t>{3, 1}, ReserveMode::Reserve, 0);
   ASSERT_TRUE(r.admitted());
   const int64_t pttl = std::stoll(command({"PTTL", redisKeyFor(kPrefix, b)}));
   EXPECT_GT(pttl, 0);
@@ -649,7 +683,8 @@ TEST_F(ScriptsTest, ServerTimeIsUsedWhenNowIsZero) {
   EXPECT_GE(used, before - 1'000);  // same host: the clocks agree to the millisecond, roughly
   EXPECT_LE(used, after + 1'000);
   EXPECT_EQ(store::toMillis(r.reservations[0].windowStart), used / 60'000 * 60'000);
-  EXPECT_EQ(r.reservations[0].state.resetIn.count(), r.reservations[0].windowStart.time_since_epoch() / milliseconds(1) + 60'000 - used);
+  EXPECT_EQ(r.reservations[0].state.resetIn.count(),
+            store::toMillis(r.reservations[0].windowStart) + 60'000 - used);
   redisSettle(r.reservations, std::vector<int64_t>{4}, 0);
   EXPECT_EQ(peek(b, 0)[0], 5);
 }
@@ -663,8 +698,8 @@ TEST_F(ScriptsTest, PeekReportsAndChangesNothing) {
   ASSERT_TRUE(reserve1(f, 100, t0 + 10)->admitted());
   ASSERT_EQ(reserve1(f, 1, t0 + 20)->verdict, Verdict::OverLimit);  // blocked until t0+5020
   ASSERT_TRUE(reserve1(t, 30, t0 + 10)->admitted());
-  const std::string before = command({"DUMP", redisKeyFor(kPrefix, f)}) +
-                             command({"DUMP", redisKeyFor(kPrefix, t)});
+  const std::string before =
+      command({"DUMP", redisKeyFor(kPrefix, f)}) + command({"DUMP", redisKeyFor(kPrefix, t)});
   const std::string ttl = command({"PEXPIRETIME", redisKeyFor(kPrefix, f)});
   EXPECT_EQ(peek(f, t0 + 1'000), (std::vector<int64_t>{100, 0, 59'000, 4'020}));
   EXPECT_EQ(peek(f, t0 + 60'000), (std::vector<int64_t>{0, 100, 0, 0}));  // next window
@@ -691,72 +726,14 @@ TEST_F(ScriptsTest, HugeValuesAreClampedNotCorrupted) {
   const uint64_t lim = 999'999'999'999'989;  // ~2^49.8, a prime-ish limit per day
   const BucketSpec d = spec("day", Algorithm::TokenBucket, lim, 86'400'000);
   const BucketSpec s = spec("sday", Algorithm::SlidingWindow, lim, 86'400'000);
-  reserve({d, s}, {static_cast<int64_t>(lim), static_cast<int64_t>(lim - 7)}, t0);
+  // (reserve() compares every result with MemoryStore's.)
+  ASSERT_TRUE(
+      reserve({d, s}, {static_cast<int64_t>(lim), static_cast<int64_t>(lim - 7)}, t0)->admitted());
+  int admitted = 0;
   for (int64_t ms : {1, 7, 1'000, 86'399'999, 86'400'000 + 13, 2 * 86'400'000 - 3}) {
-    Both p = reserve({d, s}, {static_cast<int64_t>(lim / 3), 5}, t0 + ms);
-    (void)p;
+    admitted += reserve({d, s}, {static_cast<int64_t>(lim / 3), 5}, t0 + ms)->admitted() ? 1 : 0;
   }
-}
-
-// ---- the pure helpers ----------------------------------------------------------------------
-
-TEST(ScriptsHelpers, HashTagsAndKeys) {
-  EXPECT_EQ(hashTagOf("rule:consumer:alice"), "alice");
-  EXPECT_EQ(hashTagOf("global"), "global");
-  EXPECT_EQ(hashTagOf("rule:"), "");
-  BucketSpec s = spec("tpm:consumer:alice", Algorithm::SlidingWindow, 10, 60'000);
-  EXPECT_EQ(redisKeyFor("tg:", s), "tg:{alice}tpm:consumer:alice|sliding|60000");
-  s.window = milliseconds(0);  // < 1 ms is 1 ms, as MemoryStore's identity
-  EXPECT_EQ(redisKeyFor("tg:", s), "tg:{alice}tpm:consumer:alice|sliding|1");
-  s.algorithm = Algorithm::Concurrency;  // 0 = no lease
-  EXPECT_EQ(redisKeyFor("", s), "{alice}tpm:consumer:alice|concurrency|0");
-}
-
-TEST(ScriptsHelpers, ArgumentsAreNormalisedAndClamped) {
-  std::vector<BucketSpec> b = {spec("a", Algorithm::TokenBucket, uint64_t{1} << 63, -5, 7),
-                               spec("b", Algorithm::Concurrency, 3, 0)};
-  std::vector<std::string> argv = {"EVALSHA", "sha", "2", "k1", "k2"};
-  appendReserveArgs(b, std::vector<int64_t>{-4}, ReserveMode::CheckOnly, 123, argv);
-  EXPECT_EQ(argv, (std::vector<std::string>{"EVALSHA", "sha", "2", "k1", "k2", "1", "123", "2",
-                                            "1125899906842624", "1", "7", "0", "3", "3", "0", "0",
-                                            "0"}));
-  store::Reservation r;
-  r.bucket = b[1];
-  r.windowStart = tp(55);
-  argv.clear();
-  appendSettleArgs(std::vector{r, r}, std::vector<int64_t>{INT64_MIN}, 0, argv);
-  EXPECT_EQ(argv, (std::vector<std::string>{"0", "3", "3", "0", "55", "-1125899906842624", "3",
-                                            "3", "0", "55", "0"}));
-  argv.clear();
-  appendPeekArgs(b[0], 9, argv);
-  EXPECT_EQ(argv, (std::vector<std::string>{"9", "2", "1125899906842624", "1"}));
-}
-
-TEST(ScriptsHelpers, ReplyParsing) {
-  std::vector<BucketSpec> b = {spec("a", Algorithm::FixedWindow, 10, 1000),
-                               spec("b", Algorithm::TokenBucket, 0, 1000)};
-  std::vector<int64_t> v = {1, 1, -1, 5000, 0, 0, 5000, 10, 0, 0, 1, 0, 5000, -3, -1, -1};
-  ReserveResult out;
-  ASSERT_TRUE(parseReserveReply(v, b, out));
-  EXPECT_EQ(out.verdict, Verdict::OverLimit);
-  EXPECT_EQ(out.decisiveIndex, 1u);
-  EXPECT_EQ(out.retryIn.count(), store::kNeverMs);
-  ASSERT_EQ(out.reservations.size(), 2u);
-  EXPECT_EQ(out.reservations[1].bucket.key, "b");
-  EXPECT_EQ(out.reservations[1].state.remaining, -3);
-  EXPECT_EQ(out.reservations[1].state.resetIn.count(), store::kNeverMs);
-  EXPECT_EQ(out.reservations[0].state.limit, 10u);
-  EXPECT_EQ(out.reservations[0].windowStart, tp(5000));
-  v.pop_back();
-  EXPECT_FALSE(parseReserveReply(v, b, out));  // short
-  v.push_back(0);
-  v[1] = 2;
-  EXPECT_FALSE(parseReserveReply(v, b, out));  // decisive index out of range
-  v[1] = 0;
-  v[4] = 9;
-  EXPECT_FALSE(parseReserveReply(v, b, out));  // no such verdict
-  EXPECT_TRUE(parseReserveReply(std::vector<int64_t>{0, 0, 0, 1}, {}, out));
-  EXPECT_TRUE(out.reservations.empty());
+  EXPECT_GT(admitted, 0);
 }
 
 }  // namespace
