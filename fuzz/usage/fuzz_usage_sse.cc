@@ -1,7 +1,7 @@
 // Fuzz target: usage::SseFramer. The first byte seeds how the rest is split into feeds. Checks,
 // besides crashes and sanitizer reports: events, blocks and the pending event do not depend
-// on the split, the blocks plus the unfinished tail give back the input byte for byte, and no
-// event is larger than the cap.
+// on the split nor on zero-copy mode, the blocks plus the unfinished tail give back the input
+// byte for byte, and no event is larger than the cap.
 
 #include <cstdint>
 #include <cstdio>
@@ -38,8 +38,9 @@ std::string flatten(const tg::usage::SseEvent& e) {
          (e.truncated ? "T" : "");
 }
 
-Framed frame(std::string_view in, uint8_t seed) {
+Framed frame(std::string_view in, uint8_t seed, bool zeroCopy = false) {
   tg::usage::SseFramer f(kMaxEvent);
+  f.setZeroCopy(zeroCopy);
   Framed r;
   std::string block;
   uint32_t state = seed * 2654435761u + 1;
@@ -96,6 +97,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Framed split = frame(in, data[0] == 0 ? 1 : data[0]);
   if (!(whole == split)) {
     fail("result depends on the split");
+  }
+  if (!(frame(in, data[0], true) == whole)) {
+    fail("zero-copy mode differs");
   }
   std::string joined;
   for (const auto& b : whole.blocks) {
