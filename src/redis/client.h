@@ -12,21 +12,35 @@
 //   * Each command completes exactly once: with the reply (a Redis error reply is a reply,
 //     Reply::Type::Error), or with a transport Status: Timeout (no reply within
 //     commandTimeout; the connection is then closed and reopened, since later replies can no
-//     longer be matched), Unavailable (not connected: connecting, backing off after failures,
-//     or closed) or Protocol (unparsable bytes; the connection is reset). A failing Redis
+//     longer be matched: the commands behind it on that connection complete with Timeout
+//     too), Unavailable (not connected: connecting, backing off after failures, or closed; or
+//     the connection was lost with the command in flight) or Protocol (unparsable bytes; the
+//     connection is reset, the commands in flight complete with Protocol). After Timeout,
+//     Protocol or an Unavailable from a lost connection the command may or may not have run;
+//     an Unavailable from a client that was not Up means it was never sent. A failing Redis
 //     costs a caller at most connectTimeout/commandTimeout; while the client is Down, commands
 //     fail at once with Unavailable (no queueing behind a dead server) and a background probe
-//     reconnects with exponential backoff (reconnectMin doubling up to reconnectMax).
+//     reconnects with exponential backoff (reconnectMin doubling up to reconnectMax; the first
+//     reconnect after losing an Up connection is immediate).
 //   * On (re)connect: AUTH (password, or username + password for ACLs), SELECT database (not in
-//     cluster mode), then the connection is Up. A wrong password or database is logged once per
-//     outage with Redis's error text and the client stays Down, probing.
+//     cluster mode), PING (proves a Redis answers), all in one write; then the connection is
+//     Up. Diagnostics (core/log.h): one warning per outage and node with the first reason, plus
+//     one per distinct refusal by a server that answers (Redis's own text for a wrong password
+//     or database, "protocol error" for a server that is not Redis); the client stays Down,
+//     probing, and logs at info level when the node is reachable again.
+//   * Standalone: seeds[0] is the server (further seeds are ignored).
 //   * Cluster mode: the slot map comes from CLUSTER SLOTS of any reachable seed; a command is
 //     sent to the master owning the slot of its routing key (CRC16 of the hash tag, see
 //     slotOf); MOVED updates the map (and schedules a full refresh) and retries at the new
 //     address; ASK retries once at the given node preceded by ASKING. At most 5 redirects per
-//     command, then it fails with Status::Protocol.
+//     command, then it fails with Status::Protocol. A redirect to a node not connected yet
+//     waits for that node's first connection attempt. The full slot map is refreshed (one
+//     CLUSTER SLOTS at a time, at most every 200 ms) after MOVED, when a master's connection
+//     is lost, and every 30 s; nodes that no longer serve slots are disconnected. An empty
+//     routing key goes to any master that is up.
 //   * EVALSHA: eval() runs a Script by its SHA1; on NOSCRIPT it loads the script on that node
-//     (SCRIPT LOAD) and retries once, transparently.
+//     (SCRIPT LOAD) and retries once, transparently (both written at once: no extra round
+//     trip). The client keeps a copy of each distinct script text it has seen, by SHA1.
 
 #include <boost/asio/any_io_executor.hpp>
 #include <chrono>

@@ -519,6 +519,84 @@ TEST_F(ClientTest, EvalShaReloadsTheScriptOnNoscript) {
   EXPECT_TRUE(o->reply.isError());
 }
 
+// TLS: a throw-away CA and a server certificate for localhost / 127.0.0.1, made with the
+// openssl command line; redis-server serves TLS on a second port.
+class TlsFiles {
+ public:
+  TlsFiles() : dir_("/tmp/tg-client-test-tls-" + std::to_string(::getpid())) {
+    std::string d = dir_;
+    std::string script =
+        "set -e; mkdir -p " + d + "; cd " + d +
+        "; printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > ext.cnf"
+        "; openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 1"
+        " -subj /CN=tg-test-ca"
+        "; openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr"
+        " -subj /CN=localhost"
+        "; openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial"
+        " -out server.crt -days 1 -extfile ext.cnf";
+    ok_ = std::system(("(" + script + ") >/dev/null 2>&1").c_str()) == 0;
+  }
+  ~TlsFiles() { std::system(("rm -rf " + dir_).c_str()); }
+  bool ok() const { return ok_; }
+  std::string path(const std::string& f) const { return dir_ + "/" + f; }
+
+ private:
+  std::string dir_;
+  bool ok_ = false;
+};
+
+TEST_F(ClientTest, TlsWithVerifiedCertificate) {
+  REQUIRE_REDIS();
+  TlsFiles files;
+  if (!files.ok()) {
+    GTEST_SKIP() << "openssl cannot make test certificates";
+  }
+  uint16_t tlsPort = tg::testing::freeLoopbackPort();
+  RedisServer server({"--tls-port", std::to_string(tlsPort), "--tls-cert-file",
+                      files.path("server.crt"), "--tls-key-file", files.path("server.key"),
+                      "--tls-ca-cert-file", files.path("ca.crt"), "--tls-auth-clients", "no",
+                      "--requirepass", "pw"});
+  Options o = localOptions(tlsPort);
+  o.tls = true;
+  o.caFile = files.path("ca.crt");
+  o.serverName = "localhost";
+  o.password = "pw";
+  {
+    Client c(io_.get_executor(), o);
+    c.start();
+    ASSERT_TRUE(waitUp(io_, c));
+    EXPECT_EQ(exec(io_, c, {"SET", "tls", "yes"}).reply.str, "OK");
+    int done = 0;
+    for (int i = 0; i < 200; ++i) {
+      c.command({"GET", "tls"}, {}, [&](Status s, Reply&& r) {
+        EXPECT_EQ(s, Status::Ok);
+        EXPECT_EQ(r.str, "yes");
+        ++done;
+      });
+    }
+    ASSERT_TRUE(runUntil(io_, [&] { return done == 200; }));
+  }
+  // The IP address is verified too (the certificate has it as a subjectAltName).
+  o.serverName.clear();
+  {
+    Client c(io_.get_executor(), o);
+    c.start();
+    ASSERT_TRUE(waitUp(io_, c));
+  }
+  // Against the system CAs the test CA is unknown: the handshake fails, the client stays Down.
+  o.caFile.clear();
+  StderrCapture capture;
+  {
+    Client c(io_.get_executor(), o);
+    c.start();
+    auto end = Clock::now() + milliseconds(200);
+    runUntil(io_, [&] { return Clock::now() >= end; }, milliseconds(1000));
+    EXPECT_EQ(c.health(), Health::Down);
+  }
+  std::string log = capture.text();
+  EXPECT_NE(log.find("TLS handshake failed"), std::string::npos) << log;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Redis Cluster: 3 masters, created once for the suite.
 
