@@ -93,7 +93,7 @@ void AdmitSettle(benchmark::State& state) {
   for (auto _ : state) {
     auto now = std::chrono::system_clock::now();
     a.admit(set, store, nullptr, f, {450, 16}, now);
-    a.settle(store, {450, 0, 16}, now);
+    a.settle({450, 0, 16}, now);
   }
 }
 BENCHMARK(AdmitSettle);
@@ -125,7 +125,7 @@ void Whole(benchmark::State& state) {
     a.admit(set, store, nullptr, facts(m->consumer), {450, 16}, now);
     out.clear();
     a.appendHeaders(out);
-    a.settle(store, {450, 0, 16}, std::chrono::system_clock::now());
+    a.settle({450, 0, 16}, std::chrono::system_clock::now());
     benchmark::DoNotOptimize(out.data());
   }
 }

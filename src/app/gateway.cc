@@ -164,7 +164,7 @@ core::Result<std::unique_ptr<Gateway>> Gateway::create(GatewayConfig gc) {
   }
   // Rate limits: one store shared by every worker (the embedded, sharded MemoryStore).
   s->shared.policies = gc.policies ? gc.policies : std::make_shared<const limiter::PolicySet>();
-  s->shared.store = std::make_shared<store::MemoryStore>();
+  s->shared.memoryStore = std::make_shared<store::MemoryStore>();
   s->shared.keyCap = std::make_shared<limiter::DistinctKeyCap>();
   if (!s->shared.policies->policies.empty() || !s->shared.policies->consumers.empty()) {
     core::logInfo("rate limits", {{"policies", std::to_string(s->shared.policies->policies.size())},

@@ -1,6 +1,7 @@
 #include "limiter/admission.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "limiter/headers.h"
 #include "limiter/reservation.h"
@@ -21,6 +22,8 @@ std::string_view outcomeName(Outcome o) {
       return "too_large";
     case Outcome::StoreFailure:
       return "store_failure";
+    case Outcome::StoreUnavailable:
+      return "store_unavailable";
   }
   return "none";
 }
@@ -55,108 +58,212 @@ bool isStoreFailure(store::Verdict v) {
 
 }  // namespace
 
-Outcome Admission::admit(const PolicySet& set, store::Store& store, DistinctKeyCap* cap,
-                         const RequestFacts& facts, const Demand& demand, store::TimePoint now) {
+void Admission::addToGroup(Group& g, size_t bucket, const store::BucketSpec& spec,
+                           int64_t amount) {
+  if (g.index.size() == g.specs.size()) {
+    g.specs.emplace_back();
+  }
+  g.specs[g.index.size()] = spec;  // copy-assign: reuses the key's capacity
+  g.index.push_back(bucket);
+  g.amounts.push_back(amount);
+}
+
+bool Admission::begin(const PolicySet& set, DistinctKeyCap* cap, const RequestFacts& facts,
+                      const Demand& demand, store::TimePoint now) {
   set_ = &set;
   outcome_ = Outcome::NoLimits;
   hasDecisive_ = false;
   retryIn_ = std::chrono::milliseconds(0);
   reservedTokens_ = 0;
   settled_ = true;
-  for (Group& g : groups_) {
+  nextGroup_ = 0;
+  pending_ = kGroups;
+  for (size_t gi = 0; gi < kGroups; ++gi) {
+    Group& g = groups_[gi];
     g.index.clear();
     g.amounts.clear();
     g.reserved = false;
+    g.store = nullptr;
+    g.mode = gi == kLocal ? store::ReserveMode::Reserve : modeOfGroup(gi);
   }
   matchInto(set, facts, now, buckets_, cap);
   if (buckets_.empty()) {
-    return outcome_;
+    return false;
   }
   for (size_t i = 0; i < buckets_.size(); ++i) {
     const MatchedBucket& b = buckets_[i];
     const Policy& p = set.policies[b.policyIndex];
-    Group& g = groups_[groupOf(b)];
-    if (g.index.size() == g.specs.size()) {
-      g.specs.emplace_back();
-    }
-    g.specs[g.index.size()] = b.spec;  // copy-assign: reuses the key's capacity
-    g.index.push_back(i);
     const int64_t amount = tokenAmount(b.quantity, reservedCounts(p, demand), p.weights);
-    g.amounts.push_back(amount);
+    addToGroup(groups_[groupOf(b)], i, b.spec, amount);
     if (b.kind == AmountKind::Tokens && !b.shadow) {
       reservedTokens_ = std::max(reservedTokens_, amount);
     }
   }
-
   outcome_ = Outcome::Allowed;
-  for (size_t gi = 0; gi < kGroups; ++gi) {
+  settled_ = false;
+  return true;
+}
+
+std::optional<Admission::ReserveCall> Admission::next() {
+  if (outcome_ == Outcome::NoLimits || rejected()) {
+    return std::nullopt;
+  }
+  while (nextGroup_ < kLocal) {
+    const size_t gi = nextGroup_++;
     Group& g = groups_[gi];
     if (g.index.empty()) {
       continue;
     }
-    const bool shadow = gi >= 2;
-    if (shadow && outcome_ != Outcome::Allowed && outcome_ != Outcome::StoreFailure) {
-      break;
+    // Shadow groups only once every enforced one admitted (or failed open).
+    if (gi >= 2 && outcome_ != Outcome::Allowed && outcome_ != Outcome::StoreFailure &&
+        outcome_ != Outcome::ShadowRejected) {
+      return std::nullopt;
     }
-    store.reserveInto(std::span<const store::BucketSpec>(g.specs.data(), g.index.size()),
-                      g.amounts, modeOfGroup(gi), now, g.result);
-    g.reserved = true;
-    const store::Verdict v = g.result.verdict;
-    if (v == store::Verdict::Admitted) {
-      continue;
-    }
-    if (isStoreFailure(v)) {
-      // Fail open: the buckets that could be decided were not charged (all or nothing), so
-      // there is nothing to settle for this group.
-      g.reserved = false;
-      if (!hasDecisive_) {
-        outcome_ = Outcome::StoreFailure;
-        hasDecisive_ = true;
-        decisiveGroup_ = gi;
-        decisiveInGroup_ = g.result.decisiveIndex;
-      }
-      continue;
-    }
+    pending_ = gi;
+    return ReserveCall{std::span<const store::BucketSpec>(g.specs.data(), g.index.size()),
+                       g.amounts, g.mode, &g.result};
+  }
+  return std::nullopt;
+}
+
+void Admission::rejectWith(size_t gi, Outcome o, store::TimePoint now) {
+  outcome_ = o;
+  retryIn_ = o == Outcome::Rejected ? groups_[gi].result.retryIn : std::chrono::milliseconds(0);
+  groups_[gi].reserved = false;  // a rejected reserve charged nothing
+  rollBack(now);
+  settled_ = true;
+}
+
+void Admission::reserved(store::Store& store, store::Store* local, store::TimePoint now) {
+  const size_t gi = pending_;
+  pending_ = kGroups;
+  if (gi >= kLocal) {
+    return;
+  }
+  Group& g = groups_[gi];
+  g.store = &store;
+  g.reserved = true;
+  const store::Verdict v = g.result.verdict;
+  if (v == store::Verdict::Admitted) {
+    return;
+  }
+  if (isStoreFailure(v)) {
+    g.reserved = false;  // all or nothing: the store charged none of this group
+    decideFailure(gi, local, &store, now);
+    return;
+  }
+  if (!hasDecisive_ || gi < 2) {
     hasDecisive_ = true;
     decisiveGroup_ = gi;
     decisiveInGroup_ = g.result.decisiveIndex;
-    if (shadow) {
-      // Kept reserved (charged 0): settle charges the real usage so the shadow buckets count.
+  }
+  if (gi >= 2) {
+    // Shadow: kept reserved (charged 0), so settle charges the real usage and the shadow
+    // buckets keep counting.
+    if (outcome_ == Outcome::Allowed) {
       outcome_ = Outcome::ShadowRejected;
+    }
+    return;
+  }
+  rejectWith(gi, v == store::Verdict::TooLarge ? Outcome::TooLarge : Outcome::Rejected, now);
+}
+
+void Admission::decideFailure(size_t gi, store::Store* local, store::Store* primary,
+                              store::TimePoint now) {
+  const Group& g = groups_[gi];
+  const bool shadow = gi >= 2;
+  // Closed (enforced buckets only: a shadow rule never rejects).
+  if (!shadow) {
+    for (size_t k = 0; k < g.index.size(); ++k) {
+      const Policy& p = set_->policies[buckets_[g.index[k]].policyIndex];
+      if (p.storeFailure == StoreFailureMode::Closed) {
+        hasDecisive_ = true;
+        decisiveGroup_ = gi;
+        decisiveInGroup_ = k;
+        rejectWith(gi, Outcome::StoreUnavailable, now);
+        return;
+      }
+    }
+  }
+  if (outcome_ == Outcome::Allowed || outcome_ == Outcome::ShadowRejected) {
+    outcome_ = Outcome::StoreFailure;
+    if (!hasDecisive_) {
+      hasDecisive_ = true;
+      decisiveGroup_ = gi;
+      decisiveInGroup_ = g.result.decisiveIndex;
+    }
+  }
+  // Local: the same buckets in this instance's memory, limits scaled down.
+  if (shadow || local == nullptr || local == primary) {
+    return;
+  }
+  Group& lg = groups_[kLocal];
+  lg.index.clear();
+  lg.amounts.clear();
+  lg.mode = g.mode;
+  for (size_t k = 0; k < g.index.size(); ++k) {
+    const Policy& p = set_->policies[buckets_[g.index[k]].policyIndex];
+    if (p.storeFailure != StoreFailureMode::Local) {
       continue;
     }
-    g.reserved = false;  // a rejected reserve charged nothing
-    outcome_ = v == store::Verdict::TooLarge ? Outcome::TooLarge : Outcome::Rejected;
-    retryIn_ = g.result.retryIn;
-    rollBack(store, gi, now);
+    addToGroup(lg, g.index[k], g.specs[k], g.amounts[k]);
+    store::BucketSpec& spec = lg.specs[lg.index.size() - 1];
+    spec.limit = static_cast<uint64_t>(std::floor(static_cast<double>(spec.limit) * p.localShare));
+  }
+  if (lg.index.empty()) {
+    return;
+  }
+  local->reserveInto(std::span<const store::BucketSpec>(lg.specs.data(), lg.index.size()),
+                     lg.amounts, lg.mode, now, lg.result);
+  lg.store = local;
+  lg.reserved = true;
+  const store::Verdict v = lg.result.verdict;
+  if (v == store::Verdict::Admitted || isStoreFailure(v)) {
+    lg.reserved = v == store::Verdict::Admitted;
+    return;
+  }
+  hasDecisive_ = true;
+  decisiveGroup_ = kLocal;
+  decisiveInGroup_ = lg.result.decisiveIndex;
+  rejectWith(kLocal, v == store::Verdict::TooLarge ? Outcome::TooLarge : Outcome::Rejected, now);
+}
+
+Outcome Admission::admit(const PolicySet& set, store::Store& store, DistinctKeyCap* cap,
+                         const RequestFacts& facts, const Demand& demand, store::TimePoint now,
+                         store::Store* local) {
+  if (!begin(set, cap, facts, demand, now)) {
     return outcome_;
   }
-  settled_ = false;
+  while (std::optional<ReserveCall> call = next()) {
+    store.reserveInto(call->buckets, call->amounts, call->mode, now, *call->out);
+    reserved(store, local, now);
+  }
   return outcome_;
 }
 
-void Admission::rollBack(store::Store& store, size_t upTo, store::TimePoint now) {
-  for (size_t gi = 0; gi < upTo; ++gi) {
-    Group& g = groups_[gi];
-    if (!g.reserved) {
+void Admission::rollBack(store::TimePoint now) {
+  for (Group& g : groups_) {
+    if (!g.reserved || g.store == nullptr) {
       continue;
     }
     deltas_.clear();
-    for (const store::Reservation& r : g.result.reservations) {
-      deltas_.push_back(-r.charged);
+    for (size_t k = 0; k < g.index.size(); ++k) {
+      deltas_.push_back(-g.result.reservations[k].charged);
     }
-    store.settle(g.result.reservations, deltas_, now);
+    g.store->settle(std::span<const store::Reservation>(g.result.reservations.data(),
+                                                        g.index.size()),
+                    deltas_, now);
     g.reserved = false;
   }
 }
 
-void Admission::settle(store::Store& store, const TokenCounts& actual, store::TimePoint now) {
+void Admission::settle(const TokenCounts& actual, store::TimePoint now) {
   if (settled_) {
     return;
   }
   settled_ = true;
   for (Group& g : groups_) {
-    if (!g.reserved) {
+    if (!g.reserved || g.store == nullptr) {
       continue;
     }
     deltas_.clear();
@@ -166,7 +273,9 @@ void Admission::settle(store::Store& store, const TokenCounts& actual, store::Ti
       const int64_t real = tokenAmount(b.quantity, actual, p.weights);
       deltas_.push_back(settlementDelta(g.result.reservations[k], real));
     }
-    store.settle(g.result.reservations, deltas_, now);
+    g.store->settle(std::span<const store::Reservation>(g.result.reservations.data(),
+                                                        g.index.size()),
+                    deltas_, now);
     g.reserved = false;
   }
 }
@@ -217,12 +326,15 @@ void Admission::appendHeaders(std::string& out) const {
   std::vector<store::BucketState>& requests = requestStates_;
   tokens.clear();
   requests.clear();
-  if (rejected()) {
+  if (outcome_ == Outcome::StoreUnavailable) {
+    // nothing is known about the buckets
+  } else if (rejected()) {
     collectStates(groups_[decisiveGroup_], tokens, requests);
   } else {
-    for (size_t gi = 0; gi < 2; ++gi) {
-      if (!groups_[gi].index.empty() && !isStoreFailure(groups_[gi].result.verdict)) {
-        collectStates(groups_[gi], tokens, requests);
+    for (size_t gi : {size_t{0}, size_t{1}, kLocal}) {
+      const Group& g = groups_[gi];
+      if (!g.index.empty() && g.store != nullptr && !isStoreFailure(g.result.verdict)) {
+        collectStates(g, tokens, requests);
       }
     }
   }
@@ -232,8 +344,10 @@ void Admission::appendHeaders(std::string& out) const {
   if (auto i = mostConstrained(requests)) {
     appendQuotaHeaders(requests[*i], "requests", out);
   }
-  if (rejected()) {
+  if (outcome_ == Outcome::Rejected || outcome_ == Outcome::TooLarge) {
     appendRetryHeaders(retryIn_, outcome_ == Outcome::Rejected, out);
+  } else if (outcome_ == Outcome::StoreUnavailable) {
+    out += "retry-after: 1\r\n";
   }
 }
 

@@ -20,8 +20,22 @@
 //   headers   x-ratelimit-* of the most constrained token bucket (unit "tokens") and request
 //             bucket ("requests"); on a rejection also the retry headers (limiter/headers.h).
 //
-// Store failures (Verdict::StoreFull/StoreError) admit the request (failure policy "open"; the
-// per-policy choice arrives with the Redis store) and are reported as Outcome::StoreFailure.
+// Store failures (Verdict::StoreFull/StoreError: Redis down or slow, MemoryStore full): each
+// bucket of the failed group follows its policy's `storeFailure` mode. Any Closed bucket rejects
+// the request (Outcome::StoreUnavailable, 503 upstream of the caller); Local buckets are
+// reserved in the gateway's own in-memory store instead, their limits scaled by localShare (a
+// rejection there is a normal rejection); Open buckets are skipped. The request is then
+// admitted as Outcome::StoreFailure (counted and logged).
+//
+// Two ways to drive it:
+//   * admit(): everything inline, for stores that decide inline (MemoryStore) and tests;
+//   * the request path, which must not block on a networked store:
+//       begin(...);                                  // match + size
+//       while (auto call = next()) {                 // one store call per group
+//         if (!store.reserveStart(call->buckets, call->amounts, call->mode, now, *call->out,
+//                                 done)) { await done; }
+//         reserved(store, local, now);               // evaluate, fall back, roll back
+//       }
 //
 // One Admission per connection, reused request after request: its vectors keep their
 // capacity, so a warm admission allocates only what the store copies.
@@ -30,6 +44,7 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -51,17 +66,39 @@ enum class Outcome : uint8_t {
   ShadowRejected,  // a shadow bucket would have rejected; the request goes on
   Rejected,        // over a limit or blocked by a penalty: retryable
   TooLarge,        // larger than a whole limit: never retry
-  StoreFailure,    // the store could not decide; admitted (fail open)
+  StoreFailure,    // the store could not decide; admitted (open / local policies)
+  StoreUnavailable,  // the store could not decide and a policy is `closed`: 503
 };
 std::string_view outcomeName(Outcome o);  // "none", "allowed", "shadow_rejected", ...
 
 class Admission {
  public:
+  // All steps inline (store.reserveInto). `local`: the fallback store of Local policies
+  // (nullptr: none, Local then behaves as Open).
   Outcome admit(const PolicySet& set, store::Store& store, DistinctKeyCap* cap,
-                const RequestFacts& facts, const Demand& demand, store::TimePoint now);
+                const RequestFacts& facts, const Demand& demand, store::TimePoint now,
+                store::Store* local = nullptr);
+
+  // Step API (see the header comment). begin() returns false when no bucket applies.
+  bool begin(const PolicySet& set, DistinctKeyCap* cap, const RequestFacts& facts,
+             const Demand& demand, store::TimePoint now);
+  struct ReserveCall {
+    std::span<const store::BucketSpec> buckets;
+    std::span<const int64_t> amounts;
+    store::ReserveMode mode;
+    store::ReserveResult* out;
+  };
+  // The next store call to make, or nullopt when the request is decided.
+  std::optional<ReserveCall> next();
+  // After the call from next() completed (its result is in *out): evaluates it.
+  void reserved(store::Store& store, store::Store* local, store::TimePoint now);
 
   Outcome outcome() const { return outcome_; }
-  bool rejected() const { return outcome_ == Outcome::Rejected || outcome_ == Outcome::TooLarge; }
+  // The request must be answered by the gateway (429 / too large / 503).
+  bool rejected() const {
+    return outcome_ == Outcome::Rejected || outcome_ == Outcome::TooLarge ||
+           outcome_ == Outcome::StoreUnavailable;
+  }
 
   // The bucket that decided a rejection or shadow rejection; nullptr otherwise.
   const MatchedBucket* decisive() const;
@@ -79,19 +116,27 @@ class Admission {
 
   // Settles with the request's real (or estimated) token counts. Exactly once; a no-op when
   // nothing was reserved, after a rejection, or when already settled.
-  void settle(store::Store& store, const TokenCounts& actual, store::TimePoint now);
+  // Each group settles in the store it was reserved in (the primary, or the local fallback).
+  void settle(const TokenCounts& actual, store::TimePoint now);
   bool settled() const { return settled_; }
 
  private:
-  static constexpr size_t kGroups = 4;
+  // Groups 0-3: (enforced|shadow) x (strict|check-only); group 4: the local fallback.
+  static constexpr size_t kGroups = 5;
+  static constexpr size_t kLocal = 4;
   struct Group {
     std::vector<size_t> index;  // into buckets_
     std::vector<store::BucketSpec> specs;  // first index.size() are this request's
     std::vector<int64_t> amounts;
+    store::ReserveMode mode = store::ReserveMode::Reserve;
     store::ReserveResult result;
-    bool reserved = false;  // reserveInto ran; its reservations need settling
+    store::Store* store = nullptr;  // where its reservations live, once reserved
+    bool reserved = false;          // its reservations need settling
   };
-  void rollBack(store::Store& store, size_t upTo, store::TimePoint now);
+  void addToGroup(Group& g, size_t bucket, const store::BucketSpec& spec, int64_t amount);
+  void decideFailure(size_t gi, store::Store* local, store::Store* primary, store::TimePoint now);
+  void rejectWith(size_t gi, Outcome o, store::TimePoint now);
+  void rollBack(store::TimePoint now);
   void collectStates(const Group& g, std::vector<store::BucketState>& tokens,
                      std::vector<store::BucketState>& requests) const;
 
@@ -102,6 +147,8 @@ class Admission {
   mutable std::vector<store::BucketState> tokenStates_;    // appendHeaders scratch
   mutable std::vector<store::BucketState> requestStates_;  // appendHeaders scratch
   Outcome outcome_ = Outcome::NoLimits;
+  size_t nextGroup_ = 0;   // next group next() considers
+  size_t pending_ = kGroups;  // group handed out by next(), awaiting reserved()
   size_t decisiveGroup_ = 0;
   size_t decisiveInGroup_ = 0;
   bool hasDecisive_ = false;

@@ -399,7 +399,7 @@ class NativeReader {
         n, path,
         {"name", "routes", "algorithm", "mode", "reservation", "default_max_tokens", "weights",
          "time_zone", "tier_label", "penalty", "shadow", "concurrency_lease", "rejected_code",
-         "rejected_msg", "rules"},
+         "rejected_msg", "store_failure", "local_share", "rules"},
         [&](const std::string& k, const YAML::Node& v, const std::string& kp) {
           std::string s;
           int64_t i = 0;
@@ -481,6 +481,27 @@ class NativeReader {
             }
           } else if (k == "rejected_msg") {
             r_.str(v, kp, p.rejectedMsg);
+          } else if (k == "store_failure") {
+            if (r_.str(v, kp, s)) {
+              if (s == "open") {
+                p.storeFailure = StoreFailureMode::Open;
+              } else if (s == "closed") {
+                p.storeFailure = StoreFailureMode::Closed;
+              } else if (s == "local") {
+                p.storeFailure = StoreFailureMode::Local;
+              } else {
+                r_.error(v, kp, "must be open, closed or local, got '" + s + "'");
+              }
+            }
+          } else if (k == "local_share") {
+            double d = 0;
+            if (r_.number(v, kp, d)) {
+              if (!(d > 0 && d <= 1)) {
+                r_.error(v, kp, "must be in (0, 1]");
+              } else {
+                p.localShare = d;
+              }
+            }
           } else if (k == "rules") {
             r_.list(v, kp, [&](const YAML::Node& rv, const std::string& rp) {
               Rule rule;

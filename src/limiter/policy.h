@@ -243,6 +243,12 @@ struct RedisSettings {
   uint32_t database = 0;
 };
 
+// What admission does when the store cannot decide (Redis down or timing out, MemoryStore
+// full): Open admits (and counts the event), Closed rejects with 503, Local reserves in the
+// gateway's own in-memory store instead, with each bucket's limit scaled by Policy::localShare
+// (the share of the cluster-wide limit one instance may use while it cannot coordinate).
+enum class StoreFailureMode : uint8_t { Open, Closed, Local };
+
 struct Policy {
   std::string name;                 // unique; part of bucket keys (Higress: rule_name)
   std::vector<std::string> routes;  // route names this policy applies to; empty = every route
@@ -259,6 +265,8 @@ struct Policy {
   Millis concurrencyLease{3'600'000};  // window of Concurrent buckets
   uint32_t rejectedCode = 429;
   std::string rejectedMsg;  // empty = the caller's dialect (OpenAI / Anthropic JSON)
+  StoreFailureMode storeFailure = StoreFailureMode::Open;  // Higress: open (it admits)
+  double localShare = 1.0;  // Local mode: fraction of each limit this instance enforces
   bool higress = false;     // converted from an ai-token-ratelimit config
   std::optional<RedisSettings> redis;
   std::vector<Rule> rules;

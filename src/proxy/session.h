@@ -50,6 +50,8 @@ class Session {
   // Key-auth then admission; false when the request was answered here (401, 429).
   http::Task<bool> authorizeAndAdmit(Exchange& x);
   bool authenticate(Exchange& x, bool& presented);
+  http::Task<void> awaitReserve(store::Store& st, limiter::Admission::ReserveCall& call,
+                                store::TimePoint now);
   void settle(Exchange& x);
   std::string rejectionResponse(const Exchange& x);
   http::Task<bool> sendError(Exchange& x, int status, std::string_view code,

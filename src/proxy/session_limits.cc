@@ -65,6 +65,21 @@ std::string limitName(const limiter::MatchedBucket& b) {
 
 }  // namespace
 
+// Runs one store call of the admission; suspends only when the store answers later.
+http::Task<void> Session::awaitReserve(store::Store& st, limiter::Admission::ReserveCall& call,
+                                       store::TimePoint now) {
+  namespace net = http::net;
+  auto initiate = [&](auto handler) {
+    auto h = std::make_shared<decltype(handler)>(std::move(handler));
+    std::function<void()> done = [h]() mutable { std::move (*h)(); };
+    if (st.reserveStart(call.buckets, call.amounts, call.mode, now, *call.out, done)) {
+      std::move(*h)();  // resumes the coroutine right away (dispatched on its own executor)
+    }
+  };
+  co_await net::async_initiate<decltype(net::use_awaitable), void()>(initiate,
+                                                                       net::use_awaitable);
+}
+
 bool Session::authenticate(Exchange& x, bool& presented) {
   const limiter::PolicySet& set = worker_.policies();
   presented = false;
@@ -151,8 +166,23 @@ http::Task<bool> Session::authorizeAndAdmit(Exchange& x) {
     }
   }
   limiter::Demand demand{info.promptEstimate, info.maxOutputTokens};
-  admission_.admit(set, worker_.store(), worker_.keyCap(), facts, demand,
-                   std::chrono::system_clock::now());
+  const store::TimePoint now = std::chrono::system_clock::now();
+  store::Store& st = worker_.store();
+  if (st.decidesInline()) {
+    admission_.admit(set, st, worker_.keyCap(), facts, demand, now, worker_.localStore());
+  } else if (admission_.begin(set, worker_.keyCap(), facts, demand, now)) {
+    // A networked store (Redis) answers later; its client bounds the wait (command timeout,
+    // fail-fast while down), so this await needs no deadline of its own. (No variable is
+    // declared in a loop condition around a co_await: GCC 12 miscompiles those.)
+    for (;;) {
+      std::optional<limiter::Admission::ReserveCall> call = admission_.next();
+      if (!call) {
+        break;
+      }
+      co_await awaitReserve(st, *call, now);
+      admission_.reserved(st, worker_.localStore(), now);
+    }
+  }
   x.limited = admission_.outcome() != limiter::Outcome::NoLimits;
   admission_.appendHeaders(limitHeaders_);
   if (!admission_.rejected()) {
@@ -160,9 +190,13 @@ http::Task<bool> Session::authorizeAndAdmit(Exchange& x) {
   }
   const limiter::MatchedBucket* b = admission_.decisive();
   const limiter::Policy& policy = worker_.policies().policies[b->policyIndex];
-  x.status = static_cast<int>(policy.rejectedCode);
-  x.error = admission_.outcome() == limiter::Outcome::TooLarge ? "request_too_large_for_limit"
-                                                               : "rate_limited";
+  x.status = admission_.outcome() == limiter::Outcome::StoreUnavailable
+                 ? 503
+                 : static_cast<int>(policy.rejectedCode);
+  const limiter::Outcome outcome = admission_.outcome();
+  x.error = outcome == limiter::Outcome::TooLarge           ? "request_too_large_for_limit"
+            : outcome == limiter::Outcome::StoreUnavailable ? "ratelimit_store_unavailable"
+                                                            : "rate_limited";
   x.keepAlive = x.keepAlive && !worker_.draining();
   out_ = rejectionResponse(x);
   deadline_.expiresAfter(limits_.idleTimeout);
@@ -180,6 +214,12 @@ std::string Session::rejectionResponse(const Exchange& x) {
   const limiter::Policy& policy = worker_.policies().policies[b.policyIndex];
   const int status = static_cast<int>(policy.rejectedCode);
   const bool close = !x.keepAlive;
+  if (admission_.outcome() == limiter::Outcome::StoreUnavailable) {
+    std::string body = errorBody(x.dialect, 503, "ratelimit_store_unavailable",
+                                 "The rate-limit store is unavailable and policy '" +
+                                     policy.name + "' fails closed. Retry shortly.");
+    return httpResponse(503, "application/json", body, x.requestId, close, limitHeaders_);
+  }
   if (!policy.rejectedMsg.empty()) {
     // Higress's rejected_msg, sent as configured: JSON when it looks like JSON.
     const char first = policy.rejectedMsg.front();
@@ -233,7 +273,7 @@ void Session::settle(Exchange& x) {
     actual.cachedInput = u->cachedInputTokens;
     actual.output = u->outputTokens;
   }
-  admission_.settle(worker_.store(), actual, std::chrono::system_clock::now());
+  admission_.settle(actual, std::chrono::system_clock::now());
 }
 
 }  // namespace tg::proxy

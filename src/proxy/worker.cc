@@ -45,7 +45,9 @@ Worker::Worker(http::net::io_context& io, const SharedState& shared, unsigned in
       accessLog_(io.get_executor(), shared.accessLogFd),
       tokenizers_(shared.tokenizers),
       policies_(shared.policies ? shared.policies : std::make_shared<const limiter::PolicySet>()),
-      store_(shared.store ? shared.store : std::make_shared<store::MemoryStore>()),
+      memoryStore_(shared.memoryStore ? shared.memoryStore
+                                      : std::make_shared<store::MemoryStore>()),
+      store_(shared.makeStore ? shared.makeStore(io, index) : memoryStore_),
       keyCap_(shared.keyCap ? shared.keyCap : std::make_shared<limiter::DistinctKeyCap>()) {
   std::random_device rd;
   rngState_ = (static_cast<uint64_t>(rd()) << 32) ^ rd() ^ (uint64_t{index} << 56);

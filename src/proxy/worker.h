@@ -7,6 +7,7 @@
 
 #include <boost/asio/ssl/context.hpp>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <unordered_set>
@@ -31,10 +32,13 @@ struct SharedState {
   int accessLogFd = -1;
   // Exact tokenizers for output estimates; null when the rank files were not found.
   std::shared_ptr<const tokenizer::Tokenizers> tokenizers;
-  // Rate limits: the compiled policies (never null, may be empty), the store every worker
-  // shares (thread-safe), and the per_ rules' distinct-key caps.
+  // Rate limits: the compiled policies (never null, may be empty), the in-memory store every
+  // worker shares (thread-safe; the store itself in memory mode, the `local` fallback with
+  // Redis), the per-worker store factory (Redis: one client per worker thread; null = the
+  // memory store), and the per_ rules' distinct-key caps.
   std::shared_ptr<const limiter::PolicySet> policies;
-  std::shared_ptr<store::Store> store;
+  std::shared_ptr<store::Store> memoryStore;
+  std::function<std::shared_ptr<store::Store>(http::net::io_context&, unsigned worker)> makeStore;
   std::shared_ptr<limiter::DistinctKeyCap> keyCap;
 };
 
@@ -51,6 +55,9 @@ class Worker {
   const tokenizer::Tokenizers* tokenizers() const { return tokenizers_.get(); }
   const limiter::PolicySet& policies() const { return *policies_; }
   store::Store& store() { return *store_; }
+  // The `local` failure-mode fallback (the shared in-memory store); the same object as store()
+  // in memory mode.
+  store::Store* localStore() { return memoryStore_.get(); }
   limiter::DistinctKeyCap* keyCap() { return keyCap_.get(); }
 
   // A new request id: 32 hex digits, unique across workers and restarts.
@@ -73,6 +80,7 @@ class Worker {
   AccessLog accessLog_;
   std::shared_ptr<const tokenizer::Tokenizers> tokenizers_;
   std::shared_ptr<const limiter::PolicySet> policies_;
+  std::shared_ptr<store::Store> memoryStore_;
   std::shared_ptr<store::Store> store_;
   std::shared_ptr<limiter::DistinctKeyCap> keyCap_;
   uint64_t rngState_;

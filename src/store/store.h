@@ -22,9 +22,17 @@
 //     Settle never fails and never rejects; a delta of 0 is a no-op.
 //   * amounts / deltas are matched to buckets / reservations by index; a missing one counts
 //     as 0 and a negative amount as 0.
-//   * Both operations complete inline and are safe to call from any thread.
+//   * reserveInto and settle complete inline and are safe to call from any thread. A store
+//     that lives across the network (RedisStore) cannot decide inline: the request path uses
+//     reserveStart, which completes inline when it can (MemoryStore always) and otherwise
+//     calls `done` later, on the calling worker's thread. settle never waits for the network
+//     (RedisStore sends it and does not wait for the answer: settlement is off the client's
+//     path).
+//   * A store that cannot decide answers Verdict::StoreError for the buckets concerned and
+//     charges nothing; the limiter then applies each policy's failure mode.
 
 #include <cstdint>
+#include <functional>
 #include <span>
 
 #include "store/bucket.h"
@@ -47,6 +55,21 @@ class Store {
     reserveInto(buckets, amounts, mode, now, out);
     return out;
   }
+
+  // The request path's reserve: true when the outcome is already in `out` (`done` is then
+  // never called); false when it will be, and `done` is called once, later, on the calling
+  // thread. `buckets`, `amounts` and `out` must stay valid until then. Default: reserveInto.
+  virtual bool reserveStart(std::span<const BucketSpec> buckets, std::span<const int64_t> amounts,
+                            ReserveMode mode, TimePoint now, ReserveResult& out,
+                            std::function<void()> done) {
+    (void)done;
+    reserveInto(buckets, amounts, mode, now, out);
+    return true;
+  }
+
+  // True when reserveStart always completes inline (MemoryStore): the request path then calls
+  // reserveInto directly and never suspends.
+  virtual bool decidesInline() const { return true; }
 
   // Applies `deltas[i]` to the bucket instance of `reservations[i]` (see the contract above).
   // Reservations come from an admitted ReserveResult of this store. In CheckOnly mode they
