@@ -34,6 +34,36 @@ int lineOf(const YAML::Node* root, const char* a, size_t i, const char* b, const
 
 }  // namespace
 
+void applyHigressRedis(config::Config& cfg, const limiter::PolicySet& set,
+                       std::vector<std::string>& notes) {
+  if (cfg.store.configured) {
+    return;
+  }
+  for (const limiter::Policy& p : set.policies) {
+    if (!p.redis) {
+      continue;
+    }
+    const limiter::RedisSettings& r = *p.redis;
+    std::string host = r.serviceName;
+    for (std::string_view suffix : {".static", ".dns"}) {
+      if (host.size() > suffix.size() && host.ends_with(suffix)) {
+        host.resize(host.size() - suffix.size());
+      }
+    }
+    config::StoreConfig& st = cfg.store;
+    st.type = config::StoreConfig::Type::Redis;
+    st.redis.addresses = {(host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" +
+                          std::to_string(r.servicePort)};
+    st.redis.username = r.username;
+    st.redis.password = r.password;
+    st.redis.database = r.database;
+    st.redis.timeout = r.timeout;
+    notes.push_back("policy '" + p.name + "': its Higress redis block selects the Redis store at " +
+                    st.redis.addresses[0] + " (no store: section)");
+    return;  // the first block decides, as one gateway has one store
+  }
+}
+
 void crossCheck(const config::Config& cfg, const limiter::PolicySet& set,
                 std::vector<config::ConfigError>& errors, std::vector<std::string>& notes,
                 const YAML::Node* root) {
@@ -50,11 +80,11 @@ void crossCheck(const config::Config& cfg, const limiter::PolicySet& set,
                           "no route named '" + route + "' (policy '" + p.name + "')"});
       }
     }
-    if (p.redis) {
+    if (p.redis && cfg.store.type == config::StoreConfig::Type::Memory) {
       notes.push_back("policy '" + p.name + "': Higress redis block (service_name '" +
                       p.redis->serviceName + ":" + std::to_string(p.redis->servicePort) +
-                      "') accepted; the embedded in-memory store is in use, so counters are "
-                      "per gateway instance");
+                      "') accepted; store.type is memory, so counters are per gateway "
+                      "instance");
     }
   }
   for (size_t i = 0; i < cfg.routes.size(); ++i) {
@@ -89,6 +119,7 @@ GatewayLoadResult loadGatewayConfigString(std::string_view yaml, const config::E
   if (!res.errors.empty()) {
     return res;
   }
+  applyHigressRedis(*base.config, *lim.policies, res.notes);
   crossCheck(*base.config, *lim.policies, res.errors, res.notes, &root);
   if (res.errors.empty()) {
     res.config = GatewayConfig{std::move(*base.config),

@@ -40,6 +40,12 @@ struct GatewayLoadResult {
 GatewayLoadResult loadGatewayConfigString(std::string_view yaml, const config::EnvLookup& env);
 GatewayLoadResult loadGatewayConfigFile(const std::string& file, const config::EnvLookup& env);
 
+// Without a `store:` section, the first Higress config with a `redis` block selects the Redis
+// store at its service_name:service_port (".static" / ".dns" registry suffixes removed: the rest
+// is resolved as a host name), with its username, password, database and timeout.
+void applyHigressRedis(config::Config& cfg, const limiter::PolicySet& set,
+                       std::vector<std::string>& notes);
+
 // Cross-checks of an already loaded pair. `root`: the YAML document, for the errors' line
 // numbers (nullptr: lines unknown).
 void crossCheck(const config::Config& cfg, const limiter::PolicySet& set,

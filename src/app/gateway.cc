@@ -16,6 +16,7 @@
 #include "http/net.h"
 #include "http/tls.h"
 #include "proxy/worker.h"
+#include "redis/redis_store.h"
 #include "store/memory_store.h"
 #include "tokenizer/tokenizer.h"
 
@@ -164,12 +165,39 @@ core::Result<std::unique_ptr<Gateway>> Gateway::create(GatewayConfig gc) {
   }
   // Rate limits: one store shared by every worker (the embedded, sharded MemoryStore).
   s->shared.policies = gc.policies ? gc.policies : std::make_shared<const limiter::PolicySet>();
-  s->shared.memoryStore = std::make_shared<store::MemoryStore>();
+  store::MemoryStoreOptions memOptions;
+  memOptions.maxEntries = cfg.store.maxBuckets;
+  s->shared.memoryStore = std::make_shared<store::MemoryStore>(memOptions);
+  std::string storeName = "memory";
+  if (cfg.store.type == config::StoreConfig::Type::Redis) {
+    const config::RedisStoreConfig& rc = cfg.store.redis;
+    redis::RedisStoreOptions ro;
+    for (const auto& a : rc.addresses) {
+      redis::Endpoint e;
+      config::parseHostPort(a, e.host, e.port);
+      ro.client.seeds.push_back(e);
+    }
+    ro.client.cluster = rc.cluster;
+    ro.client.username = rc.username;
+    ro.client.password = rc.password;
+    ro.client.database = rc.database;
+    ro.client.tls = rc.tls;
+    ro.client.caFile = rc.caFile;
+    ro.client.tlsVerify = rc.tlsVerify;
+    ro.client.serverName = rc.serverName;
+    ro.client.connectTimeout = rc.connectTimeout;
+    ro.client.commandTimeout = rc.timeout;
+    ro.keyPrefix = rc.keyPrefix;
+    s->shared.makeStore = [ro](net::io_context& io, unsigned) -> std::shared_ptr<store::Store> {
+      return std::make_shared<redis::RedisStore>(io.get_executor(), ro);
+    };
+    storeName = std::string(rc.cluster ? "redis-cluster " : "redis ") + rc.addresses[0];
+  }
   s->shared.keyCap = std::make_shared<limiter::DistinctKeyCap>();
   if (!s->shared.policies->policies.empty() || !s->shared.policies->consumers.empty()) {
     core::logInfo("rate limits", {{"policies", std::to_string(s->shared.policies->policies.size())},
                                   {"consumers", std::to_string(s->shared.policies->consumers.size())},
-                                  {"store", "memory"}});
+                                  {"store", storeName}});
   }
   s->config = std::make_shared<const config::Config>(std::move(cfg));
   s->shared.config = s->config;

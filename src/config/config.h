@@ -102,6 +102,32 @@ struct RouteConfig {
   KeyAuth keyAuth = KeyAuth::Optional;
 };
 
+// Where rate-limit buckets live (the `store:` section; docs/ratelimiting.md, docs/redis.md).
+struct RedisStoreConfig {
+  std::vector<std::string> addresses;  // "host:port": the server, or cluster seeds
+  bool cluster = false;
+  std::string username;  // ACL user (Redis 6+); empty = AUTH <password>
+  std::string password;  // empty = no AUTH
+  uint32_t database = 0;
+  bool tls = false;
+  std::string caFile;  // empty = system CAs
+  bool tlsVerify = true;
+  std::string serverName;  // empty = the host
+  Millis connectTimeout{1000};
+  Millis timeout{1000};  // per command: the most a request waits for Redis
+  std::string keyPrefix = "tg:";
+};
+
+struct StoreConfig {
+  enum class Type { Memory, Redis };
+  Type type = Type::Memory;
+  // A `store:` section was written. Without one, a Higress config's `redis` block selects
+  // Redis (as in Higress).
+  bool configured = false;
+  uint64_t maxBuckets = 1 << 20;  // in-memory buckets (the store, or Redis's local fallback)
+  RedisStoreConfig redis;
+};
+
 struct TokenizerConfig {
   std::string dataDir;  // "" = $TOKENGATE_DATA_DIR, else <binary dir>/data
 };
@@ -113,6 +139,7 @@ struct Config {
   std::vector<UpstreamConfig> upstreams;
   std::vector<RouteConfig> routes;
   TokenizerConfig tokenizer;
+  StoreConfig store;
 };
 
 // Splits "host:port" / "[v6]:port" into parts; false when malformed.

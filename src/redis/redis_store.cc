@@ -1,0 +1,296 @@
+#include "redis/redis_store.h"
+
+#include <algorithm>
+
+#include "redis/scripts.h"
+
+namespace tg::redis {
+
+namespace {
+
+// The integers of a reply array; false when it is anything else.
+bool integersOf(const Reply& r, std::vector<int64_t>& out) {
+  if (r.type != Reply::Type::Array) {
+    return false;
+  }
+  out.clear();
+  for (const Reply& e : r.elements) {
+    if (e.type != Reply::Type::Integer) {
+      return false;
+    }
+    out.push_back(e.integer);
+  }
+  return true;
+}
+
+void fillError(std::span<const store::BucketSpec> buckets, store::ReserveResult& out) {
+  out.verdict = store::Verdict::StoreError;
+  out.decisiveIndex = 0;
+  out.retryIn = std::chrono::milliseconds(0);
+  out.reservations.resize(buckets.size());
+  for (size_t i = 0; i < buckets.size(); ++i) {
+    store::Reservation& r = out.reservations[i];
+    r.bucket = buckets[i];
+    r.windowStart = store::TimePoint{};
+    r.charged = 0;
+    r.state = store::BucketState{};
+    r.state.verdict = store::Verdict::StoreError;
+    r.state.limit = buckets[i].limit;
+    r.id = store::BucketId{};
+  }
+}
+
+}  // namespace
+
+struct RedisStore::ReserveOp {
+  std::span<const store::BucketSpec> buckets;
+  std::span<const int64_t> amounts;
+  store::ReserveMode mode = store::ReserveMode::Reserve;
+  store::ReserveResult* out = nullptr;
+  std::function<void()> done;
+  std::vector<std::vector<size_t>> groups;  // bucket indices per slot, first appearance order
+  std::vector<store::ReserveResult> results;  // one per group run so far
+  std::vector<store::BucketSpec> specs;       // the current group's
+  std::vector<int64_t> groupAmounts;
+  std::vector<int64_t> values;
+};
+
+RedisStore::RedisStore(boost::asio::any_io_executor ex, RedisStoreOptions options)
+    : options_(std::move(options)),
+      client_(std::move(ex), options_.client),
+      reserveScript_(std::string(reserveScriptText())),
+      settleScript_(std::string(settleScriptText())),
+      peekScript_(std::string(peekScriptText())),
+      alive_(std::make_shared<std::atomic<bool>>(true)) {
+  client_.start();
+}
+
+RedisStore::~RedisStore() {
+  alive_->store(false);
+  client_.stop();
+}
+
+void RedisStore::reserveInto(std::span<const store::BucketSpec> buckets,
+                             std::span<const int64_t> amounts, store::ReserveMode mode,
+                             store::TimePoint now, store::ReserveResult& out) {
+  (void)amounts;
+  (void)mode;
+  (void)now;
+  fillError(buckets, out);  // cannot wait for the network inline (see the header)
+}
+
+bool RedisStore::reserveStart(std::span<const store::BucketSpec> buckets,
+                              std::span<const int64_t> amounts, store::ReserveMode mode,
+                              store::TimePoint now, store::ReserveResult& out,
+                              std::function<void()> done) {
+  (void)now;  // Redis server time
+  ++stats_.reserves;
+  auto op = std::make_shared<ReserveOp>();
+  op->buckets = buckets;
+  op->amounts = amounts;
+  op->mode = mode;
+  op->out = &out;
+  op->done = std::move(done);
+  if (!options_.client.cluster) {
+    op->groups.emplace_back(buckets.size());
+    for (size_t i = 0; i < buckets.size(); ++i) {
+      op->groups[0][i] = i;
+    }
+  } else {
+    std::vector<uint16_t> slots;
+    for (size_t i = 0; i < buckets.size(); ++i) {
+      const uint16_t slot = slotOf(redisKeyFor(options_.keyPrefix, buckets[i]));
+      auto it = std::find(slots.begin(), slots.end(), slot);
+      if (it == slots.end()) {
+        slots.push_back(slot);
+        op->groups.emplace_back();
+        op->groups.back().push_back(i);
+      } else {
+        op->groups[static_cast<size_t>(it - slots.begin())].push_back(i);
+      }
+    }
+  }
+  runGroup(op);
+  return false;
+}
+
+void RedisStore::runGroup(std::shared_ptr<ReserveOp> op) {
+  const size_t g = op->results.size();
+  if (g == op->groups.size()) {
+    finish(op);
+    return;
+  }
+  const std::vector<size_t>& idx = op->groups[g];
+  op->specs.clear();
+  op->groupAmounts.clear();
+  std::vector<std::string> keys;
+  for (size_t i : idx) {
+    op->specs.push_back(op->buckets[i]);
+    op->groupAmounts.push_back(i < op->amounts.size() ? op->amounts[i] : 0);
+    keys.push_back(redisKeyFor(options_.keyPrefix, op->buckets[i]));
+  }
+  std::vector<std::string> argv;
+  appendReserveArgs(op->specs, op->groupAmounts, op->mode, 0, argv);
+  ++stats_.roundTrips;
+  std::shared_ptr<std::atomic<bool>> alive = alive_;
+  client_.eval(reserveScript_, std::move(keys), std::move(argv),
+               [this, alive, op](Status s, Reply&& reply) {
+                 if (!alive->load()) {
+                   return;
+                 }
+                 store::ReserveResult r;
+                 if (s != Status::Ok || !integersOf(reply, op->values) ||
+                     !parseReserveReply(op->values, op->specs, r)) {
+                   failAll(op);
+                   return;
+                 }
+                 const bool admitted = r.admitted();
+                 op->results.push_back(std::move(r));
+                 if (admitted) {
+                   runGroup(op);
+                 } else {
+                   finish(op);
+                 }
+               });
+}
+
+// Merges the group results into the request's result; rolls back on a rejection.
+void RedisStore::finish(const std::shared_ptr<ReserveOp>& op) {
+  store::ReserveResult& out = *op->out;
+  const size_t n = op->buckets.size();
+  out.verdict = store::Verdict::Admitted;
+  out.decisiveIndex = 0;
+  out.retryIn = std::chrono::milliseconds(0);
+  out.reservations.resize(n);
+  for (size_t i = 0; i < n; ++i) {  // buckets of groups never run: not charged, state unknown
+    store::Reservation& r = out.reservations[i];
+    r.bucket = op->buckets[i];
+    r.windowStart = store::TimePoint{};
+    r.charged = 0;
+    r.state = store::BucketState{};
+    r.state.limit = op->buckets[i].limit;
+    r.id = store::BucketId{};
+  }
+  for (size_t g = 0; g < op->results.size(); ++g) {
+    const store::ReserveResult& gr = op->results[g];
+    const std::vector<size_t>& idx = op->groups[g];
+    for (size_t k = 0; k < idx.size() && k < gr.reservations.size(); ++k) {
+      out.reservations[idx[k]] = gr.reservations[k];
+    }
+    if (!gr.admitted()) {
+      out.verdict = gr.verdict;
+      out.decisiveIndex = gr.decisiveIndex < idx.size() ? idx[gr.decisiveIndex] : idx[0];
+      out.retryIn = gr.retryIn;
+    }
+  }
+  if (!out.admitted() && op->results.size() > 1) {
+    // All or nothing across slots: give back what the earlier (admitted) groups charged.
+    std::vector<store::Reservation> back;
+    std::vector<int64_t> deltas;
+    for (size_t g = 0; g + 1 < op->results.size(); ++g) {
+      for (size_t i : op->groups[g]) {
+        store::Reservation& r = out.reservations[i];
+        if (r.charged != 0) {
+          back.push_back(r);
+          deltas.push_back(-r.charged);
+          r.charged = 0;
+        }
+      }
+    }
+    settle(back, deltas, store::TimePoint{});
+  }
+  auto done = std::move(op->done);
+  done();
+}
+
+void RedisStore::failAll(const std::shared_ptr<ReserveOp>& op) {
+  ++stats_.reserveErrors;
+  // Earlier slot groups were charged: give it back (best effort; Redis may be down).
+  std::vector<store::Reservation> back;
+  std::vector<int64_t> deltas;
+  for (size_t g = 0; g < op->results.size(); ++g) {
+    const store::ReserveResult& gr = op->results[g];
+    for (const store::Reservation& r : gr.reservations) {
+      if (r.charged != 0) {
+        back.push_back(r);
+        deltas.push_back(-r.charged);
+      }
+    }
+  }
+  if (!back.empty()) {
+    settle(back, deltas, store::TimePoint{});
+  }
+  fillError(op->buckets, *op->out);
+  auto done = std::move(op->done);
+  done();
+}
+
+void RedisStore::settle(std::span<const store::Reservation> reservations,
+                        std::span<const int64_t> deltas, store::TimePoint now) {
+  (void)now;  // Redis server time
+  // Group by slot (one group on standalone Redis), skipping zero deltas.
+  std::vector<uint16_t> slots;
+  std::vector<std::vector<size_t>> groups;
+  for (size_t i = 0; i < reservations.size() && i < deltas.size(); ++i) {
+    if (deltas[i] == 0) {
+      continue;
+    }
+    uint16_t slot = 0;
+    if (options_.client.cluster) {
+      slot = slotOf(redisKeyFor(options_.keyPrefix, reservations[i].bucket));
+    }
+    auto it = std::find(slots.begin(), slots.end(), slot);
+    if (it == slots.end()) {
+      slots.push_back(slot);
+      groups.emplace_back(1, i);
+    } else {
+      groups[static_cast<size_t>(it - slots.begin())].push_back(i);
+    }
+  }
+  std::shared_ptr<std::atomic<bool>> alive = alive_;
+  for (const std::vector<size_t>& idx : groups) {
+    std::vector<store::Reservation> rs;
+    std::vector<int64_t> ds;
+    std::vector<std::string> keys;
+    for (size_t i : idx) {
+      rs.push_back(reservations[i]);
+      ds.push_back(deltas[i]);
+      keys.push_back(redisKeyFor(options_.keyPrefix, reservations[i].bucket));
+    }
+    std::vector<std::string> argv;
+    appendSettleArgs(rs, ds, 0, argv);
+    ++stats_.settles;
+    client_.eval(settleScript_, std::move(keys), std::move(argv),
+                 [this, alive](Status s, Reply&& reply) {
+                   if (alive->load() && (s != Status::Ok || reply.isError())) {
+                     ++stats_.settleErrors;
+                   }
+                 });
+  }
+}
+
+void RedisStore::peek(const store::BucketSpec& bucket,
+                      std::function<void(std::optional<BucketUsage>)> done) {
+  std::vector<std::string> argv;
+  appendPeekArgs(bucket, 0, argv);
+  std::vector<std::string> keys{redisKeyFor(options_.keyPrefix, bucket)};
+  client_.eval(peekScript_, std::move(keys), std::move(argv),
+               [done = std::move(done)](Status s, Reply&& reply) {
+                 std::vector<int64_t> v;
+                 if (s != Status::Ok || !integersOf(reply, v) || v.size() < 4) {
+                   done(std::nullopt);
+                   return;
+                 }
+                 done(BucketUsage{v[0], v[1], v[2], v[3]});
+               });
+}
+
+void RedisStore::reset(const store::BucketSpec& bucket, std::function<void(bool ok)> done) {
+  std::string key = redisKeyFor(options_.keyPrefix, bucket);
+  std::vector<std::string> args{"DEL", key};
+  client_.command(std::move(args), key, [done = std::move(done)](Status s, Reply&& reply) {
+    done(s == Status::Ok && !reply.isError());
+  });
+}
+
+}  // namespace tg::redis

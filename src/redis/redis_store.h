@@ -1,0 +1,97 @@
+#pragma once
+// RedisStore: the store::Store whose buckets live in Redis (standalone or Cluster), shared by
+// every gateway instance that points at the same Redis. One RedisStore per worker thread (its
+// redis::Client is that thread's), all of them over the same keys.
+//
+//   reserve  reserveStart(): the buckets are grouped by cluster slot (scripts.h hash tags: the
+//            buckets of one selector value share a slot); each group is ONE EVALSHA of the
+//            reserve script, atomic in Redis. One group (always, on standalone Redis; usually,
+//            on a cluster) = one round trip. Several groups are reserved one after the other
+//            and a rejection rolls the earlier groups back (settle with -charged): a correct
+//            all-or-nothing across slots, at one round trip per slot.
+//   settle   one EVALSHA per slot group, sent and not waited for: settlement is off the
+//            client's path. A settle lost to a Redis failure is counted (stats) and logged at
+//            most once per outage by the client.
+//   time     every script runs on the Redis server's clock (TIME), so gateway instances with
+//            skewed clocks agree on windows; the `now` passed in is not used.
+//   failure  a command that fails (timeout, Redis down: the client fails fast while down,
+//            Protocol) answers Verdict::StoreError for every bucket of the request and charges
+//            nothing; the limiter applies each policy's failure mode (open / closed / local).
+//
+// reserveInto (the inline form) cannot wait for the network: it answers StoreError at once.
+// The request path uses reserveStart (decidesInline() is false).
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "redis/client.h"
+#include "store/store.h"
+
+namespace tg::redis {
+
+struct RedisStoreOptions {
+  Options client;
+  std::string keyPrefix = "tg:";  // before every bucket key; must not contain '{'
+};
+
+// Counters as data, per RedisStore (per worker).
+struct RedisStoreStats {
+  uint64_t reserves = 0;        // reserveStart calls
+  uint64_t roundTrips = 0;      // reserve script runs (> reserves when requests span slots)
+  uint64_t reserveErrors = 0;   // reserves answered StoreError
+  uint64_t settles = 0;         // settle script runs sent
+  uint64_t settleErrors = 0;    // settle script runs that failed
+};
+
+// One bucket as an operator sees it (peek).
+struct BucketUsage {
+  int64_t used = 0;
+  int64_t remaining = 0;
+  int64_t resetInMs = 0;
+  int64_t blockedForMs = 0;
+};
+
+class RedisStore final : public store::Store {
+ public:
+  RedisStore(boost::asio::any_io_executor ex, RedisStoreOptions options);
+  ~RedisStore() override;
+
+  // store::Store
+  void reserveInto(std::span<const store::BucketSpec> buckets, std::span<const int64_t> amounts,
+                   store::ReserveMode mode, store::TimePoint now,
+                   store::ReserveResult& out) override;
+  bool reserveStart(std::span<const store::BucketSpec> buckets, std::span<const int64_t> amounts,
+                    store::ReserveMode mode, store::TimePoint now, store::ReserveResult& out,
+                    std::function<void()> done) override;
+  bool decidesInline() const override { return false; }
+  void settle(std::span<const store::Reservation> reservations, std::span<const int64_t> deltas,
+              store::TimePoint now) override;
+
+  // Operators: one bucket's usage (nullopt when Redis could not answer), and deleting it.
+  void peek(const store::BucketSpec& bucket, std::function<void(std::optional<BucketUsage>)> done);
+  void reset(const store::BucketSpec& bucket, std::function<void(bool ok)> done);
+
+  Health health() const { return client_.health(); }
+  const RedisStoreStats& stats() const { return stats_; }
+  Client& client() { return client_; }
+
+ private:
+  struct ReserveOp;
+  void runGroup(std::shared_ptr<ReserveOp> op);
+  void finish(const std::shared_ptr<ReserveOp>& op);
+  void failAll(const std::shared_ptr<ReserveOp>& op);
+
+  RedisStoreOptions options_;
+  Client client_;
+  Script reserveScript_;
+  Script settleScript_;
+  Script peekScript_;
+  RedisStoreStats stats_;
+  std::shared_ptr<std::atomic<bool>> alive_;
+};
+
+}  // namespace tg::redis
