@@ -392,8 +392,11 @@ net::awaitable<std::shared_ptr<Connection::Session>> Connection::connect(std::st
     auto rb = net::buffer(s->rbuf);
     size_t n = co_await s->stream->readSome(rb, ec);
     if (ec || state_ == State::Closed) {
-      co_return failed(ec == net::error::eof ? std::string("connection closed by the server")
-                                             : "read failed: " + ec.message());
+      std::string what = "connection closed by the server";
+      if (ec != net::error::eof) {
+        what = "read failed: " + ec.message();
+      }
+      co_return failed(std::move(what));
     }
     s->reader.feed(s->rbuf.data(), n);
     Reply reply;
