@@ -107,7 +107,7 @@ TEST(ConfigFileTest, BadKeyAuthValue) {
       << errorsText(r);
 }
 
-TEST(ConfigFileTest, HigressRedisBlockIsAcceptedAndReported) {
+TEST(ConfigFileTest, HigressRedisBlockSelectsRedisWithoutAStoreSection) {
   std::string yaml = std::string(kBase) + R"(
 rate_limits:
   consumers: [{name: alice, keys: [sk-a]}]
@@ -119,8 +119,69 @@ higress:
   GatewayLoadResult r = loadGatewayConfigString(yaml, noEnv());
   ASSERT_TRUE(r.config) << errorsText(r);
   ASSERT_EQ(r.notes.size(), 1u);
-  EXPECT_NE(r.notes[0].find("redis.dns:6379"), std::string::npos) << r.notes[0];
+  EXPECT_NE(r.notes[0].find("selects the Redis store at redis:6379"), std::string::npos)
+      << r.notes[0];
   EXPECT_TRUE(r.config->policies->policies[0].higress);
+  const config::StoreConfig& st = r.config->config.store;
+  EXPECT_EQ(st.type, config::StoreConfig::Type::Redis);
+  ASSERT_EQ(st.redis.addresses.size(), 1u);
+  EXPECT_EQ(st.redis.addresses[0], "redis:6379");  // ".dns" registry suffix removed
+}
+
+TEST(ConfigFileTest, AnExplicitMemoryStoreKeepsHigressRedisAsANote) {
+  std::string yaml = std::string(kBase) + R"(
+store: {type: memory}
+rate_limits:
+  consumers: [{name: alice, keys: [sk-a]}]
+higress:
+  rule_name: r
+  global_threshold: {token_per_minute: 1000}
+  redis: {service_name: redis.static}
+)";
+  GatewayLoadResult r = loadGatewayConfigString(yaml, noEnv());
+  ASSERT_TRUE(r.config) << errorsText(r);
+  EXPECT_EQ(r.config->config.store.type, config::StoreConfig::Type::Memory);
+  ASSERT_EQ(r.notes.size(), 1u);
+  EXPECT_NE(r.notes[0].find("store.type is memory"), std::string::npos) << r.notes[0];
+}
+
+TEST(ConfigFileTest, StoreSection) {
+  std::string yaml = std::string(kBase) + R"(
+store:
+  type: redis
+  max_buckets: 5000
+  redis:
+    addresses: ["127.0.0.1:7000", "127.0.0.1:7001"]
+    cluster: true
+    username: gw
+    password: pw
+    tls: {ca_file: /tmp/ca.pem, verify: false}
+    timeout: 250ms
+    key_prefix: "t:"
+rate_limits:
+  consumers: [{name: alice, keys: [sk-a]}]
+)";
+  GatewayLoadResult r = loadGatewayConfigString(yaml, noEnv());
+  ASSERT_TRUE(r.config) << errorsText(r);
+  const config::StoreConfig& st = r.config->config.store;
+  EXPECT_EQ(st.maxBuckets, 5000u);
+  EXPECT_TRUE(st.redis.cluster);
+  EXPECT_EQ(st.redis.addresses.size(), 2u);
+  EXPECT_TRUE(st.redis.tls);
+  EXPECT_FALSE(st.redis.tlsVerify);
+  EXPECT_EQ(st.redis.timeout.count(), 250);
+  EXPECT_EQ(st.redis.keyPrefix, "t:");
+
+  std::string bad = std::string(kBase) + R"(
+store: {type: redis, redis: {key_prefix: "a{b"}}
+rate_limits:
+  consumers: [{name: alice, keys: [sk-a]}]
+)";
+  GatewayLoadResult b = loadGatewayConfigString(bad, noEnv());
+  EXPECT_FALSE(b.config);
+  EXPECT_NE(errorsText(b).find("store.redis.address: is required"), std::string::npos)
+      << errorsText(b);
+  EXPECT_NE(errorsText(b).find("must not contain '{'"), std::string::npos) << errorsText(b);
 }
 
 std::string readExample(const std::filesystem::path& p) {
