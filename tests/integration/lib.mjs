@@ -828,3 +828,253 @@ export async function accessLogLines(gw, ids, { timeout = 5000 } = {}) {
     return want.every((id) => byId.has(id)) ? want.map((id) => byId.get(id)) : null;
   }, { timeout, what: `access-log lines for ${want.join(', ')}` });
 }
+
+// ---------------------------------------------------------------------------------------------
+// Redis (the Redis store tests): real redis-server processes on free loopback ports, owned by a
+// Harness like every other child (stopped in its cleanup, also when a test failed).
+
+function onPath(cmd) {
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+    if (dir && fs.existsSync(path.join(dir, cmd))) return path.join(dir, cmd);
+  }
+  return null;
+}
+export const REDIS_SERVER_BIN = process.env.REDIS_SERVER_BIN || onPath('redis-server');
+export const REDIS_CLI_BIN = process.env.REDIS_CLI_BIN || onPath('redis-cli');
+
+/** Why the Redis tests cannot run here (no redis-server / redis-cli), or null. For test({ skip }). */
+export function redisMissing() {
+  if (!REDIS_SERVER_BIN) return 'redis-server not found on PATH (set REDIS_SERVER_BIN)';
+  if (!REDIS_CLI_BIN) return 'redis-cli not found on PATH (set REDIS_CLI_BIN)';
+  return null;
+}
+
+/**
+ * redis-cli against 127.0.0.1:port with `args` (an array: each element one argument, '' allowed).
+ * Resolves its stdout without the trailing newline; rejects when it fails or takes over `timeout`.
+ */
+export function redisCli(port, args, { timeout = 10000 } = {}) {
+  return new Promise((resolve, reject) => {
+    execFile(REDIS_CLI_BIN, ['-h', '127.0.0.1', '-p', String(port), ...args], { timeout, maxBuffer: 16 << 20 },
+      (err, stdout, stderr) => {
+        if (err) reject(new Error(`redis-cli -p ${port} ${args.join(' ')} failed: ${stderr || err.message}`));
+        else resolve(stdout.replace(/\r?\n$/, ''));
+      });
+  });
+}
+
+/** Resolves true once something on `port` answers a PING with any bytes (-NOAUTH counts) within `ms`. */
+function redisAnswers(port, ms = 500) {
+  return new Promise((resolve) => {
+    const s = net.connect({ port, host: '127.0.0.1' });
+    const done = (ok) => { clearTimeout(t); s.destroy(); resolve(ok); };
+    const t = setTimeout(() => done(false), ms);
+    s.once('connect', () => s.write('PING\r\n'));
+    s.once('data', () => done(true));
+    s.once('error', () => done(false));
+  });
+}
+
+/**
+ * One redis-server on 127.0.0.1:port (no persistence, no protected mode) and its life cycle:
+ * start / kill (SIGKILL: an outage) / stop / restart on the same port / pause (SIGSTOP: a hung
+ * server) / resume. `args`: extra redis-server arguments (e.g. ['--requirepass', 'pw']).
+ */
+export class RedisServer {
+  constructor(h, { port, args = [], name = 'redis-server' } = {}) {
+    this.h = h;
+    this.port = port;
+    this.args = args;
+    this.name = name;
+    this.proc = null;
+    this.paused = false;
+  }
+
+  get running() { return !!this.proc?.running; }
+
+  /** Starts it (again, on the same port); resolves once it answers PING (bounded by STARTUP_MS). */
+  async start() {
+    if (this.running) return this;
+    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
+      '--protected-mode', 'no', '--loglevel', 'warning', ...this.args];
+    this.proc = this.h.spawn(`${this.name}:${this.port}`, REDIS_SERVER_BIN, args);
+    this.paused = false;
+    const deadline = now() + STARTUP_MS;
+    while (!(await redisAnswers(this.port))) {
+      if (!this.proc.running) throw new Error(`${this.proc.name} exited before answering\n${this.proc.describe()}`);
+      if (now() > deadline) throw new Error(`${this.proc.name} did not answer PING within ${STARTUP_MS} ms\n${this.proc.describe()}`);
+      await sleep(20);
+    }
+    return this;
+  }
+
+  /** SIGKILL (an outage, not a shutdown); resolves once the process is gone. */
+  async kill() {
+    if (!this.running) return;
+    this.proc.signal('SIGKILL');
+    this.paused = false;
+    await this.proc.waitExit(10000);
+  }
+
+  /** SIGTERM, then SIGKILL. */
+  async stop() {
+    if (!this.proc) return;
+    if (this.paused) this.resume();
+    await this.proc.stop(3000);
+  }
+
+  async restart() {
+    await this.kill();
+    return this.start();
+  }
+
+  /** SIGSTOP: the server keeps its port (connections are accepted by the kernel) but never answers. */
+  pause() {
+    if (!this.running) return;
+    this.proc.child.kill('SIGSTOP');
+    this.paused = true;
+  }
+
+  resume() {
+    if (!this.running || !this.paused) return;
+    this.proc.child.kill('SIGCONT');
+    this.paused = false;
+  }
+
+  /** redis-cli against this server (see redisCli). */
+  cli(...args) { return redisCli(this.port, args); }
+}
+
+/** Starts a redis-server on a free port (or `port`). Returns the running RedisServer. */
+export async function redisServer(h, { port, args = [], name } = {}) {
+  // (A paused server is still ended by the harness's cleanup: SIGTERM waits, then SIGKILL.)
+  return new RedisServer(h, { port: port ?? await freePort(), args, name }).start();
+}
+
+/** A free loopback port below 55000 whose cluster bus port (port + 10000) is free too. */
+export async function freeClusterPort() {
+  for (let i = 0; i < 200; ++i) {
+    const p = await freePort();
+    if (p > 55000) continue;
+    const busFree = await new Promise((resolve) => {
+      const srv = net.createServer();
+      srv.unref();
+      srv.once('error', () => resolve(false));
+      srv.listen(p + 10000, '127.0.0.1', () => srv.close(() => resolve(true)));
+    });
+    if (busFree) return p;
+  }
+  throw new Error('no free port pair (port, port + 10000) for a Redis Cluster node');
+}
+
+/**
+ * A Redis Cluster of `masters` masters (no replicas) on free loopback ports, created with
+ * `redis-cli --cluster create` (slots 0-5460, 5461-10922, 10923-16383 for three masters) and
+ * waited for until every node reports cluster_state:ok and sees every slot covered.
+ * Returns { nodes: RedisServer[], ports, keyslot(key), owner(slot), nodeId(node), migrateSlot(...) }.
+ */
+export async function redisCluster(h, { masters = 3, nodeTimeoutMs = 2000, timeout = 30000 } = {}) {
+  const dir = h.tmpDir();
+  const nodes = [];
+  for (let i = 0; i < masters; ++i) {
+    const port = await freeClusterPort();
+    nodes.push(await redisServer(h, {
+      port,
+      name: `redis-cluster-${i}`,
+      args: ['--cluster-enabled', 'yes', '--cluster-config-file', path.join(dir, `nodes-${port}.conf`),
+        '--cluster-node-timeout', String(nodeTimeoutMs), '--dir', dir],
+    }));
+  }
+  await redisCli(nodes[0].port, ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`),
+    '--cluster-replicas', '0', '--cluster-yes'], { timeout });
+  const slotsCovered = (text) => {
+    // CLUSTER SLOTS as redis-cli prints it: first, last, host, port, id per range (one value a line).
+    const lines = text.split('\n');
+    let covered = 0;
+    for (let i = 0; i + 3 < lines.length; ++i) {
+      if (lines[i + 2] === '127.0.0.1' && /^\d+$/.test(lines[i]) && /^\d+$/.test(lines[i + 1])) {
+        covered += Number(lines[i + 1]) - Number(lines[i]) + 1;
+      }
+    }
+    return covered;
+  };
+  await waitFor(async () => {
+    for (const n of nodes) {
+      if (!(await n.cli('CLUSTER', 'INFO')).includes('cluster_state:ok')) return false;
+      if (slotsCovered(await n.cli('CLUSTER', 'SLOTS')) !== 16384) return false;
+    }
+    return true;
+  }, { timeout, interval: 100, what: 'cluster_state:ok on every node' });
+
+  const ids = new Map();
+  const cluster = {
+    nodes,
+    ports: nodes.map((n) => n.port),
+    /** CLUSTER KEYSLOT of `key`. */
+    keyslot: async (key) => Number(await nodes[0].cli('CLUSTER', 'KEYSLOT', key)),
+    async nodeId(node) {
+      if (!ids.has(node.port)) ids.set(node.port, await node.cli('CLUSTER', 'MYID'));
+      return ids.get(node.port);
+    },
+    /** The node that owns `slot`, by CLUSTER SLOTS of `via` (default: the first node). */
+    async owner(slot, via = nodes[0]) {
+      const lines = (await via.cli('CLUSTER', 'SLOTS')).split('\n');
+      for (let i = 0; i + 3 < lines.length; ++i) {
+        if (lines[i + 2] === '127.0.0.1' && Number(lines[i]) <= slot && slot <= Number(lines[i + 1])) {
+          return nodes.find((n) => n.port === Number(lines[i + 3])) ?? null;
+        }
+      }
+      return null;
+    },
+    /** Every key of the cluster (redis-cli --scan on each master) matching `pattern`. */
+    async scan(pattern = '*') {
+      const all = [];
+      for (const n of nodes) {
+        const out = await n.cli('--scan', '--pattern', pattern);
+        if (out) all.push(...out.split('\n'));
+      }
+      return all;
+    },
+    /**
+     * Moves `slot` from its owner to `to`, live, the way redis-cli --cluster reshard does:
+     * IMPORTING on the destination, MIGRATING on the source, MIGRATE of its keys in batches,
+     * then SETSLOT NODE on the destination, the source and every other node. `onStep(name)`
+     * is awaited after each step (to keep traffic running between them).
+     * Returns { from, to, keysMoved }.
+     */
+    async migrateSlot(slot, to, { onStep = async () => {} } = {}) {
+      const from = await cluster.owner(slot);
+      if (!from) throw new Error(`no owner for slot ${slot}`);
+      if (from === to) throw new Error(`slot ${slot} already belongs to ${to.port}`);
+      const fromId = await cluster.nodeId(from);
+      const toId = await cluster.nodeId(to);
+      const ok = (what, r) => { if (r !== 'OK') throw new Error(`${what}: ${r}`); };
+      ok('SETSLOT IMPORTING', await to.cli('CLUSTER', 'SETSLOT', String(slot), 'IMPORTING', fromId));
+      ok('SETSLOT MIGRATING', await from.cli('CLUSTER', 'SETSLOT', String(slot), 'MIGRATING', toId));
+      await onStep('migrating');
+      let keysMoved = 0;
+      for (let round = 0; round < 1000; ++round) {
+        const out = await from.cli('CLUSTER', 'GETKEYSINSLOT', String(slot), '100');
+        const keys = out ? out.split('\n') : [];
+        if (keys.length === 0) break;
+        const r = await from.cli('MIGRATE', '127.0.0.1', String(to.port), '', '0', '5000', 'KEYS', ...keys);
+        if (r !== 'OK' && r !== 'NOKEY') throw new Error(`MIGRATE: ${r}`);
+        keysMoved += keys.length;
+      }
+      await onStep('keys moved');
+      ok('SETSLOT NODE (destination)', await to.cli('CLUSTER', 'SETSLOT', String(slot), 'NODE', toId));
+      ok('SETSLOT NODE (source)', await from.cli('CLUSTER', 'SETSLOT', String(slot), 'NODE', toId));
+      for (const n of nodes) {
+        if (n !== to && n !== from) ok('SETSLOT NODE', await n.cli('CLUSTER', 'SETSLOT', String(slot), 'NODE', toId));
+      }
+      await onStep('moved');
+      return { from, to, keysMoved };
+    },
+  };
+  return cluster;
+}
+
+/** How many Redis connections `gw` has reported up (connected, or reachable again), from its stderr. */
+export function redisConnections(gw) {
+  return (gw.proc.err.match(/"msg":"redis: (connected|node reachable again)"/g) ?? []).length;
+}
