@@ -6,5 +6,6 @@ tg_add_module(store
     ${CMAKE_CURRENT_LIST_DIR}/bucket_table.cc
     ${CMAKE_CURRENT_LIST_DIR}/key_hash.cc
     ${CMAKE_CURRENT_LIST_DIR}/memory_store.cc
+    ${CMAKE_CURRENT_LIST_DIR}/memory_quota.cc
   DEPS core
   LIBS Threads::Threads)
