@@ -161,17 +161,22 @@ async function checkOpenOutage(gw, { results }, outageAt, label) {
   const maxDuring = Math.max(...[...inFlight, ...during].map((r) => r.ms));
   const numbers = {
     baselineP95: pct(before.map((r) => r.ms), 95),
+    baselineMax: Math.max(...before.map((r) => r.ms)),
     inFlight: inFlight.length,
     maxDuring,
     lateP95: pct(late.map((r) => r.ms), 95),
     late: late.length,
     storeFailures: lines.filter((l) => l.ratelimit === 'store_failure').length,
   };
-  // Added latency at most the timeout (plus scheduling slack) for whatever was in flight...
-  assert.ok(maxDuring <= TIMEOUT_MS + 150, `${label}: slowest request during the outage ${fmt(maxDuring)} ms, timeout ${TIMEOUT_MS} ms`);
-  // ...then near zero: a second into the outage Redis is skipped at once.
+  // Added latency at most the timeout for whatever was in flight (over the slowest request
+  // before the outage, plus 100 ms of scheduling slack for slow sanitizer builds)...
+  const bound = TIMEOUT_MS + numbers.baselineMax + 100;
+  assert.ok(maxDuring <= bound, `${label}: slowest request during the outage ${fmt(maxDuring)} ms, timeout ${TIMEOUT_MS} ms (bound ${fmt(bound)})`);
+  // ...then near zero: a second into the outage Redis is skipped at once (p95 within a quarter
+  // of the timeout of the p95 before the outage).
   assert.ok(late.length >= 20, `${label}: enough requests after the first second of the outage (${late.length})`);
-  assert.ok(numbers.lateP95 < TIMEOUT_MS / 4, `${label}: p95 a second into the outage ${fmt(numbers.lateP95)} ms, want well under the ${TIMEOUT_MS} ms timeout`);
+  assert.ok(numbers.lateP95 < numbers.baselineP95 + TIMEOUT_MS / 4,
+    `${label}: p95 a second into the outage ${fmt(numbers.lateP95)} ms (before: ${fmt(numbers.baselineP95)} ms), want well under the ${TIMEOUT_MS} ms timeout`);
   return numbers;
 }
 
