@@ -50,6 +50,9 @@ async function startGateway({ rateLimits, higress, upstreams = [], routes = [] }
   });
   if (rateLimits) cfg.rate_limits = rateLimits;
   if (higress) cfg.higress = higress;
+  // These suites test the embedded store: a Higress `redis:` block would otherwise select the
+  // Redis store (there is none here; tests/integration/redis*.test.mjs cover that).
+  cfg.store = { type: 'memory' };
   return h.gateway(cfg);
 }
 
