@@ -56,6 +56,23 @@ struct UpstreamTls {
   std::string serverName;  // empty = URL host
 };
 
+// `upstreams[].circuit_breaker` (proxy/breaker.h): absent = no breaker.
+struct CircuitBreakerConfig {
+  struct StatusRange {
+    int from = 500;
+    int to = 599;
+  };
+  unsigned consecutiveFailures = 5;  // failures in a row that open the circuit; 0 = off
+  unsigned errorRatePercent = 50;    // failed share of the window that opens it; 0 = off
+  Millis window{10'000};             // the error-rate window
+  unsigned minRequests = 20;         // results in the window before the rate counts
+  Millis openFor{30'000};            // cool-down before half-open
+  Millis maxOpenFor{0};  // > openFor: each failed probe doubles the cool-down up to this
+  unsigned halfOpenProbes = 1;  // requests let through while half-open; all must succeed
+  // Upstream response statuses that count as failures (429 is not one unless listed).
+  std::vector<StatusRange> failureStatuses{StatusRange{500, 599}};
+};
+
 struct UpstreamConfig {
   std::string name;
   std::string url;  // as written
@@ -72,6 +89,7 @@ struct UpstreamConfig {
   std::vector<std::string> removeHeaders;
   std::vector<HeaderOp> setHeaders;
   std::vector<HeaderOp> addHeaders;
+  std::optional<CircuitBreakerConfig> circuitBreaker;
 
   // "host:port" for the Host header: the port is omitted when it is the scheme's default.
   std::string authority() const;
@@ -100,6 +118,10 @@ struct RouteConfig {
   // (stream_options.include_usage) and strip the extra chunk from the client's stream.
   bool injectIncludeUsage = true;
   KeyAuth keyAuth = KeyAuth::Optional;
+  // Tried instead of `upstream` when its circuit is open, or when it failed or answered 429
+  // or 5xx before any byte reached the client. "" = none.
+  std::string fallbackUpstream;
+  std::optional<size_t> fallbackIndex;  // resolved by validate()
 };
 
 // Where rate-limit buckets live (the `store:` section; docs/ratelimiting.md, docs/redis.md).

@@ -349,7 +349,7 @@ void readUpstream(Reader& r, const YAML::Node& n, const std::string& path, Upstr
   bool sawUrl = false;
   r.forKeys(n, path,
             {"name", "url", "tls", "connect_timeout", "first_byte_timeout", "idle_timeout", "pool",
-             "headers"},
+             "headers", "circuit_breaker"},
             [&](const std::string& k, const YAML::Node& v, const std::string& p) {
               if (k == "name") {
                 r.str(v, p, u.name);
@@ -394,6 +394,75 @@ void readUpstream(Reader& r, const YAML::Node& n, const std::string& path, Upstr
                               r.list<std::string>(
                                   v2, p2,
                                   [&](const YAML::Node& item, const std::string& ip,
+// "500", "500-599" (inclusive), each within 100..599.
+bool parseStatusRange(const std::string& s, CircuitBreakerConfig::StatusRange& out) {
+  auto num = [](std::string_view t, int& v) {
+    auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
+    return ec == std::errc() && p == t.data() + t.size() && v >= 100 && v <= 599;
+  };
+  const size_t dash = s.find('-');
+  if (dash == std::string::npos) {
+    return num(s, out.from) && num(s, out.to);
+  }
+  std::string_view all(s);
+  return num(all.substr(0, dash), out.from) && num(all.substr(dash + 1), out.to) &&
+         out.from <= out.to;
+}
+
+void readCircuitBreaker(Reader& r, const YAML::Node& n, const std::string& path,
+                        CircuitBreakerConfig& cb) {
+  r.forKeys(n, path,
+            {"consecutive_failures", "error_rate", "window", "min_requests", "open_for",
+             "max_open_for", "half_open_probes", "failure_statuses"},
+            [&](const std::string& k, const YAML::Node& v, const std::string& p) {
+              if (k == "consecutive_failures") {
+                r.integer(v, p, cb.consecutiveFailures, 1000000u);
+              } else if (k == "error_rate") {
+                std::string s;
+                if (r.str(v, p, s)) {
+                  std::string_view t(s);
+                  if (t.ends_with('%')) {
+                    t.remove_suffix(1);
+                  }
+                  unsigned pct = 0;
+                  auto [e, ec] = std::from_chars(t.data(), t.data() + t.size(), pct);
+                  if (t.empty() || ec != std::errc() || e != t.data() + t.size() || pct > 100) {
+                    r.error(v, p, "must be a percentage from 0% to 100%, got '" + s + "'");
+                  } else {
+                    cb.errorRatePercent = pct;
+                  }
+                }
+              } else if (k == "window") {
+                r.duration(v, p, cb.window, false);
+              } else if (k == "min_requests") {
+                r.integer(v, p, cb.minRequests, 1000000u);
+              } else if (k == "open_for") {
+                r.duration(v, p, cb.openFor, false);
+              } else if (k == "max_open_for") {
+                r.duration(v, p, cb.maxOpenFor, false);
+              } else if (k == "half_open_probes") {
+                r.integer(v, p, cb.halfOpenProbes, 1000u);
+                if (cb.halfOpenProbes == 0) {
+                  r.error(v, p, "must be at least 1");
+                }
+              } else if (k == "failure_statuses") {
+                cb.failureStatuses.clear();
+                r.list<CircuitBreakerConfig::StatusRange>(
+                    v, p,
+                    [&](const YAML::Node& item, const std::string& ip,
+                        CircuitBreakerConfig::StatusRange& range) {
+                      std::string s;
+                      if (r.str(item, ip, s) && !parseStatusRange(s, range)) {
+                        r.error(item, ip,
+                                "must be a status (429) or a range (500-599) within 100-599, "
+                                "got '" + s + "'");
+                      }
+                    },
+                    cb.failureStatuses);
+              }
+            });
+}
+
                                       std::string& s) { r.str(item, ip, s); },
                                   u.removeHeaders);
                             } else {
@@ -409,8 +478,8 @@ void readUpstream(Reader& r, const YAML::Node& n, const std::string& path, Upstr
 
 void readRoute(Reader& r, const YAML::Node& n, const std::string& path, RouteConfig& rt) {
   r.forKeys(n, path,
-            {"name", "match", "upstream", "rewrite_prefix", "dialect", "inject_include_usage",
-             "key_auth"},
+            {"name", "match", "upstream", "fallback_upstream", "rewrite_prefix", "dialect",
+             "inject_include_usage", "key_auth"},
             [&](const std::string& k, const YAML::Node& v, const std::string& p) {
               if (k == "name") {
                 r.str(v, p, rt.name);
@@ -436,6 +505,9 @@ void readRoute(Reader& r, const YAML::Node& n, const std::string& path, RouteCon
                 if (r.str(v, p, s)) {
                   if (s == "off") {
                     rt.keyAuth = KeyAuth::Off;
+              } else if (k == "circuit_breaker") {
+                u.circuitBreaker.emplace();
+                readCircuitBreaker(r, v, p, *u.circuitBreaker);
                   } else if (s == "optional") {
                     rt.keyAuth = KeyAuth::Optional;
                   } else if (s == "required") {
@@ -473,6 +545,8 @@ std::vector<ConfigError> validateWithLines(Config& cfg, const Lines& lines) {
   auto add = [&](std::string path, int line, std::string msg) {
     errs.push_back({std::move(path), line, std::move(msg)});
   };
+              } else if (k == "fallback_upstream") {
+                r.str(v, p, rt.fallbackUpstream);
   if (cfg.listeners.empty()) {
     add("listeners", 0, "at least one listener is required");
   }
@@ -626,5 +700,18 @@ std::string formatError(const std::string& file, const ConfigError& e) {
   }
   return s + e.message;
 }
+    if (!rt.fallbackUpstream.empty()) {
+      for (size_t j = 0; j < cfg.upstreams.size(); ++j) {
+        if (cfg.upstreams[j].name == rt.fallbackUpstream) {
+          rt.fallbackIndex = j;
+        }
+      }
+      if (!rt.fallbackIndex) {
+        add(p + ".fallback_upstream", lineOf(lines.routes, i),
+            "names no upstream: '" + rt.fallbackUpstream + "'");
+      } else if (rt.fallbackUpstream == rt.upstream) {
+        add(p + ".fallback_upstream", lineOf(lines.routes, i), "must differ from upstream");
+      }
+    }
 
 }  // namespace tg::config

@@ -1,5 +1,6 @@
 #include "proxy/session.h"
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 
@@ -36,6 +37,36 @@ std::string peerAddress(http::tcp::socket& s) {
 double msSince(SteadyClock::time_point t) {
   return std::chrono::duration<double, std::milli>(SteadyClock::now() - t).count();
 }
+
+// One upstream tried under its circuit breaker (an upstream without one always passes and
+// records nothing). finish() records the result once.
+struct BreakerTry {
+  size_t index = 0;
+  CircuitBreaker* breaker = nullptr;
+  CircuitBreaker::Permit permit;
+  bool finished = false;
+
+  // False when the circuit refuses the request (permit.retryAfter says for how long).
+  bool start(Worker& w, size_t upstream) {
+    index = upstream;
+    breaker = w.breaker(upstream);
+    finished = false;
+    if (!breaker) {
+      permit = CircuitBreaker::Permit{};
+      permit.allowed = true;
+      return true;
+    }
+    permit = breaker->allow(SteadyClock::now());
+    return permit.allowed;
+  }
+  bool failedStatus(int status) const { return breaker && breaker->isFailureStatus(status); }
+  void finish(bool failure) {
+    if (breaker && !finished) {
+      breaker->record(permit, failure, SteadyClock::now());
+    }
+    finished = true;
+  }
+};
 
 }  // namespace
 
@@ -252,24 +283,25 @@ void Session::logExchange(const Exchange& x) {
   log.record(r);
 }
 
-http::Task<void> Session::forward(Exchange& x) {
-  const config::UpstreamConfig& up = *x.upstream;
-  const size_t idx = x.route->upstreamIndex;
+// Connects to upstream `idx` (or reuses an idle pooled connection), sends the request and
+// reads the response head into resp_ (with the first body bytes in body_). A reused
+// connection that fails before any response byte was probably closed by the upstream while
+// idle: retried once on a fresh connection. On failure the connection is gone and `err`
+// holds the answer for the client (502 or 504); nothing was written to the client.
+http::Task<bool> Session::openUpstream(Exchange& x, size_t idx,
+                                       std::optional<http::ResponseParser>& parser,
+                                       UpstreamError& err) {
+  const config::UpstreamConfig& up = worker_.config().upstreams[idx];
   const bool isHead = req_.method == "HEAD";
   std::string target = upstreamTarget(*x.route, up, req_.target);
   if (!x.keyParam.empty()) {
     removeQueryParam(target, x.keyParam);
   }
-  Accounting& acct = *x.acct;
   ForwardInfo info{clientIp_, client_.isTls(), x.requestId, worker_.config().server.trustedProxies,
-                   acct.active()};
+                   x.acct->active()};
   info.keyHeader = x.keyHeader;
   info.consumer = x.consumer ? std::string_view(x.consumer->name) : std::string_view();
 
-  // Connect (or reuse), send, and wait for the response head. A reused connection that fails
-  // before any response byte was probably closed by the upstream while idle: retry once on a
-  // fresh connection.
-  std::optional<http::ResponseParser> parser;
   for (int attempt = 0;; ++attempt) {
     upstream_ = attempt == 0 ? worker_.pool().takeIdle(idx) : nullptr;
     const bool reused = upstream_ != nullptr;
@@ -278,16 +310,13 @@ http::Task<void> Session::forward(Exchange& x) {
       deadline_.expiresAfter(up.connectTimeout);
       co_await worker_.pool().connect(idx, upstream_, ec);
       if (ec) {
-        // GCC 12 destroys temporaries inside a co_await's arguments twice when they come
-        // from a conditional expression: build every message in a local first.
-        bool timedOut = deadline_.expired();
+        const bool timedOut = deadline_.expired();
         upstream_.reset();
-        std::string msg = timedOut
-                              ? "upstream " + up.name + " did not accept the connection in time"
-                              : "upstream " + up.name + " is unreachable: " + ec.message();
-        co_await sendError(x, timedOut ? 504 : 502,
-                           timedOut ? "upstream_timeout" : "upstream_unreachable", msg, false);
-        co_return;
+        err.status = timedOut ? 504 : 502;
+        err.code = timedOut ? "upstream_timeout" : "upstream_unreachable";
+        err.message = timedOut ? "upstream " + up.name + " did not accept the connection in time"
+                               : "upstream " + up.name + " is unreachable: " + ec.message();
+        co_return false;
       }
     }
     out_.clear();
@@ -315,26 +344,103 @@ http::Task<void> Session::forward(Exchange& x) {
       if (pec && !http::isNeedMore(pec)) {
         upstream_->stream.close();
         upstream_.reset();
-        std::string msg = "upstream " + up.name + " sent an invalid response: " + pec.message();
-        co_await sendError(x, 502, "bad_upstream_response", msg, false);
-        co_return;
+        err.status = 502;
+        err.code = "bad_upstream_response";
+        err.message = "upstream " + up.name + " sent an invalid response: " + pec.message();
+        co_return false;
       }
     }
     if (!ec) {
-      break;
+      co_return true;
     }
-    bool timedOut = deadline_.expired();
+    const bool timedOut = deadline_.expired();
     upstream_->stream.close();
     upstream_.reset();
     if (reused && !gotBytes && !timedOut && attempt == 0) {
       continue;
     }
-    std::string msg = timedOut ? "upstream " + up.name + " did not answer in time"
-                               : "upstream " + up.name + " closed the connection: " + ec.message();
-    co_await sendError(x, timedOut ? 504 : 502,
-                       timedOut ? "upstream_timeout" : "bad_upstream_response", msg, false);
-    co_return;
+    err.status = timedOut ? 504 : 502;
+    err.code = timedOut ? "upstream_timeout" : "bad_upstream_response";
+    err.message = timedOut ? "upstream " + up.name + " did not answer in time"
+                           : "upstream " + up.name + " closed the connection: " + ec.message();
+    co_return false;
   }
+}
+
+// 503 in the route's dialect with retry-after: the seconds until the circuit half-opens.
+http::Task<void> Session::sendCircuitOpen(Exchange& x, CircuitBreaker::Duration retryAfter) {
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(retryAfter).count();
+  const long long seconds = std::max<long long>(1, (ms + 999) / 1000);
+  x.status = 503;
+  x.error = "circuit_open";
+  x.keepAlive = x.keepAlive && !worker_.draining();
+  std::string msg = "upstream " + x.upstream->name +
+                    " is failing and its circuit breaker is open. Retry in " +
+                    std::to_string(seconds) + "s.";
+  std::string body = errorBody(x.dialect, 503, "circuit_open", msg);
+  std::string headers = "retry-after: " + std::to_string(seconds) + "\r\n";
+  out_ = httpResponse(503, "application/json", body, x.requestId, !x.keepAlive, headers);
+  deadline_.expiresAfter(limits_.idleTimeout);
+  error_code ec;
+  co_await client_.write(buffer(out_), ec);
+  x.bytesOut += out_.size();
+  if (ec) {
+    x.keepAlive = false;
+  }
+}
+
+// Circuit breakers (proxy/breaker.h) and the route's fallback upstream. A request refused by
+// the breaker never reaches an upstream and gets no response, so settle() finds no usage and
+// returns its whole reservation: it is charged no tokens.
+http::Task<void> Session::forward(Exchange& x) {
+  const bool isHead = req_.method == "HEAD";
+  const std::vector<config::UpstreamConfig>& upstreams = worker_.config().upstreams;
+  Accounting& acct = *x.acct;
+  std::optional<size_t> fallback = x.route->fallbackIndex;
+  BreakerTry tried;
+  BreakerTry next;
+  if (!tried.start(worker_, x.route->upstreamIndex)) {
+    // Open: the fallback takes over, or the client is told when to come back.
+    CircuitBreaker::Duration retryAfter = tried.permit.retryAfter;
+    if (!fallback || !next.start(worker_, *fallback)) {
+      if (fallback) {
+        retryAfter = std::min(retryAfter, next.permit.retryAfter);
+      }
+      co_await sendCircuitOpen(x, retryAfter);
+      co_return;
+    }
+    tried = next;
+    fallback.reset();
+  }
+
+  // Connect, send, and read the response head. When this fails, or the upstream answers 429
+  // or 5xx, the fallback (if any, and if its own circuit lets it) gets the request instead:
+  // nothing has reached the client yet. Only the head decides; no body byte is buffered.
+  std::optional<http::ResponseParser> parser;
+  UpstreamError err;
+  for (;;) {
+    x.upstream = &upstreams[tried.index];
+    const bool ok = co_await openUpstream(x, tried.index, parser, err);
+    const bool retryable = !ok || resp_.status == 429 || resp_.status >= 500;
+    if (retryable && fallback && next.start(worker_, *fallback)) {
+      tried.finish(!ok || tried.failedStatus(resp_.status));
+      if (upstream_) {
+        upstream_->stream.close();  // the unread answer is dropped with its connection
+        upstream_.reset();
+      }
+      tried = next;
+      fallback.reset();
+      continue;
+    }
+    if (!ok) {
+      tried.finish(true);
+      co_await sendError(x, err.status, err.code, err.message, false);
+      co_return;
+    }
+    break;
+  }
+  const config::UpstreamConfig& up = *x.upstream;
+  const size_t idx = tried.index;
 
   // Relay: the head with the first body bytes in one write, then one write per upstream read.
   x.status = resp_.status;
@@ -421,6 +527,10 @@ http::Task<void> Session::forward(Exchange& x) {
   }
   fwd_.clear();
   acct.end(false, fwd_);  // no-op when the body ended cleanly
+  // The upstream failed when its status says so or its response broke off (not when the
+  // client left).
+  const bool broken = !upstreamOk && x.error != "client_gone" && !parser->done();
+  tried.finish(tried.failedStatus(resp_.status) || broken);
   if (upstreamOk && parser->reusable()) {
     ++upstream_->requests;
     worker_.pool().release(idx, std::move(upstream_));

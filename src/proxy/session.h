@@ -13,7 +13,9 @@
 //
 // Failures answer in the route's dialect: 400, 404, 408, 413, 431 from the client side;
 // 502 (unreachable or broken upstream) and 504 (upstream timeout) before any response byte
-// was sent. Once the response has started, a failure can only cut it short, so the
+// was sent; 503 `circuit_open` with retry-after while the upstream's circuit breaker is open
+// (proxy/breaker.h; the route's fallback_upstream, when set, is tried first, also when the
+// upstream failed or answered 429 / 5xx before any byte reached the client). Once the response has started, a failure can only cut it short, so the
 // connection is closed without the final chunk and the client sees the stream end early.
 
 #include <memory>
@@ -26,6 +28,7 @@
 #include "http/upstream_pool.h"
 #include "limiter/admission.h"
 #include "proxy/access_log.h"
+#include "proxy/breaker.h"
 
 namespace tg::proxy {
 
@@ -47,6 +50,15 @@ class Session {
 
   http::Task<bool> serveRequest();
   http::Task<void> forward(Exchange& x);
+  // Why an upstream gave no response head: what the client is answered (forward()).
+  struct UpstreamError {
+    int status = 502;
+    std::string_view code;
+    std::string message;
+  };
+  http::Task<bool> openUpstream(Exchange& x, size_t idx,
+                                std::optional<http::ResponseParser>& parser, UpstreamError& err);
+  http::Task<void> sendCircuitOpen(Exchange& x, CircuitBreaker::Duration retryAfter);
   // Key-auth then admission; false when the request was answered here (401, 429).
   http::Task<bool> authorizeAndAdmit(Exchange& x);
   bool authenticate(Exchange& x, bool& presented);

@@ -49,6 +49,28 @@ Worker::Worker(http::net::io_context& io, const SharedState& shared, unsigned in
                                       : std::make_shared<store::MemoryStore>()),
       store_(shared.makeStore ? shared.makeStore(io, index) : memoryStore_),
       keyCap_(shared.keyCap ? shared.keyCap : std::make_shared<limiter::DistinctKeyCap>()) {
+  for (const config::UpstreamConfig& u : config_->upstreams) {
+    if (!u.circuitBreaker) {
+      breakers_.push_back(nullptr);
+      continue;
+    }
+    // Logged once per transition, with the upstream and the worker (each has its own state).
+    auto log = [name = u.name, index](const CircuitBreaker::Transition& t) {
+      std::string worker = std::to_string(index);
+      std::string ms = std::to_string(
+          std::chrono::duration_cast<std::chrono::milliseconds>(t.openFor).count());
+      const core::LogLevel level =
+          t.to == BreakerState::Open ? core::LogLevel::Warn : core::LogLevel::Info;
+      core::log(level, "circuit breaker state change",
+                {{"upstream", name},
+                 {"worker", worker},
+                 {"from", breakerStateName(t.from)},
+                 {"to", breakerStateName(t.to)},
+                 {"reason", t.reason},
+                 {"open_for_ms", ms}});
+    };
+    breakers_.push_back(std::make_unique<CircuitBreaker>(*u.circuitBreaker, std::move(log)));
+  }
   std::random_device rd;
   rngState_ = (static_cast<uint64_t>(rd()) << 32) ^ rd() ^ (uint64_t{index} << 56);
 }

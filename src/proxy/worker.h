@@ -20,6 +20,7 @@
 #include "store/store.h"
 #include "tokenizer/tokenizer.h"
 #include "proxy/access_log.h"
+#include "proxy/breaker.h"
 
 namespace tg::proxy {
 
@@ -59,6 +60,9 @@ class Worker {
   // in memory mode.
   store::Store* localStore() { return memoryStore_.get(); }
   limiter::DistinctKeyCap* keyCap() { return keyCap_.get(); }
+  // The circuit breaker of upstream `index` on this worker; null when it has none. Each
+  // worker keeps its own breaker state (no locks): thresholds count what this worker saw.
+  CircuitBreaker* breaker(size_t index) { return breakers_[index].get(); }
 
   // A new request id: 32 hex digits, unique across workers and restarts.
   std::string nextRequestId();
@@ -83,6 +87,7 @@ class Worker {
   std::shared_ptr<store::Store> memoryStore_;
   std::shared_ptr<store::Store> store_;
   std::shared_ptr<limiter::DistinctKeyCap> keyCap_;
+  std::vector<std::unique_ptr<CircuitBreaker>> breakers_;  // per upstream, null = none
   uint64_t rngState_;
   bool draining_ = false;
   std::unordered_set<Session*> sessions_;
