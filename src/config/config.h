@@ -150,6 +150,24 @@ struct StoreConfig {
   RedisStoreConfig redis;
 };
 
+// `admin:` the admin API's listener (admin/server.h, docs/admin.md). The listener runs only when
+// the section is present and `enabled` is not false.
+struct AdminConfig {
+  bool enabled = false;  // true when an `admin:` section was written (unless enabled: false)
+  std::string listen = "127.0.0.1:9901";
+  std::string host = "127.0.0.1";  // parsed from listen
+  uint16_t port = 9901;
+  // Bearer token: plain, or "sha256:<hex>" of it. "" = no auth, allowed on loopback only.
+  std::string token;
+};
+
+// `quota:` per-consumer token quotas like Higress's ai-quota (store/quota.h, docs/admin.md).
+struct QuotaConfig {
+  bool enabled = false;
+  std::vector<std::string> routes;  // route names where quotas are enforced; empty = every route
+  bool failClosed = false;  // `failure_mode: closed`: 503 when the quota store cannot answer
+};
+
 struct TokenizerConfig {
   std::string dataDir;  // "" = $TOKENGATE_DATA_DIR, else <binary dir>/data
 };
@@ -162,6 +180,8 @@ struct Config {
   std::vector<RouteConfig> routes;
   TokenizerConfig tokenizer;
   StoreConfig store;
+  AdminConfig admin;
+  QuotaConfig quota;
 };
 
 // Splits "host:port" / "[v6]:port" into parts; false when malformed.

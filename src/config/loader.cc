@@ -1,5 +1,6 @@
 #include "config/loader.h"
 
+#include <arpa/inet.h>
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
@@ -319,6 +320,54 @@ void readStore(Reader& r, const YAML::Node& n, StoreConfig& st) {
   }
 }
 
+// `admin:` (docs/admin.md). The section's presence enables the admin listener.
+void readAdmin(Reader& r, const YAML::Node& n, AdminConfig& a) {
+  a.enabled = true;
+  r.forKeys(n, "admin", {"enabled", "listen", "token"},
+            [&](const std::string& k, const YAML::Node& v, const std::string& p) {
+              if (k == "enabled") {
+                r.boolean(v, p, a.enabled);
+              } else if (k == "listen") {
+                if (r.str(v, p, a.listen) && !parseHostPort(a.listen, a.host, a.port)) {
+                  r.error(v, p, "must be host:port (or [ipv6]:port), got '" + a.listen + "'");
+                }
+              } else if (k == "token") {
+                r.str(v, p, a.token);
+              }
+            });
+}
+
+// `quota:` (docs/admin.md#quotas): per-consumer token quotas, like Higress's ai-quota.
+void readQuota(Reader& r, const YAML::Node& n, QuotaConfig& q, std::vector<int>& routeLines) {
+  r.forKeys(n, "quota", {"enabled", "routes", "failure_mode"},
+            [&](const std::string& k, const YAML::Node& v, const std::string& p) {
+              if (k == "enabled") {
+                r.boolean(v, p, q.enabled);
+              } else if (k == "routes") {
+                if (!v.IsSequence()) {
+                  r.error(v, p, "must be a list of route names");
+                  return;
+                }
+                for (size_t i = 0; i < v.size(); ++i) {
+                  std::string name;
+                  if (r.str(v[i], p + "[" + std::to_string(i) + "]", name)) {
+                    q.routes.push_back(name);
+                    routeLines.push_back(v[i].Mark().line + 1);
+                  }
+                }
+              } else if (k == "failure_mode") {
+                std::string m;
+                if (r.str(v, p, m)) {
+                  if (m == "open" || m == "closed") {
+                    q.failClosed = m == "closed";
+                  } else {
+                    r.error(v, p, "must be open or closed, got '" + m + "'");
+                  }
+                }
+              }
+            });
+}
+
 void readListener(Reader& r, const YAML::Node& n, const std::string& path, ListenerConfig& l) {
   bool sawAddress = false;
   r.forKeys(n, path, {"address", "tls"},
@@ -345,55 +394,6 @@ void readListener(Reader& r, const YAML::Node& n, const std::string& path, Liste
   }
 }
 
-void readUpstream(Reader& r, const YAML::Node& n, const std::string& path, UpstreamConfig& u) {
-  bool sawUrl = false;
-  r.forKeys(n, path,
-            {"name", "url", "tls", "connect_timeout", "first_byte_timeout", "idle_timeout", "pool",
-             "headers", "circuit_breaker"},
-            [&](const std::string& k, const YAML::Node& v, const std::string& p) {
-              if (k == "name") {
-                r.str(v, p, u.name);
-              } else if (k == "url") {
-                sawUrl = true;
-                if (r.str(v, p, u.url)) {
-                  std::string err = parseUpstreamUrl(u.url, u);
-                  if (!err.empty()) {
-                    r.error(v, p, "'" + u.url + "' " + err);
-                  }
-                }
-              } else if (k == "tls") {
-                r.forKeys(v, p, {"verify", "ca_file", "server_name"},
-                          [&](const std::string& k2, const YAML::Node& v2, const std::string& p2) {
-                            if (k2 == "verify") {
-                              r.boolean(v2, p2, u.tls.verify);
-                            } else if (k2 == "ca_file") {
-                              r.str(v2, p2, u.tls.caFile);
-                            } else {
-                              r.str(v2, p2, u.tls.serverName);
-                            }
-                          });
-              } else if (k == "connect_timeout") {
-                r.duration(v, p, u.connectTimeout, false);
-              } else if (k == "first_byte_timeout") {
-                r.duration(v, p, u.firstByteTimeout, false);
-              } else if (k == "idle_timeout") {
-                r.duration(v, p, u.idleTimeout, false);
-              } else if (k == "pool") {
-                r.forKeys(v, p, {"max_idle", "idle_timeout"},
-                          [&](const std::string& k2, const YAML::Node& v2, const std::string& p2) {
-                            if (k2 == "max_idle") {
-                              r.integer(v2, p2, u.poolMaxIdle, 100000u);
-                            } else {
-                              r.duration(v2, p2, u.poolIdleTimeout, false);
-                            }
-                          });
-              } else if (k == "headers") {
-                r.forKeys(v, p, {"remove", "set", "add"},
-                          [&](const std::string& k2, const YAML::Node& v2, const std::string& p2) {
-                            if (k2 == "remove") {
-                              r.list<std::string>(
-                                  v2, p2,
-                                  [&](const YAML::Node& item, const std::string& ip,
 // "500", "500-599" (inclusive), each within 100..599.
 bool parseStatusRange(const std::string& s, CircuitBreakerConfig::StatusRange& out) {
   auto num = [](std::string_view t, int& v) {
@@ -463,6 +463,58 @@ void readCircuitBreaker(Reader& r, const YAML::Node& n, const std::string& path,
             });
 }
 
+void readUpstream(Reader& r, const YAML::Node& n, const std::string& path, UpstreamConfig& u) {
+  bool sawUrl = false;
+  r.forKeys(n, path,
+            {"name", "url", "tls", "connect_timeout", "first_byte_timeout", "idle_timeout", "pool",
+             "headers", "circuit_breaker"},
+            [&](const std::string& k, const YAML::Node& v, const std::string& p) {
+              if (k == "name") {
+                r.str(v, p, u.name);
+              } else if (k == "url") {
+                sawUrl = true;
+                if (r.str(v, p, u.url)) {
+                  std::string err = parseUpstreamUrl(u.url, u);
+                  if (!err.empty()) {
+                    r.error(v, p, "'" + u.url + "' " + err);
+                  }
+                }
+              } else if (k == "tls") {
+                r.forKeys(v, p, {"verify", "ca_file", "server_name"},
+                          [&](const std::string& k2, const YAML::Node& v2, const std::string& p2) {
+                            if (k2 == "verify") {
+                              r.boolean(v2, p2, u.tls.verify);
+                            } else if (k2 == "ca_file") {
+                              r.str(v2, p2, u.tls.caFile);
+                            } else {
+                              r.str(v2, p2, u.tls.serverName);
+                            }
+                          });
+              } else if (k == "connect_timeout") {
+                r.duration(v, p, u.connectTimeout, false);
+              } else if (k == "first_byte_timeout") {
+                r.duration(v, p, u.firstByteTimeout, false);
+              } else if (k == "idle_timeout") {
+                r.duration(v, p, u.idleTimeout, false);
+              } else if (k == "pool") {
+                r.forKeys(v, p, {"max_idle", "idle_timeout"},
+                          [&](const std::string& k2, const YAML::Node& v2, const std::string& p2) {
+                            if (k2 == "max_idle") {
+                              r.integer(v2, p2, u.poolMaxIdle, 100000u);
+                            } else {
+                              r.duration(v2, p2, u.poolIdleTimeout, false);
+                            }
+                          });
+              } else if (k == "circuit_breaker") {
+                u.circuitBreaker.emplace();
+                readCircuitBreaker(r, v, p, *u.circuitBreaker);
+              } else if (k == "headers") {
+                r.forKeys(v, p, {"remove", "set", "add"},
+                          [&](const std::string& k2, const YAML::Node& v2, const std::string& p2) {
+                            if (k2 == "remove") {
+                              r.list<std::string>(
+                                  v2, p2,
+                                  [&](const YAML::Node& item, const std::string& ip,
                                       std::string& s) { r.str(item, ip, s); },
                                   u.removeHeaders);
                             } else {
@@ -493,6 +545,8 @@ void readRoute(Reader& r, const YAML::Node& n, const std::string& path, RouteCon
                           });
               } else if (k == "upstream") {
                 r.str(v, p, rt.upstream);
+              } else if (k == "fallback_upstream") {
+                r.str(v, p, rt.fallbackUpstream);
               } else if (k == "rewrite_prefix") {
                 std::string s;
                 if (r.str(v, p, s)) {
@@ -505,9 +559,6 @@ void readRoute(Reader& r, const YAML::Node& n, const std::string& path, RouteCon
                 if (r.str(v, p, s)) {
                   if (s == "off") {
                     rt.keyAuth = KeyAuth::Off;
-              } else if (k == "circuit_breaker") {
-                u.circuitBreaker.emplace();
-                readCircuitBreaker(r, v, p, *u.circuitBreaker);
                   } else if (s == "optional") {
                     rt.keyAuth = KeyAuth::Optional;
                   } else if (s == "required") {
@@ -536,17 +587,70 @@ void readRoute(Reader& r, const YAML::Node& n, const std::string& path, RouteCon
 // Line numbers of list items, for validate()'s errors about whole entries.
 struct Lines {
   std::vector<int> listeners, upstreams, routes;
+  std::vector<int> quotaRoutes;
+  int admin = 0;
 };
 
 int lineOf(const std::vector<int>& lines, size_t i) { return i < lines.size() ? lines[i] : 0; }
+
+// True for 127.0.0.0/8, ::1 and "localhost"; `isIp` tells whether `host` is an IP literal.
+bool loopbackHost(const std::string& host, bool& isIp) {
+  in_addr v4{};
+  in6_addr v6{};
+  isIp = true;
+  if (::inet_pton(AF_INET, host.c_str(), &v4) == 1) {
+    return (ntohl(v4.s_addr) >> 24) == 127;
+  }
+  if (::inet_pton(AF_INET6, host.c_str(), &v6) == 1) {
+    return IN6_IS_ADDR_LOOPBACK(&v6);
+  }
+  isIp = false;
+  return host == "localhost";
+}
+
+void validateAdminAndQuota(const Config& cfg, const Lines& lines,
+                           const std::function<void(std::string, int, std::string)>& add) {
+  const AdminConfig& a = cfg.admin;
+  if (a.enabled) {
+    bool isIp = false;
+    bool loopback = loopbackHost(a.host, isIp);
+    if (!isIp && a.host != "localhost") {
+      add("admin.listen", lines.admin, "the host must be an IP address or localhost, got '" +
+                                           a.host + "'");
+    } else if (!loopback && a.token.empty()) {
+      add("admin.token", lines.admin,
+          "is required when admin.listen is not a loopback address (every admin endpoint would "
+          "be open)");
+    }
+    if (a.token.starts_with("sha256:")) {
+      std::string_view hex = std::string_view(a.token).substr(7);
+      bool ok = hex.size() == 64;
+      for (char c : hex) {
+        ok = ok && ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'));
+      }
+      if (!ok) {
+        add("admin.token", lines.admin, "a sha256: token needs 64 hex digits");
+      }
+    }
+  }
+  for (size_t i = 0; i < cfg.quota.routes.size(); ++i) {
+    const std::string& name = cfg.quota.routes[i];
+    bool found = false;
+    for (const auto& rt : cfg.routes) {
+      found = found || rt.name == name;
+    }
+    if (!found) {
+      add("quota.routes[" + std::to_string(i) + "]", lineOf(lines.quotaRoutes, i),
+          "names no route: '" + name + "'");
+    }
+  }
+}
 
 std::vector<ConfigError> validateWithLines(Config& cfg, const Lines& lines) {
   std::vector<ConfigError> errs;
   auto add = [&](std::string path, int line, std::string msg) {
     errs.push_back({std::move(path), line, std::move(msg)});
   };
-              } else if (k == "fallback_upstream") {
-                r.str(v, p, rt.fallbackUpstream);
   if (cfg.listeners.empty()) {
     add("listeners", 0, "at least one listener is required");
   }
@@ -596,10 +700,24 @@ std::vector<ConfigError> validateWithLines(Config& cfg, const Lines& lines) {
     } else if (!found) {
       add(p + ".upstream", lineOf(lines.routes, i), "names no upstream: '" + rt.upstream + "'");
     }
+    if (!rt.fallbackUpstream.empty()) {
+      for (size_t j = 0; j < cfg.upstreams.size(); ++j) {
+        if (cfg.upstreams[j].name == rt.fallbackUpstream) {
+          rt.fallbackIndex = j;
+        }
+      }
+      if (!rt.fallbackIndex) {
+        add(p + ".fallback_upstream", lineOf(lines.routes, i),
+            "names no upstream: '" + rt.fallbackUpstream + "'");
+      } else if (rt.fallbackUpstream == rt.upstream) {
+        add(p + ".fallback_upstream", lineOf(lines.routes, i), "must differ from upstream");
+      }
+    }
     if (rt.rewritePrefix && !rt.rewritePrefix->empty() && !rt.rewritePrefix->starts_with('/')) {
       add(p + ".rewrite_prefix", lineOf(lines.routes, i), "must be empty or start with '/'");
     }
   }
+  validateAdminAndQuota(cfg, lines, add);
   return errs;
 }
 
@@ -638,7 +756,7 @@ LoadResult loadConfigString(std::string_view yaml, const EnvLookup& env) {
   r.forKeys(
       root, "",
       {"server", "listeners", "limits", "upstreams", "routes", "tokenizer", "rate_limits",
-       "higress", "store"},
+       "higress", "store", "admin", "quota"},
       [&](const std::string& k, const YAML::Node& v, const std::string& p) {
         if (k == "rate_limits" || k == "higress") {
           return;  // the limiter's sections: read by app/config_file.h (limiter/config_reader.h)
@@ -646,6 +764,11 @@ LoadResult loadConfigString(std::string_view yaml, const EnvLookup& env) {
           readServer(r, v, cfg.server);
         } else if (k == "store") {
           readStore(r, v, cfg.store);
+        } else if (k == "admin") {
+          lines.admin = v.Mark().line + 1;
+          readAdmin(r, v, cfg.admin);
+        } else if (k == "quota") {
+          readQuota(r, v, cfg.quota, lines.quotaRoutes);
         } else if (k == "limits") {
           readLimits(r, v, cfg.limits);
         } else if (k == "tokenizer") {
@@ -700,18 +823,5 @@ std::string formatError(const std::string& file, const ConfigError& e) {
   }
   return s + e.message;
 }
-    if (!rt.fallbackUpstream.empty()) {
-      for (size_t j = 0; j < cfg.upstreams.size(); ++j) {
-        if (cfg.upstreams[j].name == rt.fallbackUpstream) {
-          rt.fallbackIndex = j;
-        }
-      }
-      if (!rt.fallbackIndex) {
-        add(p + ".fallback_upstream", lineOf(lines.routes, i),
-            "names no upstream: '" + rt.fallbackUpstream + "'");
-      } else if (rt.fallbackUpstream == rt.upstream) {
-        add(p + ".fallback_upstream", lineOf(lines.routes, i), "must differ from upstream");
-      }
-    }
 
 }  // namespace tg::config
