@@ -876,6 +876,101 @@ TEST(ConfigLoaderTest, ValidateResolvesRouteUpstreamIndex) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Circuit breaker and fallback upstream
+
+constexpr std::string_view kTwoUpstreams = R"(listeners:
+  - address: 127.0.0.1:8080
+upstreams:
+  - name: up
+    url: http://127.0.0.1:9000
+)";
+
+TEST(ConfigLoaderTest, CircuitBreakerIsOffWhenAbsentAndDefaultsWhenEmpty) {
+  Config off = loadOk(kMinimal);
+  EXPECT_FALSE(off.upstreams[0].circuitBreaker.has_value());
+  EXPECT_TRUE(off.routes[0].fallbackUpstream.empty());
+  EXPECT_FALSE(off.routes[0].fallbackIndex.has_value());
+
+  Config on = loadOk(std::string(kTwoUpstreams) + "    circuit_breaker: {}\nroutes:\n  - upstream: up\n");
+  ASSERT_TRUE(on.upstreams[0].circuitBreaker.has_value());
+  const CircuitBreakerConfig& cb = *on.upstreams[0].circuitBreaker;
+  EXPECT_EQ(cb.consecutiveFailures, 5u);
+  EXPECT_EQ(cb.errorRatePercent, 50u);
+  EXPECT_EQ(cb.window, 10s);
+  EXPECT_EQ(cb.minRequests, 20u);
+  EXPECT_EQ(cb.openFor, 30s);
+  EXPECT_EQ(cb.halfOpenProbes, 1u);
+  ASSERT_EQ(cb.failureStatuses.size(), 1u);
+  EXPECT_EQ(cb.failureStatuses[0].from, 500);
+  EXPECT_EQ(cb.failureStatuses[0].to, 599);
+}
+
+TEST(ConfigLoaderTest, CircuitBreakerKeysAndFallbackUpstream) {
+  Config c = loadOk(std::string(kTwoUpstreams) + R"(    circuit_breaker:
+      consecutive_failures: 3
+      error_rate: 25%
+      window: 30s
+      min_requests: 8
+      open_for: 2s
+      max_open_for: 1m
+      half_open_probes: 2
+      failure_statuses: [429, 502-504]
+  - name: backup
+    url: http://127.0.0.1:9001
+routes:
+  - upstream: up
+    fallback_upstream: backup
+)");
+  const CircuitBreakerConfig& cb = *c.upstreams[0].circuitBreaker;
+  EXPECT_EQ(cb.consecutiveFailures, 3u);
+  EXPECT_EQ(cb.errorRatePercent, 25u);
+  EXPECT_EQ(cb.window, 30s);
+  EXPECT_EQ(cb.minRequests, 8u);
+  EXPECT_EQ(cb.openFor, 2s);
+  EXPECT_EQ(cb.maxOpenFor, 60s);
+  EXPECT_EQ(cb.halfOpenProbes, 2u);
+  ASSERT_EQ(cb.failureStatuses.size(), 2u);
+  EXPECT_EQ(cb.failureStatuses[0].from, 429);
+  EXPECT_EQ(cb.failureStatuses[0].to, 429);
+  EXPECT_EQ(cb.failureStatuses[1].from, 502);
+  EXPECT_EQ(cb.failureStatuses[1].to, 504);
+  EXPECT_FALSE(c.upstreams[1].circuitBreaker.has_value());
+  EXPECT_EQ(c.routes[0].fallbackUpstream, "backup");
+  EXPECT_EQ(c.routes[0].fallbackIndex, std::optional<size_t>(1));
+}
+
+TEST(ConfigLoaderTest, CircuitBreakerValuesAreChecked) {
+  auto errorOf = [](std::string_view lines) {
+    return onlyError(std::string(kTwoUpstreams) + "    circuit_breaker:\n" + std::string(lines) +
+                     "routes:\n  - upstream: up\n");
+  };
+  ConfigError e = errorOf("      error_rate: 150%\n");
+  EXPECT_EQ(e.path, "upstreams[0].circuit_breaker.error_rate");
+  EXPECT_TRUE(contains(e.message, "percentage")) << e.message;
+  e = errorOf("      failure_statuses: [500-499]\n");
+  EXPECT_EQ(e.path, "upstreams[0].circuit_breaker.failure_statuses[0]");
+  e = errorOf("      failure_statuses: [5xx]\n");
+  EXPECT_EQ(e.path, "upstreams[0].circuit_breaker.failure_statuses[0]");
+  e = errorOf("      half_open_probes: 0\n");
+  EXPECT_EQ(e.path, "upstreams[0].circuit_breaker.half_open_probes");
+  e = errorOf("      open_for: 0s\n");
+  EXPECT_EQ(e.path, "upstreams[0].circuit_breaker.open_for");
+  e = errorOf("      opens_for: 1s\n");
+  EXPECT_EQ(e.message, "unknown key");
+}
+
+TEST(ConfigLoaderTest, FallbackUpstreamMustNameAnotherUpstream) {
+  ConfigError e = onlyError(std::string(kTwoUpstreams) +
+                            "routes:\n  - upstream: up\n    fallback_upstream: nope\n");
+  EXPECT_EQ(e.path, "routes[0].fallback_upstream");
+  EXPECT_EQ(e.message, "names no upstream: 'nope'");
+  e = onlyError(std::string(kTwoUpstreams) +
+                "routes:\n  - upstream: up\n    fallback_upstream: up\n");
+  EXPECT_EQ(e.path, "routes[0].fallback_upstream");
+  EXPECT_EQ(e.message, "must differ from upstream");
+}
+
+// ---------------------------------------------------------------------------------------------
 // formatError
 
 TEST(FormatErrorTest, FileLinePathMessage) {
