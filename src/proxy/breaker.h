@@ -65,7 +65,7 @@ class CircuitBreaker {
     Duration retryAfter{0};  // refused only: until half-open (at least 1s while half-open)
   };
 
-  // `cfg` must outlive the breaker (it lives in the immutable Config).
+  // The breaker keeps its own copy of `cfg` (a reloaded Config may drop the original).
   explicit CircuitBreaker(const config::CircuitBreakerConfig& cfg, Observer observer = {});
 
   // May a request go to the upstream at `now`? Moves Open to HalfOpen once the cool-down
@@ -91,7 +91,7 @@ class CircuitBreaker {
   int64_t addToWindow(bool failure, TimePoint now);
   void moveTo(BreakerState to, std::string_view reason, TimePoint now);
 
-  const config::CircuitBreakerConfig& cfg_;
+  const config::CircuitBreakerConfig cfg_;
   Observer observer_;
   BreakerState state_ = BreakerState::Closed;
   uint64_t epoch_ = 0;  // incremented on every transition
