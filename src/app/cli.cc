@@ -256,6 +256,10 @@ int runCli(int argc, char** argv) {
     core::logError("cannot start", {{"error", gw.error()}});
     return 1;
   }
+  if (!a.config.empty()) {
+    std::string file = a.config;
+    (*gw)->setReloadSource(file, [file] { return loadGatewayConfigFile(file, config::processEnv()); });
+  }
   int rc = (*gw)->run();
   if ((*gw)->forcedStop()) {
     std::fflush(nullptr);

@@ -12,11 +12,17 @@
 #include <sstream>
 #include <thread>
 
+#include "admin/config_json.h"
+#include "admin/server.h"
 #include "core/log.h"
 #include "http/net.h"
 #include "http/tls.h"
+#include "limiter/rules.h"
+#include "metrics/catalog.h"
 #include "proxy/worker.h"
+#include "redis/redis_quota.h"
 #include "redis/redis_store.h"
+#include "store/memory_quota.h"
 #include "store/memory_store.h"
 #include "tokenizer/tokenizer.h"
 
@@ -53,6 +59,19 @@ struct WorkerSlot {
 struct Gateway::State {
   std::shared_ptr<const config::Config> config;
   proxy::SharedState shared;
+  std::unique_ptr<net::io_context> mainIo = std::make_unique<net::io_context>(1);
+  std::function<GatewayLoadResult()> source;  // re-reads the config file (reload)
+  std::string sourceName;                     // the file, for error messages
+  uint64_t generation = 0;
+  bool draining = false;
+  std::optional<redis::RedisStoreOptions> redisOptions;  // the admin's own Redis connections
+  std::unique_ptr<redis::RedisStore> adminStore;
+  std::unique_ptr<redis::RedisQuotaStore> adminQuota;
+  std::unique_ptr<admin::AdminServer> admin;
+  std::string startAdmin();
+  admin::ReloadReply reload();
+  void buckets(const admin::BucketQuery& q, bool reset,
+               std::function<void(admin::BucketsReply)> done);
   std::vector<std::shared_ptr<net::ssl::context>> listenerTls;
   std::vector<WorkerSlot> workers;
   int accessLogFd = -1;
@@ -109,6 +128,273 @@ http::Task<void> acceptLoop(proxy::Worker& worker, tcp::acceptor& acceptor,
 }
 
 }  // namespace
+
+
+// ---- admin API and reload (State methods; they run on the main thread) ------------------
+
+std::string Gateway::State::startAdmin() {
+  const config::AdminConfig& ac = config->admin;
+  admin::AdminOptions ao;
+  ao.host = ac.host;
+  ao.port = ac.port;
+  ao.token = ac.token;
+  if (config->quota.enabled) {
+    if (redisOptions) {
+      adminQuota = std::make_unique<redis::RedisQuotaStore>(mainIo->get_executor(),
+                                                            redisOptions->client,
+                                                            redisOptions->keyPrefix);
+      ao.quota = adminQuota.get();
+    } else {
+      ao.quota = shared.memoryQuota.get();
+    }
+  }
+  if (redisOptions) {
+    adminStore = std::make_unique<redis::RedisStore>(mainIo->get_executor(), *redisOptions);
+  }
+  admin::Hooks h;
+  h.ready = [this] { return !draining; };
+  h.metrics = [this] { return shared.catalog ? shared.catalog->registry().expose() : ""; };
+  h.config = [this] { return admin::configJson(*config); };
+  h.buckets = [this](const admin::BucketQuery& q, std::function<void(admin::BucketsReply)> done) {
+    buckets(q, false, std::move(done));
+  };
+  h.resetBuckets = [this](const admin::BucketQuery& q,
+                          std::function<void(admin::ResetReply)> done) {
+    buckets(q, true, [done = std::move(done)](admin::BucketsReply b) {
+      admin::ResetReply r;
+      r.ok = b.ok;
+      r.error = b.error;
+      r.notFound = b.notFound;
+      r.reset = b.buckets.size();
+      done(std::move(r));
+    });
+  };
+  h.reload = [this] { return reload(); };
+  auto srv = admin::AdminServer::create(*mainIo, std::move(ao), std::move(h));
+  if (!srv) {
+    return srv.error();
+  }
+  admin = std::move(*srv);
+  admin->start();
+  core::logInfo("admin listening", {{"address", admin->address()}});
+  return "";
+}
+
+// The buckets a request of the queried consumer would use, with their state now (the admin's
+// GET /admin/buckets), or reset (POST /admin/buckets/reset).
+void Gateway::State::buckets(const admin::BucketQuery& q, bool reset,
+                             std::function<void(admin::BucketsReply)> done) {
+  admin::BucketsReply reply;
+  const std::shared_ptr<const limiter::PolicySet> set = shared.policies;
+  const limiter::Consumer* consumer = nullptr;
+  for (const auto& c : set->consumers) {
+    if (c.name == q.consumer) {
+      consumer = &c;
+    }
+  }
+  if (consumer == nullptr) {
+    reply.ok = false;
+    reply.notFound = true;
+    reply.error = "no consumer named '" + q.consumer + "'";
+    done(std::move(reply));
+    return;
+  }
+  const store::TimePoint now = std::chrono::system_clock::now();
+  std::vector<limiter::MatchedBucket> matched;
+  std::vector<std::string> routes;
+  if (!q.route.empty()) {
+    routes.push_back(q.route);
+  } else {
+    for (const auto& r : config->routes) {
+      routes.push_back(r.name);
+    }
+  }
+  std::vector<limiter::MatchedBucket> all;
+  for (const std::string& route : routes) {
+    limiter::RequestFacts f;
+    f.consumer = consumer;
+    f.route = route;
+    f.model = q.model;
+    limiter::matchInto(*set, f, now, matched);
+    for (auto& b : matched) {
+      bool seen = false;
+      for (const auto& a : all) {
+        seen = seen || a.spec.key == b.spec.key;
+      }
+      if (!seen) {
+        all.push_back(std::move(b));
+      }
+    }
+  }
+  auto view = [set](const limiter::MatchedBucket& b) {
+    admin::BucketView v;
+    const limiter::Policy& p = set->policies[b.policyIndex];
+    v.key = b.spec.key;
+    v.policy = p.name;
+    v.rule = p.rules[b.ruleIndex].name;
+    v.unit = std::string(limiter::quantityName(b.quantity));
+    v.limit = static_cast<int64_t>(b.spec.limit);
+    v.windowMs = b.kind == limiter::AmountKind::Concurrency ? 0 : b.spec.window.count();
+    return v;
+  };
+  if (!adminStore) {
+    auto* mem = static_cast<store::MemoryStore*>(shared.memoryStore.get());
+    for (const auto& b : all) {
+      admin::BucketView v = view(b);
+      if (reset) {
+        mem->reset(b.spec);
+      }
+      store::BucketState st = mem->peek(b.spec, now);
+      v.remaining = st.remaining;
+      v.used = v.limit - st.remaining;
+      v.resetMs = st.resetIn.count();
+      reply.buckets.push_back(std::move(v));
+    }
+    done(std::move(reply));
+    return;
+  }
+  // Redis: one peek (or DEL) per bucket, answered when the last one is back.
+  struct Pending {
+    admin::BucketsReply reply;
+    size_t left = 0;
+    std::function<void(admin::BucketsReply)> done;
+  };
+  auto pending = std::make_shared<Pending>();
+  pending->left = all.size();
+  pending->done = std::move(done);
+  if (all.empty()) {
+    pending->done(std::move(pending->reply));
+    return;
+  }
+  for (size_t i = 0; i < all.size(); ++i) {
+    pending->reply.buckets.push_back(view(all[i]));
+  }
+  for (size_t i = 0; i < all.size(); ++i) {
+    auto finishOne = [pending]() {
+      if (--pending->left == 0) {
+        pending->done(std::move(pending->reply));
+      }
+    };
+    if (reset) {
+      adminStore->reset(all[i].spec, [pending, finishOne](bool ok) {
+        if (!ok) {
+          pending->reply.ok = false;
+          pending->reply.error = "the Redis store could not reset every bucket";
+        }
+        finishOne();
+      });
+    } else {
+      adminStore->peek(all[i].spec,
+                       [pending, i, finishOne](std::optional<redis::BucketUsage> u) {
+                         if (!u) {
+                           pending->reply.ok = false;
+                           pending->reply.error = "the Redis store did not answer";
+                         } else {
+                           admin::BucketView& v = pending->reply.buckets[i];
+                           v.used = u->used;
+                           v.remaining = u->remaining;
+                           v.resetMs = std::max(u->resetInMs, u->blockedForMs);
+                         }
+                         finishOne();
+                       });
+    }
+  }
+}
+
+// Validates the config file whole and applies it to new requests; requests in flight finish
+// on the generation they started with. What cannot change without a restart (listeners,
+// workers, the store, the admin listener, the tokenizer data) rejects the reload.
+admin::ReloadReply Gateway::State::reload() {
+  admin::ReloadReply out;
+  if (!source) {
+    out.errors.push_back("no config file to reload (quick start)");
+    return out;
+  }
+  GatewayLoadResult loaded = source();
+  for (const auto& e : loaded.errors) {
+    out.errors.push_back(config::formatError(sourceName, e));
+  }
+  if (loaded.config) {
+    const config::Config& next = loaded.config->config;
+    const config::Config& cur = *config;
+    auto same = [](const std::vector<config::ListenerConfig>& a,
+                   const std::vector<config::ListenerConfig>& b) {
+      if (a.size() != b.size()) {
+        return false;
+      }
+      for (size_t i = 0; i < a.size(); ++i) {
+        if (a[i].address != b[i].address || a[i].tls.has_value() != b[i].tls.has_value() ||
+            (a[i].tls && (a[i].tls->certFile != b[i].tls->certFile ||
+                          a[i].tls->keyFile != b[i].tls->keyFile))) {
+          return false;
+        }
+      }
+      return true;
+    };
+    if (!same(cur.listeners, next.listeners)) {
+      out.errors.push_back("listeners cannot change on reload: restart tokengate");
+    }
+    if (cur.server.workers != next.server.workers) {
+      out.errors.push_back("server.workers cannot change on reload: restart tokengate");
+    }
+    if (cur.store.type != next.store.type || cur.store.redis.addresses != next.store.redis.addresses ||
+        cur.store.redis.cluster != next.store.redis.cluster ||
+        cur.store.redis.database != next.store.redis.database ||
+        cur.store.maxBuckets != next.store.maxBuckets) {
+      out.errors.push_back("store cannot change on reload: restart tokengate");
+    }
+    if (cur.admin.enabled != next.admin.enabled || cur.admin.listen != next.admin.listen ||
+        cur.admin.token != next.admin.token || cur.quota.enabled != next.quota.enabled) {
+      out.errors.push_back("admin and quota cannot change on reload: restart tokengate");
+    }
+    if (cur.tokenizer.dataDir != next.tokenizer.dataDir) {
+      out.errors.push_back("tokenizer.data_dir cannot change on reload: restart tokengate");
+    }
+  }
+  std::vector<std::shared_ptr<net::ssl::context>> upstreamTls;
+  if (out.errors.empty()) {
+    for (const auto& u : loaded.config->config.upstreams) {
+      if (!u.https) {
+        upstreamTls.push_back(nullptr);
+        continue;
+      }
+      auto ctx = http::makeClientTlsContext(u.tls.caFile);
+      if (!ctx) {
+        out.errors.push_back("upstream " + u.name + ": " + ctx.error());
+        break;
+      }
+      upstreamTls.push_back(*ctx);
+    }
+  }
+  if (!out.errors.empty()) {
+    for (const auto& e : out.errors) {
+      core::logWarn("reload rejected: the running config stays", {{"error", e}});
+    }
+    return out;
+  }
+  for (const std::string& note : loaded.notes) {
+    core::logWarn("config", {{"note", note}});
+  }
+  proxy::SharedState next = shared;
+  next.config = std::make_shared<const config::Config>(std::move(loaded.config->config));
+  next.policies = loaded.config->policies;
+  next.upstreamTls = std::move(upstreamTls);
+  shared.config = next.config;
+  shared.policies = next.policies;
+  shared.upstreamTls = next.upstreamTls;
+  config = next.config;
+  const uint64_t number = ++generation;
+  auto snapshot = std::make_shared<const proxy::SharedState>(std::move(next));
+  for (auto& w : workers) {
+    proxy::Worker* worker = w.worker.get();
+    net::post(*w.io, [worker, snapshot, number] { worker->reconfigure(*snapshot, number); });
+  }
+  core::logInfo("config reloaded", {{"generation", std::to_string(number)},
+                                    {"policies", std::to_string(shared.policies->policies.size())},
+                                    {"routes", std::to_string(config->routes.size())}});
+  out.ok = true;
+  return out;
+}
 
 core::Result<std::unique_ptr<Gateway>> Gateway::create(GatewayConfig gc) {
   config::Config& cfg = gc.config;
@@ -192,8 +478,20 @@ core::Result<std::unique_ptr<Gateway>> Gateway::create(GatewayConfig gc) {
       return std::make_shared<redis::RedisStore>(io.get_executor(), ro);
     };
     storeName = std::string(rc.cluster ? "redis-cluster " : "redis ") + rc.addresses[0];
+    s->redisOptions = ro;
+    if (cfg.quota.enabled) {
+      s->shared.makeQuota = [ro](net::io_context& io,
+                                 unsigned) -> std::shared_ptr<store::QuotaStore> {
+        return std::make_shared<redis::RedisQuotaStore>(io.get_executor(), ro.client,
+                                                        ro.keyPrefix);
+      };
+    }
+  }
+  if (cfg.quota.enabled && !s->shared.makeQuota) {
+    s->shared.memoryQuota = std::make_shared<store::MemoryQuotaStore>();
   }
   s->shared.keyCap = std::make_shared<limiter::DistinctKeyCap>();
+  s->shared.catalog = std::make_shared<metrics::Catalog>(TOKENGATE_VERSION);
   if (!s->shared.policies->policies.empty() || !s->shared.policies->consumers.empty()) {
     core::logInfo("rate limits", {{"policies", std::to_string(s->shared.policies->policies.size())},
                                   {"consumers", std::to_string(s->shared.policies->consumers.size())},
@@ -230,6 +528,12 @@ core::Result<std::unique_ptr<Gateway>> Gateway::create(GatewayConfig gc) {
     }
     s->workers.push_back(std::move(slot));
   }
+  if (s->config->admin.enabled) {
+    auto err = s->startAdmin();
+    if (!err.empty()) {
+      return core::Error{"admin listener: " + err};
+    }
+  }
   for (size_t i = 0; i < endpoints.size(); ++i) {
     std::ostringstream addr;
     addr << endpoints[i];
@@ -250,10 +554,56 @@ Gateway::~Gateway() {
   }
 }
 
+// Log rotation: the file is opened again under its name and the new descriptor replaces the
+// old one with dup2, atomically, under the same number: workers keep writing to "their" fd and
+// land in the new file from their next batch on.
+void Gateway::reopenLogs() {
+  const std::string& path = s_->config->server.accessLog;
+  if (!s_->ownsLogFd || s_->accessLogFd < 0) {
+    return;
+  }
+  int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    core::logWarn("cannot reopen the access log; still writing to the old file",
+                  {{"path", path}, {"error", std::strerror(errno)}});
+    return;
+  }
+  ::dup2(fd, s_->accessLogFd);
+  ::close(fd);
+  core::logInfo("access log reopened", {{"path", path}});
+}
+
+void Gateway::setReloadSource(std::string name, std::function<GatewayLoadResult()> source) {
+  s_->sourceName = std::move(name);
+  s_->source = std::move(source);
+}
+
+bool Gateway::reload(std::vector<std::string>* errors) {
+  admin::ReloadReply r = s_->reload();
+  if (errors != nullptr) {
+    *errors = r.errors;
+  }
+  return r.ok;
+}
+
 int Gateway::run() {
   ::signal(SIGPIPE, SIG_IGN);
-  net::io_context mainIo(1);
+  net::io_context& mainIo = *s_->mainIo;
   net::signal_set signals(mainIo, SIGINT, SIGTERM);
+  // SIGHUP: reload the config file; SIGUSR1: reopen the log files (rotation).
+  net::signal_set control(mainIo, SIGHUP, SIGUSR1);
+  std::function<void(const error_code&, int)> onControl = [&](const error_code& ec, int sig) {
+    if (ec) {
+      return;
+    }
+    if (sig == SIGHUP) {
+      s_->reload();
+    } else {
+      reopenLogs();
+    }
+    control.async_wait(onControl);
+  };
+  control.async_wait(onControl);
   net::steady_timer drainTimer(mainIo);
   std::atomic<size_t> running{s_->workers.size()};
   bool draining = false;
@@ -266,7 +616,11 @@ int Gateway::run() {
   };
   auto finish = [&] {
     signals.cancel();
+    control.cancel();
     drainTimer.cancel();
+    if (s_->admin) {
+      s_->admin->stop();
+    }
   };
 
   std::function<void(const error_code&, int)> onSignal = [&](const error_code& ec, int sig) {
@@ -279,6 +633,7 @@ int Gateway::run() {
       return;
     }
     draining = true;
+    s_->draining = true;
     core::logInfo("draining",
                   {{"signal", std::to_string(sig)},
                    {"timeout_ms", std::to_string(s_->config->server.drainTimeout.count())}});

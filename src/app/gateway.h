@@ -6,7 +6,10 @@
 // followed by a graceful drain: listeners close, idle connections close, in-flight requests
 // and streams get `server.drain_timeout` to finish, then the process returns 0.
 
+#include <functional>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "app/config_file.h"
 #include "config/config.h"
@@ -18,7 +21,14 @@ class Gateway {
  public:
   static core::Result<std::unique_ptr<Gateway>> create(GatewayConfig cfg);
   ~Gateway();
+  // Where a reload reads the config from (`name` for error messages). Without one, a reload
+  // (SIGHUP, POST /admin/reload) is refused.
+  void setReloadSource(std::string name, std::function<GatewayLoadResult()> source);
+  // Reloads now (from the thread that runs run(), or before it): validates the whole file and
+  // applies it to new requests, or keeps the running config and returns the errors.
+  bool reload(std::vector<std::string>* errors = nullptr);
   // Serves until a signal and the drain that follows; returns the process exit code.
+  // SIGHUP reloads the config, SIGUSR1 reopens the log files.
   int run();
   // True when the drain timed out and connections were abandoned mid-request: the process
   // should then exit without destroying the gateway (coroutine frames still reference it).
@@ -26,6 +36,7 @@ class Gateway {
 
  private:
   struct State;
+  void reopenLogs();
   explicit Gateway(std::unique_ptr<State> s);
   std::unique_ptr<State> s_;
 };

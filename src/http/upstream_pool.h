@@ -63,6 +63,7 @@ class UpstreamPool {
 
   size_t idleCount(size_t idx) const { return idle_[idx].size(); }
   const UpstreamTarget& target(size_t idx) const { return targets_[idx]; }
+  const std::vector<UpstreamTarget>& targets() const { return targets_; }
 
  private:
   struct DnsEntry {

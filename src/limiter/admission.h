@@ -108,6 +108,8 @@ class Admission {
   int64_t decisiveAmount() const;
   // Rejections: how long until the request would fit (0 = unknown or never).
   std::chrono::milliseconds retryIn() const { return retryIn_; }
+  // The buckets of the last begin()/admit() (metrics record their policies and rules).
+  const std::vector<MatchedBucket>& matched() const { return buckets_; }
   // Largest token amount reserved by an enforced bucket (the access log's reserved_tokens).
   int64_t reservedTokens() const { return reservedTokens_; }
 

@@ -12,10 +12,16 @@
 #include "limiter/policy.h"
 #include "proxy/accounting.h"
 #include "proxy/session.h"
+#include "proxy/worker.h"
 
 namespace tg::proxy {
 
 struct Session::Exchange {
+  // The config generation this request runs on, pinned for its whole life (a reload never
+  // changes its route, upstream, pool or policies; proxy/worker.h Generation).
+  std::shared_ptr<const Generation> gen;
+  const config::Config& cfg() const { return *gen->config; }
+  const limiter::PolicySet& policies() const { return *gen->policies; }
   std::chrono::system_clock::time_point wallStart;
   std::chrono::steady_clock::time_point start;
   std::string requestId;

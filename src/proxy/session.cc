@@ -47,9 +47,9 @@ struct BreakerTry {
   bool finished = false;
 
   // False when the circuit refuses the request (permit.retryAfter says for how long).
-  bool start(Worker& w, size_t upstream) {
+  bool start(const Generation& g, size_t upstream) {
     index = upstream;
-    breaker = w.breaker(upstream);
+    breaker = g.breaker(upstream);
     finished = false;
     if (!breaker) {
       permit = CircuitBreaker::Permit{};
@@ -162,6 +162,7 @@ http::Task<bool> Session::serveRequest() {
   if (rr.status == http::ReadStatus::Closed || rr.status == http::ReadStatus::IoError) {
     co_return false;
   }
+  x.gen = worker_.generation();
   x.wallStart = std::chrono::system_clock::now();
   x.start = SteadyClock::now();
   x.requestId = worker_.nextRequestId();
@@ -171,10 +172,10 @@ http::Task<bool> Session::serveRequest() {
   // route answers in Anthropic's format), so match as soon as a target was parsed.
   std::string_view path = targetPath(req_.target);
   if (!req_.target.empty()) {
-    x.route = matchRoute(worker_.config(), req_.header("host"), path);
+    x.route = matchRoute(x.cfg(), req_.header("host"), path);
     if (x.route) {
       x.dialect = x.route->dialect;
-      x.upstream = &worker_.config().upstreams[x.route->upstreamIndex];
+      x.upstream = &x.cfg().upstreams[x.route->upstreamIndex];
     }
   }
   if (rr.status == http::ReadStatus::Ok) {
@@ -186,7 +187,7 @@ http::Task<bool> Session::serveRequest() {
   bool keep = true;
   switch (rr.status) {
     case http::ReadStatus::Ok: {
-      uint64_t maxReq = worker_.config().limits.maxRequestsPerConnection;
+      uint64_t maxReq = x.cfg().limits.maxRequestsPerConnection;
       x.keepAlive = req_.keepAlive && (maxReq == 0 || served_ < maxReq);
       if (req_.method == "CONNECT") {
         keep = co_await sendError(x, 400, "unsupported_method", "CONNECT is not supported", true);
@@ -228,7 +229,7 @@ http::Task<bool> Session::serveRequest() {
       break;
     case http::ReadStatus::BodyTooLarge: {
       std::string msg =
-          "request body exceeds " + std::to_string(worker_.config().limits.maxBodyBytes) + " bytes";
+          "request body exceeds " + std::to_string(x.cfg().limits.maxBodyBytes) + " bytes";
       co_await sendError(x, 413, "request_too_large", msg, true);
     }
       co_await lingeringClose();
@@ -242,6 +243,7 @@ http::Task<bool> Session::serveRequest() {
 }
 
 void Session::logExchange(const Exchange& x) {
+  recordMetrics(x);
   AccessLog& log = worker_.accessLog();
   if (!log.enabled()) {
     return;
@@ -274,7 +276,7 @@ void Session::logExchange(const Exchange& x) {
   if (x.limited) {
     r.ratelimit = limiter::outcomeName(admission_.outcome());
     if (const limiter::MatchedBucket* b = admission_.decisive()) {
-      const limiter::Policy& p = worker_.policies().policies[b->policyIndex];
+      const limiter::Policy& p = x.policies().policies[b->policyIndex];
       r.limitPolicy = p.name;
       r.limitRule = p.rules[b->ruleIndex].name;
     }
@@ -291,24 +293,24 @@ void Session::logExchange(const Exchange& x) {
 http::Task<bool> Session::openUpstream(Exchange& x, size_t idx,
                                        std::optional<http::ResponseParser>& parser,
                                        UpstreamError& err) {
-  const config::UpstreamConfig& up = worker_.config().upstreams[idx];
+  const config::UpstreamConfig& up = x.cfg().upstreams[idx];
   const bool isHead = req_.method == "HEAD";
   std::string target = upstreamTarget(*x.route, up, req_.target);
   if (!x.keyParam.empty()) {
     removeQueryParam(target, x.keyParam);
   }
-  ForwardInfo info{clientIp_, client_.isTls(), x.requestId, worker_.config().server.trustedProxies,
+  ForwardInfo info{clientIp_, client_.isTls(), x.requestId, x.cfg().server.trustedProxies,
                    x.acct->active()};
   info.keyHeader = x.keyHeader;
   info.consumer = x.consumer ? std::string_view(x.consumer->name) : std::string_view();
 
   for (int attempt = 0;; ++attempt) {
-    upstream_ = attempt == 0 ? worker_.pool().takeIdle(idx) : nullptr;
+    upstream_ = attempt == 0 ? x.gen->pool->takeIdle(idx) : nullptr;
     const bool reused = upstream_ != nullptr;
     error_code ec;
     if (!upstream_) {
       deadline_.expiresAfter(up.connectTimeout);
-      co_await worker_.pool().connect(idx, upstream_, ec);
+      co_await x.gen->pool->connect(idx, upstream_, ec);
       if (ec) {
         const bool timedOut = deadline_.expired();
         upstream_.reset();
@@ -394,15 +396,15 @@ http::Task<void> Session::sendCircuitOpen(Exchange& x, CircuitBreaker::Duration 
 // returns its whole reservation: it is charged no tokens.
 http::Task<void> Session::forward(Exchange& x) {
   const bool isHead = req_.method == "HEAD";
-  const std::vector<config::UpstreamConfig>& upstreams = worker_.config().upstreams;
+  const std::vector<config::UpstreamConfig>& upstreams = x.cfg().upstreams;
   Accounting& acct = *x.acct;
   std::optional<size_t> fallback = x.route->fallbackIndex;
   BreakerTry tried;
   BreakerTry next;
-  if (!tried.start(worker_, x.route->upstreamIndex)) {
+  if (!tried.start(*x.gen, x.route->upstreamIndex)) {
     // Open: the fallback takes over, or the client is told when to come back.
     CircuitBreaker::Duration retryAfter = tried.permit.retryAfter;
-    if (!fallback || !next.start(worker_, *fallback)) {
+    if (!fallback || !next.start(*x.gen, *fallback)) {
       if (fallback) {
         retryAfter = std::min(retryAfter, next.permit.retryAfter);
       }
@@ -422,7 +424,7 @@ http::Task<void> Session::forward(Exchange& x) {
     x.upstream = &upstreams[tried.index];
     const bool ok = co_await openUpstream(x, tried.index, parser, err);
     const bool retryable = !ok || resp_.status == 429 || resp_.status >= 500;
-    if (retryable && fallback && next.start(worker_, *fallback)) {
+    if (retryable && fallback && next.start(*x.gen, *fallback)) {
       tried.finish(!ok || tried.failedStatus(resp_.status));
       if (upstream_) {
         upstream_->stream.close();  // the unread answer is dropped with its connection
@@ -533,7 +535,7 @@ http::Task<void> Session::forward(Exchange& x) {
   tried.finish(tried.failedStatus(resp_.status) || broken);
   if (upstreamOk && parser->reusable()) {
     ++upstream_->requests;
-    worker_.pool().release(idx, std::move(upstream_));
+    x.gen->pool->release(idx, std::move(upstream_));
   } else if (upstream_) {
     upstream_->stream.close();
     upstream_.reset();

@@ -65,6 +65,7 @@ class Session {
   http::Task<void> awaitReserve(store::Store& st, limiter::Admission::ReserveCall& call,
                                 store::TimePoint now);
   void settle(Exchange& x);
+  void recordMetrics(const Exchange& x);
   std::string rejectionResponse(const Exchange& x);
   http::Task<bool> sendError(Exchange& x, int status, std::string_view code,
                              std::string_view message, bool close);
@@ -87,8 +88,9 @@ class Session {
   std::string clientIp_;
   limiter::Admission admission_;  // reused request after request
   std::string limitHeaders_;      // x-ratelimit-* lines of the current request
+  std::optional<std::chrono::nanoseconds> storeWait_;  // the admission's wait for the store
   // The last key-auth lookup of this connection (session_limits.cc).
-  const limiter::PolicySet* authSet_ = nullptr;
+  std::shared_ptr<const limiter::PolicySet> authSet_;
   std::string authKey_;
   std::optional<limiter::KeyAuthMatch> authMatch_;
   uint64_t served_ = 0;

@@ -81,7 +81,7 @@ http::Task<void> Session::awaitReserve(store::Store& st, limiter::Admission::Res
 }
 
 bool Session::authenticate(Exchange& x, bool& presented) {
-  const limiter::PolicySet& set = worker_.policies();
+  const limiter::PolicySet& set = x.policies();
   presented = false;
   if (x.route->keyAuth == config::KeyAuth::Off || set.consumers.empty()) {
     return false;
@@ -96,8 +96,8 @@ bool Session::authenticate(Exchange& x, bool& presented) {
   presented = true;
   // Clients keep a connection and send the same key on every request: the last lookup of
   // this connection is reused (one SHA-256 and a constant-time scan of every key saved).
-  if (authSet_ != &set || authKey_ != *key) {
-    authSet_ = &set;
+  if (authSet_ != x.gen->policies || authKey_ != *key) {
+    authSet_ = x.gen->policies;  // held, so a reloaded set can never reuse its address
     authKey_ = *key;
     authMatch_ = limiter::findConsumerByKey(set.consumers, *key);
   }
@@ -134,7 +134,7 @@ http::Task<bool> Session::authorizeAndAdmit(Exchange& x) {
     co_await sendError(x, 401, "invalid_api_key", msg, false);
     co_return false;
   }
-  const limiter::PolicySet& set = worker_.policies();
+  const limiter::PolicySet& set = x.policies();
   // Limits apply to LLM calls (a known dialect path): a GET /v1/models consumes no tokens.
   if (set.policies.empty() || !x.acct->active()) {
     co_return true;
@@ -149,7 +149,7 @@ http::Task<bool> Session::authorizeAndAdmit(Exchange& x) {
   facts.model = info.model;
   facts.route = x.route->name;
   std::string ip;
-  const unsigned trusted = worker_.config().server.trustedProxies;
+  const unsigned trusted = x.cfg().server.trustedProxies;
   if (trusted == 0) {
     facts.clientIp = clientIp_;  // already normalised (IPv4-mapped IPv6 as IPv4)
   } else {
@@ -166,11 +166,13 @@ http::Task<bool> Session::authorizeAndAdmit(Exchange& x) {
     }
   }
   limiter::Demand demand{info.promptEstimate, info.maxOutputTokens};
+  storeWait_.reset();
   const store::TimePoint now = std::chrono::system_clock::now();
   store::Store& st = worker_.store();
   if (st.decidesInline()) {
     admission_.admit(set, st, worker_.keyCap(), facts, demand, now, worker_.localStore());
   } else if (admission_.begin(set, worker_.keyCap(), facts, demand, now)) {
+    const auto waitStart = std::chrono::steady_clock::now();
     // A networked store (Redis) answers later; its client bounds the wait (command timeout,
     // fail-fast while down), so this await needs no deadline of its own. (No variable is
     // declared in a loop condition around a co_await: GCC 12 miscompiles those.)
@@ -182,6 +184,7 @@ http::Task<bool> Session::authorizeAndAdmit(Exchange& x) {
       co_await awaitReserve(st, *call, now);
       admission_.reserved(st, worker_.localStore(), now);
     }
+    storeWait_ = std::chrono::steady_clock::now() - waitStart;
   }
   x.limited = admission_.outcome() != limiter::Outcome::NoLimits;
   admission_.appendHeaders(limitHeaders_);
@@ -189,7 +192,7 @@ http::Task<bool> Session::authorizeAndAdmit(Exchange& x) {
     co_return true;
   }
   const limiter::MatchedBucket* b = admission_.decisive();
-  const limiter::Policy& policy = worker_.policies().policies[b->policyIndex];
+  const limiter::Policy& policy = x.policies().policies[b->policyIndex];
   x.status = admission_.outcome() == limiter::Outcome::StoreUnavailable
                  ? 503
                  : static_cast<int>(policy.rejectedCode);
@@ -211,7 +214,7 @@ http::Task<bool> Session::authorizeAndAdmit(Exchange& x) {
 
 std::string Session::rejectionResponse(const Exchange& x) {
   const limiter::MatchedBucket& b = *admission_.decisive();
-  const limiter::Policy& policy = worker_.policies().policies[b.policyIndex];
+  const limiter::Policy& policy = x.policies().policies[b.policyIndex];
   const int status = static_cast<int>(policy.rejectedCode);
   const bool close = !x.keepAlive;
   if (admission_.outcome() == limiter::Outcome::StoreUnavailable) {
@@ -274,6 +277,119 @@ void Session::settle(Exchange& x) {
     actual.output = u->outputTokens;
   }
   admission_.settle(actual, std::chrono::system_clock::now());
+}
+
+}  // namespace tg::proxy
+
+namespace tg::proxy {
+
+namespace {
+
+metrics::Decision decisionOf(limiter::Outcome o) {
+  switch (o) {
+    case limiter::Outcome::Rejected:
+      return metrics::Decision::Rejected;
+    case limiter::Outcome::ShadowRejected:
+      return metrics::Decision::ShadowRejected;
+    case limiter::Outcome::TooLarge:
+      return metrics::Decision::TooLarge;
+    case limiter::Outcome::StoreFailure:
+      return metrics::Decision::StoreFailure;
+    case limiter::Outcome::StoreUnavailable:
+      return metrics::Decision::StoreUnavailable;
+    default:
+      return metrics::Decision::Allowed;
+  }
+}
+
+metrics::FailureMode failureModeOf(limiter::StoreFailureMode m) {
+  switch (m) {
+    case limiter::StoreFailureMode::Closed:
+      return metrics::FailureMode::Closed;
+    case limiter::StoreFailureMode::Local:
+      return metrics::FailureMode::Local;
+    default:
+      return metrics::FailureMode::Open;
+  }
+}
+
+std::chrono::nanoseconds msToNs(double ms) {
+  return std::chrono::nanoseconds(static_cast<int64_t>(ms * 1e6));
+}
+
+}  // namespace
+
+// One finished request into the metrics (metrics/catalog.h): requests, tokens, decisions,
+// reserved vs settled, store wait, upstream timings.
+void Session::recordMetrics(const Exchange& x) {
+  metrics::Recorder* rec = worker_.recorder();
+  if (rec == nullptr) {
+    return;
+  }
+  metrics::RequestObservation obs;
+  obs.route = x.route ? std::string_view(x.route->name) : std::string_view();
+  obs.upstream = x.upstream ? std::string_view(x.upstream->name) : std::string_view();
+  obs.consumer = x.consumer ? std::string_view(x.consumer->name) : std::string_view();
+  obs.status = x.status;
+  std::optional<usage::Usage> u;
+  if (x.acct && x.acct->active()) {
+    obs.model = x.acct->request()->model;
+    u = x.acct->usage();
+  }
+  if (u && (u->reported || u->estimated)) {
+    obs.tokens = metrics::RequestObservation::Tokens{u->inputTokens, u->cachedInputTokens,
+                                                     u->cacheWriteInputTokens, u->outputTokens,
+                                                     u->reasoningTokens};
+    if (u->estimated) {
+      obs.estimated = x.error.empty() ? metrics::EstimateReason::Missing
+                                      : metrics::EstimateReason::Incomplete;
+    }
+  }
+  if (x.firstByteMs) {
+    obs.upstreamFirstByte = msToNs(*x.firstByteMs);
+  }
+  if (x.limited) {
+    const limiter::Outcome outcome = admission_.outcome();
+    const limiter::PolicySet& set = x.policies();
+    if (!admission_.rejected()) {
+      obs.reservedTokens = admission_.reservedTokens();
+      obs.settledTokens = u ? static_cast<int64_t>(u->inputTokens + u->outputTokens) : 0;
+    }
+    const limiter::MatchedBucket* d = admission_.decisive();
+    if (d != nullptr && outcome != limiter::Outcome::Allowed) {
+      const limiter::Policy& p = set.policies[d->policyIndex];
+      rec->recordDecision(p.name, p.rules[d->ruleIndex].name, decisionOf(outcome));
+      if (outcome == limiter::Outcome::StoreFailure ||
+          outcome == limiter::Outcome::StoreUnavailable) {
+        rec->recordFailurePolicy(p.name, failureModeOf(p.storeFailure));
+      }
+    } else {
+      // Allowed: one decision per distinct (policy, rule) the request was counted in.
+      const std::vector<limiter::MatchedBucket>& m = admission_.matched();
+      for (size_t i = 0; i < m.size(); ++i) {
+        bool seen = false;
+        for (size_t j = 0; j < i && !seen; ++j) {
+          seen = m[j].policyIndex == m[i].policyIndex && m[j].ruleIndex == m[i].ruleIndex;
+        }
+        if (!seen) {
+          const limiter::Policy& p = set.policies[m[i].policyIndex];
+          rec->recordDecision(p.name, p.rules[m[i].ruleIndex].name, decisionOf(outcome));
+        }
+      }
+    }
+    if (storeWait_) {
+      const bool failed = outcome == limiter::Outcome::StoreFailure ||
+                          outcome == limiter::Outcome::StoreUnavailable;
+      std::optional<metrics::StoreError> err;
+      if (failed) {
+        err = metrics::StoreError::Unavailable;
+      }
+      rec->recordStore(x.cfg().store.redis.cluster ? metrics::StoreKind::RedisCluster
+                                                   : metrics::StoreKind::Redis,
+                       metrics::StoreOp::Reserve, *storeWait_, err);
+    }
+  }
+  rec->recordRequest(obs);
 }
 
 }  // namespace tg::proxy

@@ -38,24 +38,45 @@ uint64_t splitmix64(uint64_t& x) {
 
 }  // namespace
 
-Worker::Worker(http::net::io_context& io, const SharedState& shared, unsigned index)
-    : io_(io),
-      config_(shared.config),
-      pool_(io.get_executor(), targetsOf(shared)),
-      accessLog_(io.get_executor(), shared.accessLogFd),
-      tokenizers_(shared.tokenizers),
-      policies_(shared.policies ? shared.policies : std::make_shared<const limiter::PolicySet>()),
-      memoryStore_(shared.memoryStore ? shared.memoryStore
-                                      : std::make_shared<store::MemoryStore>()),
-      store_(shared.makeStore ? shared.makeStore(io, index) : memoryStore_),
-      keyCap_(shared.keyCap ? shared.keyCap : std::make_shared<limiter::DistinctKeyCap>()) {
-  for (const config::UpstreamConfig& u : config_->upstreams) {
+namespace {
+
+bool sameTargets(const std::vector<http::UpstreamTarget>& a,
+                 const std::vector<http::UpstreamTarget>& b) {
+  if (a.size() != b.size()) {
+    return false;
+  }
+  for (size_t i = 0; i < a.size(); ++i) {
+    const auto& x = a[i];
+    const auto& y = b[i];
+    if (x.host != y.host || x.port != y.port || x.https != y.https ||
+        x.serverName != y.serverName || x.verify != y.verify || x.tls != y.tls ||
+        x.maxIdle != y.maxIdle || x.poolIdleTimeout != y.poolIdleTimeout) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::vector<std::shared_ptr<CircuitBreaker>> breakersFor(const config::Config& cfg,
+                                                          unsigned index,
+                                                          std::shared_ptr<metrics::Catalog> catalog) {
+  std::vector<std::shared_ptr<CircuitBreaker>> out;
+  for (const config::UpstreamConfig& u : cfg.upstreams) {
     if (!u.circuitBreaker) {
-      breakers_.push_back(nullptr);
+      out.push_back(nullptr);
       continue;
     }
     // Logged once per transition, with the upstream and the worker (each has its own state).
-    auto log = [name = u.name, index](const CircuitBreaker::Transition& t) {
+    if (catalog) {
+      catalog->setBreakerState(u.name, metrics::BreakerState::Closed);
+    }
+    auto log = [name = u.name, index, catalog](const CircuitBreaker::Transition& t) {
+      if (catalog) {
+        // The gauge shows the latest transition of any worker (each keeps its own state).
+        catalog->setBreakerState(name, t.to == BreakerState::Open       ? metrics::BreakerState::Open
+                                       : t.to == BreakerState::HalfOpen ? metrics::BreakerState::HalfOpen
+                                                                        : metrics::BreakerState::Closed);
+      }
       std::string worker = std::to_string(index);
       std::string ms = std::to_string(
           std::chrono::duration_cast<std::chrono::milliseconds>(t.openFor).count());
@@ -69,10 +90,44 @@ Worker::Worker(http::net::io_context& io, const SharedState& shared, unsigned in
                  {"reason", t.reason},
                  {"open_for_ms", ms}});
     };
-    breakers_.push_back(std::make_unique<CircuitBreaker>(*u.circuitBreaker, std::move(log)));
+    out.push_back(std::make_shared<CircuitBreaker>(*u.circuitBreaker, std::move(log)));
   }
+  return out;
+}
+
+}  // namespace
+
+Worker::Worker(http::net::io_context& io, const SharedState& shared, unsigned index)
+    : io_(io),
+      index_(index),
+      accessLog_(io.get_executor(), shared.accessLogFd),
+      tokenizers_(shared.tokenizers),
+      memoryStore_(shared.memoryStore ? shared.memoryStore
+                                      : std::make_shared<store::MemoryStore>()),
+      store_(shared.makeStore ? shared.makeStore(io, index) : memoryStore_),
+      keyCap_(shared.keyCap ? shared.keyCap : std::make_shared<limiter::DistinctKeyCap>()),
+      quota_(shared.makeQuota ? shared.makeQuota(io, index) : shared.memoryQuota),
+      catalog_(shared.catalog),
+      recorder_(shared.catalog ? std::make_unique<metrics::Recorder>(*shared.catalog) : nullptr) {
+  reconfigure(shared, 0);
   std::random_device rd;
   rngState_ = (static_cast<uint64_t>(rd()) << 32) ^ rd() ^ (uint64_t{index} << 56);
+}
+
+void Worker::reconfigure(const SharedState& next, uint64_t number) {
+  auto g = std::make_shared<Generation>();
+  g->number = number;
+  g->config = next.config;
+  g->policies = next.policies ? next.policies : std::make_shared<const limiter::PolicySet>();
+  std::vector<http::UpstreamTarget> targets = targetsOf(next);
+  if (gen_ && sameTargets(gen_->pool->targets(), targets)) {
+    g->pool = gen_->pool;  // same upstreams: keep the warm connections
+  } else {
+    g->pool = std::make_shared<http::UpstreamPool>(io_.get_executor(), std::move(targets));
+  }
+  // Breakers start closed in a new generation (their thresholds may have changed).
+  g->breakers = breakersFor(*g->config, index_, catalog_);
+  gen_ = std::move(g);
 }
 
 std::string Worker::nextRequestId() {

@@ -17,6 +17,8 @@
 #include "http/upstream_pool.h"
 #include "limiter/policy.h"
 #include "limiter/rules.h"
+#include "metrics/catalog.h"
+#include "store/quota.h"
 #include "store/store.h"
 #include "tokenizer/tokenizer.h"
 #include "proxy/access_log.h"
@@ -41,6 +43,29 @@ struct SharedState {
   std::shared_ptr<store::Store> memoryStore;
   std::function<std::shared_ptr<store::Store>(http::net::io_context&, unsigned worker)> makeStore;
   std::shared_ptr<limiter::DistinctKeyCap> keyCap;
+  // Per-consumer token quotas (config `quota:`): the in-process store (memory mode), or a
+  // per-worker factory (Redis). Both null = quotas off.
+  std::shared_ptr<store::QuotaStore> memoryQuota;
+  std::function<std::shared_ptr<store::QuotaStore>(http::net::io_context&, unsigned worker)>
+      makeQuota;
+  // Metrics: the catalog every worker records into (each through its own Recorder).
+  std::shared_ptr<metrics::Catalog> catalog;
+};
+
+// What a config reload replaces, as one worker uses it: the config, the policies, and the
+// upstream pool and breakers built from the config's upstreams. A request pins the generation
+// it started with (Session keeps the shared_ptr), so a reload never changes anything under a
+// request in flight: its route, upstream, pool and policies stay those it was admitted with,
+// and the old generation is freed when its last request ends.
+struct Generation {
+  uint64_t number = 0;
+  std::shared_ptr<const config::Config> config;
+  std::shared_ptr<const limiter::PolicySet> policies;
+  std::shared_ptr<http::UpstreamPool> pool;
+  std::vector<std::shared_ptr<CircuitBreaker>> breakers;  // per upstream, null = none
+  CircuitBreaker* breaker(size_t index) const {
+    return index < breakers.size() ? breakers[index].get() : nullptr;
+  }
 };
 
 class Worker {
@@ -50,19 +75,28 @@ class Worker {
   Worker& operator=(const Worker&) = delete;
 
   http::net::io_context& io() { return io_; }
-  const config::Config& config() const { return *config_; }
-  http::UpstreamPool& pool() { return pool_; }
+  // The current generation (see Generation); a request pins it with generation().
+  const config::Config& config() const { return *gen_->config; }
+  std::shared_ptr<const Generation> generation() const { return gen_; }
+  // Applies a reloaded config (on this worker's thread): new requests use it, requests in
+  // flight finish on theirs. The pool is kept when the upstreams' targets did not change.
+  void reconfigure(const SharedState& next, uint64_t number);
   AccessLog& accessLog() { return accessLog_; }
   const tokenizer::Tokenizers* tokenizers() const { return tokenizers_.get(); }
-  const limiter::PolicySet& policies() const { return *policies_; }
+  const limiter::PolicySet& policies() const { return *gen_->policies; }
   store::Store& store() { return *store_; }
   // The `local` failure-mode fallback (the shared in-memory store); the same object as store()
   // in memory mode.
   store::Store* localStore() { return memoryStore_.get(); }
   limiter::DistinctKeyCap* keyCap() { return keyCap_.get(); }
-  // The circuit breaker of upstream `index` on this worker; null when it has none. Each
-  // worker keeps its own breaker state (no locks): thresholds count what this worker saw.
-  CircuitBreaker* breaker(size_t index) { return breakers_[index].get(); }
+  // The quota store; null when quotas are off.
+  store::QuotaStore* quota() { return quota_.get(); }
+  // This worker's metrics recorder; null without a catalog.
+  metrics::Recorder* recorder() { return recorder_.get(); }
+  // The circuit breaker of upstream `index` on this worker (current generation); null when it
+  // has none. Each worker keeps its own breaker state (no locks): thresholds count what this
+  // worker saw.
+  CircuitBreaker* breaker(size_t index) { return gen_->breaker(index); }
 
   // A new request id: 32 hex digits, unique across workers and restarts.
   std::string nextRequestId();
@@ -79,15 +113,16 @@ class Worker {
  private:
   friend class Session;
   http::net::io_context& io_;
-  std::shared_ptr<const config::Config> config_;
-  http::UpstreamPool pool_;
+  unsigned index_;
+  std::shared_ptr<const Generation> gen_;
   AccessLog accessLog_;
   std::shared_ptr<const tokenizer::Tokenizers> tokenizers_;
-  std::shared_ptr<const limiter::PolicySet> policies_;
   std::shared_ptr<store::Store> memoryStore_;
   std::shared_ptr<store::Store> store_;
   std::shared_ptr<limiter::DistinctKeyCap> keyCap_;
-  std::vector<std::unique_ptr<CircuitBreaker>> breakers_;  // per upstream, null = none
+  std::shared_ptr<store::QuotaStore> quota_;
+  std::shared_ptr<metrics::Catalog> catalog_;
+  std::unique_ptr<metrics::Recorder> recorder_;
   uint64_t rngState_;
   bool draining_ = false;
   std::unordered_set<Session*> sessions_;

@@ -294,6 +294,37 @@ TG_NO_THREAD_SAFETY_ANALYSIS void MemoryStore::reserveInto(std::span<const Bucke
   }
 }
 
+BucketState MemoryStore::peek(const BucketSpec& spec, TimePoint now) {
+  const Params p = paramsFor(spec);
+  const BucketId id = bucketIdFor(hashKey_, spec.key, spec.algorithm, p.windowMs);
+  Shard& shard = shards_[shardOf(id)];
+  MutexLock lock(shard.mu);
+  const int64_t nowMs = std::max(toMillis(now), shard.clockMs);
+  BucketState st;
+  st.limit = spec.limit;
+  Entry* e = shard.table.find(id);
+  Counters c = (e == nullptr || e->expiresAtMs <= nowMs) ? freshCounters(p, nowMs) : e->counters;
+  advance(p, c, nowMs);
+  st.remaining = remaining(p, c, nowMs);
+  st.resetIn = std::chrono::milliseconds(resetInMs(p, c, nowMs));
+  if (e != nullptr && e->expiresAtMs > nowMs && e->blockedUntilMs > nowMs) {
+    st.verdict = Verdict::Blocked;
+    st.retryIn = std::chrono::milliseconds(e->blockedUntilMs - nowMs);
+    st.resetIn = std::max(st.resetIn, st.retryIn);
+  }
+  return st;
+}
+
+void MemoryStore::reset(const BucketSpec& spec) {
+  const Params p = paramsFor(spec);
+  const BucketId id = bucketIdFor(hashKey_, spec.key, spec.algorithm, p.windowMs);
+  Shard& shard = shards_[shardOf(id)];
+  MutexLock lock(shard.mu);
+  if (Entry* e = shard.table.find(id)) {
+    e->expiresAtMs = INT64_MIN;  // expired: the next use starts fresh, a sweep reclaims it
+  }
+}
+
 void MemoryStore::settle(std::span<const Reservation> reservations, std::span<const int64_t> deltas,
                          TimePoint now) {
   for (size_t i = 0; i < reservations.size() && i < deltas.size(); ++i) {

@@ -87,6 +87,12 @@ class MemoryStore final : public Store {
 
   MemoryStoreStats stats() const;
 
+  // Operators (the admin API): one bucket's state at `now` without changing it (remaining,
+  // limit, resetIn; verdict Blocked while a penalty runs), and forgetting a bucket (its next
+  // use starts fresh).
+  BucketState peek(const BucketSpec& spec, TimePoint now);
+  void reset(const BucketSpec& spec);
+
   // Bytes of one slot; a live bucket costs bytesPerSlot() / load, load in (3/8, 3/4].
   static size_t bytesPerSlot();
 
