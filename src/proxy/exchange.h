@@ -43,6 +43,8 @@ struct Session::Exchange {
   std::string keyParam;
   // Limits: admission_ ran for this request (settle it), and the header lines it produced.
   bool limited = false;
+  // Quota: the consumer to charge at settle ("" = none).
+  std::string quotaConsumer;
 };
 
 }  // namespace tg::proxy

@@ -27,6 +27,7 @@
 #include "http/stream.h"
 #include "http/upstream_pool.h"
 #include "limiter/admission.h"
+#include "store/quota.h"
 #include "proxy/access_log.h"
 #include "proxy/breaker.h"
 
@@ -61,6 +62,7 @@ class Session {
   http::Task<void> sendCircuitOpen(Exchange& x, CircuitBreaker::Duration retryAfter);
   // Key-auth then admission; false when the request was answered here (401, 429).
   http::Task<bool> authorizeAndAdmit(Exchange& x);
+  http::Task<bool> checkQuota(Exchange& x);
   bool authenticate(Exchange& x, bool& presented);
   http::Task<void> awaitReserve(store::Store& st, limiter::Admission::ReserveCall& call,
                                 store::TimePoint now);
@@ -89,6 +91,7 @@ class Session {
   limiter::Admission admission_;  // reused request after request
   std::string limitHeaders_;      // x-ratelimit-* lines of the current request
   std::optional<std::chrono::nanoseconds> storeWait_;  // the admission's wait for the store
+  store::QuotaResult quotaResult_;                     // the quota check of the request
   // The last key-auth lookup of this connection (session_limits.cc).
   std::shared_ptr<const limiter::PolicySet> authSet_;
   std::string authKey_;

@@ -2,6 +2,7 @@
 // (which key, which consumer, which buckets, how much) are limiter/'s; this file reads the
 // request, answers 401 / 429, and settles with token accounting's usage record.
 
+#include <algorithm>
 #include <chrono>
 
 #include "core/strings.h"
@@ -64,6 +65,65 @@ std::string limitName(const limiter::MatchedBucket& b) {
 }
 
 }  // namespace
+
+// Per-consumer quota (config `quota:`, store/quota.h): an authenticated consumer on a quota
+// route is admitted while its remaining tokens are > 0 (no quota set = unlimited) and charged
+// its usage at settle. Over quota: 429 insufficient_quota with x-should-retry: false (OpenAI's
+// own answer for an exhausted budget: no wait fixes it). Store failure: open, or 503 when the
+// quota section says failure_mode: closed.
+http::Task<bool> Session::checkQuota(Exchange& x) {
+  store::QuotaStore* qs = worker_.quota();
+  const config::QuotaConfig& qc = x.cfg().quota;
+  if (qs == nullptr || x.consumer == nullptr || !qc.enabled) {
+    co_return true;
+  }
+  if (!qc.routes.empty() &&
+      std::find(qc.routes.begin(), qc.routes.end(), x.route->name) == qc.routes.end()) {
+    co_return true;
+  }
+  x.quotaConsumer = x.consumer->name;
+  quotaResult_.reset();
+  if (qs->decidesInline()) {
+    qs->check(x.consumer->name, quotaResult_, nullptr);
+  } else {
+    namespace net = http::net;
+    auto initiate = [&](auto handler) {
+      auto h = std::make_shared<decltype(handler)>(std::move(handler));
+      std::function<void()> done = [h]() mutable { std::move (*h)(); };
+      if (qs->check(x.consumer->name, quotaResult_, done)) {
+        std::move(*h)();
+      }
+    };
+    co_await net::async_initiate<decltype(net::use_awaitable), void()>(initiate,
+                                                                         net::use_awaitable);
+  }
+  if (!quotaResult_.ok() && qc.failClosed) {
+    x.quotaConsumer.clear();
+    std::string msg = "The quota store is unavailable: " + quotaResult_.error;
+    co_await sendError(x, 503, "quota_store_unavailable", msg, false);
+    co_return false;
+  }
+  if (quotaResult_.allowed) {
+    co_return true;
+  }
+  x.quotaConsumer.clear();
+  x.status = 429;
+  x.error = "insufficient_quota";
+  x.keepAlive = x.keepAlive && !worker_.draining();
+  std::string msg = "You exceeded your token quota (consumer '" + x.consumer->name +
+                    "'): ask an operator to raise it.";
+  std::string body = errorBody(x.dialect, 429, "insufficient_quota", msg, "insufficient_quota");
+  out_ = httpResponse(429, "application/json", body, x.requestId, !x.keepAlive,
+                      "x-should-retry: false\r\n");
+  deadline_.expiresAfter(limits_.idleTimeout);
+  error_code ec;
+  co_await client_.write(http::net::buffer(out_), ec);
+  x.bytesOut += out_.size();
+  if (ec) {
+    x.keepAlive = false;
+  }
+  co_return false;
+}
 
 // Runs one store call of the admission; suspends only when the store answers later.
 http::Task<void> Session::awaitReserve(store::Store& st, limiter::Admission::ReserveCall& call,
@@ -134,9 +194,17 @@ http::Task<bool> Session::authorizeAndAdmit(Exchange& x) {
     co_await sendError(x, 401, "invalid_api_key", msg, false);
     co_return false;
   }
+  // Limits and quotas apply to LLM calls (a known dialect path): a GET /v1/models consumes
+  // no tokens.
+  if (!x.acct->active()) {
+    co_return true;
+  }
+  bool quotaOk = co_await checkQuota(x);
+  if (!quotaOk) {
+    co_return false;
+  }
   const limiter::PolicySet& set = x.policies();
-  // Limits apply to LLM calls (a known dialect path): a GET /v1/models consumes no tokens.
-  if (set.policies.empty() || !x.acct->active()) {
+  if (set.policies.empty()) {
     co_return true;
   }
   const usage::RequestInfo& info = *x.acct->request();
@@ -267,11 +335,22 @@ std::string Session::rejectionResponse(const Exchange& x) {
 }
 
 void Session::settle(Exchange& x) {
+  std::optional<usage::Usage> u;
+  if (x.acct && x.acct->active()) {
+    u = x.acct->usage();
+  }
+  if (!x.quotaConsumer.empty() && u && worker_.quota() != nullptr) {
+    const uint64_t used = u->inputTokens + u->outputTokens;
+    if (used > 0) {
+      worker_.quota()->charge(x.quotaConsumer, static_cast<int64_t>(used));
+    }
+    x.quotaConsumer.clear();
+  }
   if (!x.limited || admission_.settled()) {
     return;
   }
   limiter::TokenCounts actual;
-  if (std::optional<usage::Usage> u = x.acct->usage()) {
+  if (u) {
     actual.input = u->inputTokens;
     actual.cachedInput = u->cachedInputTokens;
     actual.output = u->outputTokens;
