@@ -50,6 +50,50 @@ struct Listener {
   net::ssl::context* tls = nullptr;
 };
 
+// A log destination: stdout, stderr, off, or a file this process opened (and reopens on
+// SIGUSR1 for rotation: the new descriptor replaces the old one with dup2, atomically, under
+// the same number, so workers keep writing to "their" fd and land in the new file).
+struct LogFile {
+  std::string path;  // set when a file
+  int fd = -1;
+  bool owned = false;
+
+  std::string open(const std::string& dest, const char* what) {
+    if (dest == "stdout") {
+      fd = STDOUT_FILENO;
+    } else if (dest == "stderr") {
+      fd = STDERR_FILENO;
+    } else if (dest != "off" && !dest.empty()) {
+      fd = ::open(dest.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+      if (fd < 0) {
+        return std::string("cannot open ") + what + " '" + dest + "': " + std::strerror(errno);
+      }
+      path = dest;
+      owned = true;
+    }
+    return "";
+  }
+  void reopen(const char* what) {
+    if (!owned) {
+      return;
+    }
+    int nfd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (nfd < 0) {
+      core::logWarn(std::string("cannot reopen the ") + what + "; still writing to the old file",
+                    {{"path", path}, {"error", std::strerror(errno)}});
+      return;
+    }
+    ::dup2(nfd, fd);
+    ::close(nfd);
+    core::logInfo(std::string(what) + " reopened", {{"path", path}});
+  }
+  ~LogFile() {
+    if (owned) {
+      ::close(fd);
+    }
+  }
+};
+
 struct WorkerSlot {
   std::unique_ptr<net::io_context> io;
   std::unique_ptr<proxy::Worker> worker;
@@ -74,8 +118,8 @@ struct Gateway::State {
                std::function<void(admin::BucketsReply)> done);
   std::vector<std::shared_ptr<net::ssl::context>> listenerTls;
   std::vector<WorkerSlot> workers;
-  int accessLogFd = -1;
-  bool ownsLogFd = false;
+  LogFile accessLog;
+  LogFile rateLimitLog;
   std::atomic<bool> forced{false};
 };
 
@@ -425,20 +469,16 @@ core::Result<std::unique_ptr<Gateway>> Gateway::create(GatewayConfig gc) {
     s->shared.upstreamTls.push_back(*ctx);
   }
 
-  // Access log.
-  const std::string& al = cfg.server.accessLog;
-  if (al == "stdout") {
-    s->accessLogFd = STDOUT_FILENO;
-  } else if (al == "stderr") {
-    s->accessLogFd = STDERR_FILENO;
-  } else if (al != "off" && !al.empty()) {
-    s->accessLogFd = ::open(al.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-    if (s->accessLogFd < 0) {
-      return core::Error{"cannot open access log '" + al + "': " + std::strerror(errno)};
-    }
-    s->ownsLogFd = true;
+  // Access log and rate-limit event log (reopened on SIGUSR1).
+  if (std::string err = s->accessLog.open(cfg.server.accessLog, "access log"); !err.empty()) {
+    return core::Error{err};
   }
-  s->shared.accessLogFd = s->accessLogFd;
+  if (std::string err = s->rateLimitLog.open(cfg.server.rateLimitLog, "rate-limit log");
+      !err.empty()) {
+    return core::Error{err};
+  }
+  s->shared.accessLogFd = s->accessLog.fd;
+  s->shared.rateLimitLogFd = s->rateLimitLog.fd;
 
   // Tokenizers: exact output counts when usage is missing. Without the rank files the gateway
   // still serves, with bytes/4 estimates, and says so.
@@ -548,29 +588,12 @@ Gateway::Gateway(std::unique_ptr<State> s) : s_(std::move(s)) {}
 
 bool Gateway::forcedStop() const { return s_->forced; }
 
-Gateway::~Gateway() {
-  if (s_ && s_->ownsLogFd) {
-    ::close(s_->accessLogFd);
-  }
-}
+Gateway::~Gateway() = default;
 
-// Log rotation: the file is opened again under its name and the new descriptor replaces the
-// old one with dup2, atomically, under the same number: workers keep writing to "their" fd and
-// land in the new file from their next batch on.
+// Log rotation (SIGUSR1): both log files are reopened under their names (LogFile::reopen).
 void Gateway::reopenLogs() {
-  const std::string& path = s_->config->server.accessLog;
-  if (!s_->ownsLogFd || s_->accessLogFd < 0) {
-    return;
-  }
-  int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    core::logWarn("cannot reopen the access log; still writing to the old file",
-                  {{"path", path}, {"error", std::strerror(errno)}});
-    return;
-  }
-  ::dup2(fd, s_->accessLogFd);
-  ::close(fd);
-  core::logInfo("access log reopened", {{"path", path}});
+  s_->accessLog.reopen("access log");
+  s_->rateLimitLog.reopen("rate-limit log");
 }
 
 void Gateway::setReloadSource(std::string name, std::function<GatewayLoadResult()> source) {
@@ -665,6 +688,7 @@ int Gateway::run() {
     threads.emplace_back([&w, &running, &mainIo, &finish] {
       w.io->run();
       w.worker->accessLog().flush();
+      w.worker->rateLimitLog().flush();
       if (--running == 0) {
         net::post(mainIo, finish);
       }

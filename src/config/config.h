@@ -32,6 +32,9 @@ struct ServerConfig {
   unsigned workers = 0;  // 0 = one per core
   Millis drainTimeout{30'000};
   std::string accessLog = "stdout";  // stdout | stderr | off | path
+  // Rate-limit events (rejections, shadow rejections, store failures, quota): one JSON line
+  // each. stdout | stderr | off | path.
+  std::string rateLimitLog = "off";
   unsigned trustedProxies = 0;
 };
 

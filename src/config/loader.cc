@@ -193,7 +193,8 @@ class Reader {
 };
 
 void readServer(Reader& r, const YAML::Node& n, ServerConfig& s) {
-  r.forKeys(n, "server", {"workers", "drain_timeout", "access_log", "trusted_proxies"},
+  r.forKeys(n, "server",
+            {"workers", "drain_timeout", "access_log", "ratelimit_log", "trusted_proxies"},
             [&](const std::string& k, const YAML::Node& v, const std::string& p) {
               if (k == "workers") {
                 r.integer(v, p, s.workers, 1024u);
@@ -201,6 +202,8 @@ void readServer(Reader& r, const YAML::Node& n, ServerConfig& s) {
                 r.duration(v, p, s.drainTimeout, true);
               } else if (k == "access_log") {
                 r.str(v, p, s.accessLog);
+              } else if (k == "ratelimit_log") {
+                r.str(v, p, s.rateLimitLog);
               } else if (k == "trusted_proxies") {
                 r.integer(v, p, s.trustedProxies, 64u);
               }

@@ -139,11 +139,64 @@ AccessLog::AccessLog(http::net::any_io_executor ex, int fd) : fd_(fd), timer_(ex
 
 AccessLog::~AccessLog() { flush(); }
 
+void formatRateLimitRecord(std::string& out, const RateLimitRecord& r) {
+  out += "{\"time\":\"";
+  core::appendIsoTime(out, r.time);
+  out += '"';
+  appendStr(out, "request_id", r.requestId);
+  appendStr(out, "client", r.client);
+  appendStr(out, "route", r.route);
+  if (!r.consumer.empty()) {
+    appendStr(out, "consumer", r.consumer);
+  }
+  if (!r.model.empty()) {
+    appendStr(out, "model", r.model);
+  }
+  appendStr(out, "decision", r.decision);
+  if (!r.policy.empty()) {
+    appendStr(out, "policy", r.policy);
+    appendStr(out, "rule", r.rule);
+    appendStr(out, "value", r.value);
+  }
+  if (r.limit) {
+    appendInt(out, "limit", *r.limit);
+  }
+  auto appendSigned = [&out](std::string_view key, int64_t v) {
+    out += ",\"";
+    out += key;
+    out += "\":";
+    out += std::to_string(v);
+  };
+  if (r.remaining) {
+    appendSigned("remaining", *r.remaining);
+  }
+  if (r.retryAfterMs) {
+    appendSigned("retry_after_ms", *r.retryAfterMs);
+  }
+  if (r.reservedTokens) {
+    appendSigned("reserved_tokens", *r.reservedTokens);
+  }
+  appendInt(out, "status", static_cast<uint64_t>(r.status));
+  out += "}\n";
+}
+
+void AccessLog::record(const RateLimitRecord& r) {
+  if (fd_ < 0) {
+    return;
+  }
+  formatRateLimitRecord(buf_, r);
+  committed();
+}
+
 void AccessLog::record(const AccessRecord& r) {
   if (fd_ < 0) {
     return;
   }
   formatAccessRecord(buf_, r);
+  committed();
+}
+
+void AccessLog::committed() {
   if (buf_.size() >= 16 * 1024) {
     flush();
     return;

@@ -61,6 +61,30 @@ struct AccessRecord {
 // Appends the JSON line (with its newline) for `r` to `out`.
 void formatAccessRecord(std::string& out, const AccessRecord& r);
 
+// One line of the rate-limit event log (server.ratelimit_log): every request the limiter or a
+// quota did not simply allow. Fields: time, request_id, client, route, consumer, model,
+// decision (rejected, too_large, shadow_rejected, store_failure, store_unavailable,
+// insufficient_quota), policy, rule, value (the bucket's selector value, never a secret),
+// limit, remaining, retry_after_ms, reserved_tokens, status.
+struct RateLimitRecord {
+  std::chrono::system_clock::time_point time;
+  std::string_view requestId;
+  std::string_view client;
+  std::string_view route;
+  std::string_view consumer;
+  std::string_view model;
+  std::string_view decision;
+  std::string_view policy;
+  std::string_view rule;
+  std::string_view value;
+  std::optional<uint64_t> limit;
+  std::optional<int64_t> remaining;
+  std::optional<int64_t> retryAfterMs;
+  std::optional<int64_t> reservedTokens;
+  int status = 0;
+};
+void formatRateLimitRecord(std::string& out, const RateLimitRecord& r);
+
 class AccessLog {
  public:
   // fd < 0 disables logging. The fd is shared with other workers and not closed here.
@@ -71,9 +95,11 @@ class AccessLog {
 
   bool enabled() const { return fd_ >= 0; }
   void record(const AccessRecord& r);
+  void record(const RateLimitRecord& r);
   void flush();
 
  private:
+  void committed();  // a line was appended to buf_: write now or arm the timer
   int fd_;
   std::string buf_;
   http::net::steady_timer timer_;

@@ -244,6 +244,7 @@ http::Task<bool> Session::serveRequest() {
 
 void Session::logExchange(const Exchange& x) {
   recordMetrics(x);
+  logRateLimit(x);
   AccessLog& log = worker_.accessLog();
   if (!log.enabled()) {
     return;

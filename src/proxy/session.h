@@ -68,6 +68,7 @@ class Session {
                                 store::TimePoint now);
   void settle(Exchange& x);
   void recordMetrics(const Exchange& x);
+  void logRateLimit(const Exchange& x);
   std::string rejectionResponse(const Exchange& x);
   http::Task<bool> sendError(Exchange& x, int status, std::string_view code,
                              std::string_view message, bool close);

@@ -398,6 +398,51 @@ std::chrono::nanoseconds msToNs(double ms) {
 
 }  // namespace
 
+// The rate-limit event log: one line per request the limiter or a quota did not simply allow.
+void Session::logRateLimit(const Exchange& x) {
+  AccessLog& log = worker_.rateLimitLog();
+  if (!log.enabled()) {
+    return;
+  }
+  const bool quota = x.error == "insufficient_quota" || x.error == "quota_store_unavailable";
+  const limiter::Outcome outcome = admission_.outcome();
+  if (!quota && (!x.limited || outcome == limiter::Outcome::Allowed ||
+                 outcome == limiter::Outcome::NoLimits)) {
+    return;
+  }
+  RateLimitRecord r;
+  r.time = x.wallStart;
+  r.requestId = x.requestId;
+  r.client = clientIp_;
+  r.route = x.route ? std::string_view(x.route->name) : std::string_view();
+  r.consumer = x.consumer ? std::string_view(x.consumer->name) : std::string_view();
+  if (x.acct && x.acct->active()) {
+    r.model = x.acct->request()->model;
+  }
+  r.status = x.status;
+  if (quota) {
+    r.decision = x.error;
+    log.record(r);
+    return;
+  }
+  r.decision = limiter::outcomeName(outcome);
+  if (const limiter::MatchedBucket* b = admission_.decisive()) {
+    const limiter::Policy& p = x.policies().policies[b->policyIndex];
+    r.policy = p.name;
+    r.rule = p.rules[b->ruleIndex].name;
+    r.value = b->value;
+    if (const store::BucketState* st = admission_.decisiveState()) {
+      r.limit = st->limit;
+      r.remaining = st->remaining;
+    }
+  }
+  if (admission_.retryIn().count() > 0) {
+    r.retryAfterMs = admission_.retryIn().count();
+  }
+  r.reservedTokens = admission_.reservedTokens();
+  log.record(r);
+}
+
 // One finished request into the metrics (metrics/catalog.h): requests, tokens, decisions,
 // reserved vs settled, store wait, upstream timings.
 void Session::recordMetrics(const Exchange& x) {

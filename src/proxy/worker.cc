@@ -101,6 +101,7 @@ Worker::Worker(http::net::io_context& io, const SharedState& shared, unsigned in
     : io_(io),
       index_(index),
       accessLog_(io.get_executor(), shared.accessLogFd),
+      rateLimitLog_(io.get_executor(), shared.rateLimitLogFd),
       tokenizers_(shared.tokenizers),
       memoryStore_(shared.memoryStore ? shared.memoryStore
                                       : std::make_shared<store::MemoryStore>()),

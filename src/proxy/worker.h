@@ -33,6 +33,7 @@ struct SharedState {
   std::shared_ptr<const config::Config> config;
   std::vector<std::shared_ptr<http::net::ssl::context>> upstreamTls;  // per upstream; null = http
   int accessLogFd = -1;
+  int rateLimitLogFd = -1;  // the rate-limit event log; -1 = off
   // Exact tokenizers for output estimates; null when the rank files were not found.
   std::shared_ptr<const tokenizer::Tokenizers> tokenizers;
   // Rate limits: the compiled policies (never null, may be empty), the in-memory store every
@@ -82,6 +83,7 @@ class Worker {
   // flight finish on theirs. The pool is kept when the upstreams' targets did not change.
   void reconfigure(const SharedState& next, uint64_t number);
   AccessLog& accessLog() { return accessLog_; }
+  AccessLog& rateLimitLog() { return rateLimitLog_; }
   const tokenizer::Tokenizers* tokenizers() const { return tokenizers_.get(); }
   const limiter::PolicySet& policies() const { return *gen_->policies; }
   store::Store& store() { return *store_; }
@@ -116,6 +118,7 @@ class Worker {
   unsigned index_;
   std::shared_ptr<const Generation> gen_;
   AccessLog accessLog_;
+  AccessLog rateLimitLog_;
   std::shared_ptr<const tokenizer::Tokenizers> tokenizers_;
   std::shared_ptr<store::Store> memoryStore_;
   std::shared_ptr<store::Store> store_;
