@@ -3,7 +3,8 @@
 // exposition format, label set by label set), every admin endpoint with and without the token,
 // the redacted config, buckets (read and reset), quotas (read, set, increase, decrease,
 // enforcement with 429 insufficient_quota / x-should-retry: false, charged the usage the access
-// log shows), and the access-log file reopened on SIGUSR1 after a rotation.
+// log shows, streaming included), the rate-limit event log's lines, and the access-log and
+// rate-limit log files reopened on SIGUSR1 after a rotation.
 //
 // Hot reload under load is in operations_reload.test.mjs; the circuit breaker in
 // breaker.test.mjs; the official SDK against an exhausted quota in tests/compat/quota.test.mjs.
@@ -17,7 +18,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import {
   harness, freePort, gatewayConfig, request, postJSON, openaiError, anthropicError, accessLogLines,
-  awaitWindowRoom, parseAccessLog, waitFor, runCli,
+  awaitWindowRoom, parseAccessLog, waitFor, runCli, streamRequest,
 } from './lib.mjs';
 
 const h = harness();
@@ -567,6 +568,16 @@ test('quota: a consumer without a quota is unlimited, and using tokens creates n
   const lines = await accessLogLines(gw, sent.map(rid));
   assert.equal(totalTokens(lines), 5 * R);
   assert.deepEqual((await admin(gw, '/admin/quota/bob')).json(), { consumer: 'bob', quota: null, unlimited: true });
+  // A streaming request is charged its usage too (the usage chunk of the stream).
+  const sq = await admin(gw, '/admin/quota/carol', { method: 'PUT', body: { quota: 1000 } });
+  assert.equal(sq.status, 200, sq.text);
+  const s = await streamRequest({ port: gw.port, path: '/v1/chat/completions', headers: { ...knobs, ...AUTH.carol },
+    body: { ...chatBody(), stream: true, stream_options: { include_usage: true } }, timeout: 15000 });
+  assert.equal(s.status, 200);
+  assert.equal(s.events.at(-1)?.data, '[DONE]');
+  const [ls] = await accessLogLines(gw, [s.headers['x-request-id']]);
+  assert.equal(ls.total_tokens, R);
+  await quotaIs(gw, 'carol', 1000 - R);
   const inc = await admin(gw, '/admin/quota/bob/increase', { method: 'POST', body: { amount: 2 * R } });
   assert.deepEqual(inc.json(), { consumer: 'bob', quota: 2 * R, unlimited: false });
   const dec = await admin(gw, '/admin/quota/dave/decrease', { method: 'POST', body: { amount: 3 } });
@@ -591,32 +602,66 @@ test('quota: without quota.enabled the quota endpoints answer 501 quota_disabled
 // ---------------------------------------------------------------------------------------------
 // Log rotation.
 
-test('SIGUSR1 reopens the access log: after a rename, new lines land in a new file at the original path', { timeout: 60000 }, async () => {
+test('SIGUSR1 reopens the access log and the rate-limit event log: after a rename, new lines land in new files at the original paths', { timeout: 90000 }, async () => {
   const dir = h.tmpDir();
   const file = path.join(dir, 'access.log');
-  const gw = await opsGateway({ server: { access_log: file, workers: 2 } });
-  const readIds = (f) => (fs.existsSync(f) ? parseAccessLog(fs.readFileSync(f, 'utf8')).map((l) => l.request_id) : []);
+  const rlFile = path.join(dir, 'ratelimit.log');
+  const LIMIT = R + Math.floor(R / 2); // one request of alice fits in the hour
+  const gw = await opsGateway({ limit: LIMIT, quota: { enabled: true }, server: { access_log: file, ratelimit_log: rlFile, workers: 2 } });
+  await awaitWindowRoom(HOUR, 60000);
+  assert.equal((await admin(gw, '/admin/quota/carol', { method: 'PUT', body: { quota: 0 } })).status, 200);
+  const read = (f) => (fs.existsSync(f) ? parseAccessLog(fs.readFileSync(f, 'utf8')) : []);
+  const readIds = (f) => read(f).map((l) => l.request_id);
   const waitIds = (f, ids) => waitFor(() => ids.every((id) => readIds(f).includes(id)), { timeout: 5000, what: `${ids.length} lines in ${f}` });
 
   const first = [];
-  for (let i = 0; i < 4; i++) first.push(rid(await request({ port: gw.port, path: '/nowhere' })));
-  first.push(rid(await chat(gw, 'alice')));
+  for (let i = 0; i < 3; i++) first.push(rid(await request({ port: gw.port, path: '/nowhere' })));
+  const allowed = await chat(gw, 'alice');
+  assert.equal(allowed.status, 200, allowed.text);
+  const rejected = await chat(gw, 'alice');
+  assert.equal(rejected.status, 429, rejected.text);
+  const refused = await chat(gw, 'carol');
+  assert.equal(refused.status, 429, refused.text);
+  first.push(...[allowed, rejected, refused].map(rid));
   await waitIds(file, first);
-  assert.equal(gw.proc.out, '', 'nothing on stdout when the access log is a file');
+  await waitIds(rlFile, [rid(rejected), rid(refused)]);
+  assert.equal(gw.proc.out, '', 'nothing on stdout when both logs are files');
 
-  const rotated = path.join(dir, 'access.log.1');
-  fs.renameSync(file, rotated);
-  const reopenedBefore = (gw.proc.err.match(/"msg":"access log reopened"/g) ?? []).length;
+  // The rate-limit event log: one line per request not simply allowed, with the decision.
+  const rl = read(rlFile);
+  assert.deepEqual(rl.map((l) => l.request_id).sort(), [rid(rejected), rid(refused)].sort(), 'only the two refusals');
+  const lr = rl.find((l) => l.request_id === rid(rejected));
+  assert.deepEqual(
+    (({ route, consumer, model, decision, policy, rule, value, limit, remaining, reserved_tokens, status }) =>
+      ({ route, consumer, model, decision, policy, rule, value, limit, remaining, reserved_tokens, status }))(lr),
+    { route: 'chat', consumer: 'alice', model: 'gpt-4o-mini', decision: 'rejected', policy: 'per-consumer', rule: 'hourly', value: 'alice', limit: LIMIT, remaining: LIMIT - R, reserved_tokens: R, status: 429 },
+  );
+  const left = HOUR - (Date.now() % HOUR);
+  assert.ok(lr.retry_after_ms > 0 && lr.retry_after_ms <= left + 1000, `retry_after_ms ${lr.retry_after_ms} vs ${left} left in the hour`);
+  const lq = rl.find((l) => l.request_id === rid(refused));
+  assert.deepEqual([lq.route, lq.consumer, lq.decision, lq.status], ['chat', 'carol', 'insufficient_quota', 429]);
+  for (const secret of Object.values(KEYS)) assert.ok(!fs.readFileSync(rlFile, 'utf8').includes(secret), 'no key in the rate-limit log');
+
+  fs.renameSync(file, `${file}.1`);
+  fs.renameSync(rlFile, `${rlFile}.1`);
+  const reopenedBefore = (gw.proc.err.match(/"msg":"[^"]*reopened"/g) ?? []).length;
   gw.proc.child.kill('SIGUSR1');
-  await waitFor(() => (gw.proc.err.match(/"msg":"access log reopened"/g) ?? []).length > reopenedBefore,
-    { timeout: 5000, what: 'the "access log reopened" log line' });
-  assert.ok(fs.existsSync(file), 'the file was created again at its path');
+  await waitFor(() => (gw.proc.err.match(/"msg":"[^"]*reopened"/g) ?? []).length >= reopenedBefore + 2,
+    { timeout: 5000, what: `two "reopened" log lines (have: ${gw.proc.err})` });
+  assert.ok(fs.existsSync(file) && fs.existsSync(rlFile), 'both files were created again at their paths');
 
   const second = [];
-  for (let i = 0; i < 6; i++) second.push(rid(await request({ port: gw.port, path: `/nowhere/${i}` })));
-  second.push(rid(await chat(gw, 'bob')));
+  for (let i = 0; i < 4; i++) second.push(rid(await request({ port: gw.port, path: `/nowhere/${i}` })));
+  const bob = await chat(gw, 'bob');
+  assert.equal(bob.status, 200, bob.text);
+  const rejected2 = await chat(gw, 'alice');
+  assert.equal(rejected2.status, 429, rejected2.text);
+  second.push(rid(bob), rid(rejected2));
   await waitIds(file, second);
-  assert.deepEqual(readIds(file).sort(), [...second].sort(), 'the new file holds exactly the lines written after the reopen');
-  assert.deepEqual(readIds(rotated).sort(), [...first].sort(), 'the rotated file keeps exactly the lines from before');
+  await waitIds(rlFile, [rid(rejected2)]);
+  assert.deepEqual(readIds(file).sort(), [...second].sort(), 'the new access log holds exactly the lines written after the reopen');
+  assert.deepEqual(readIds(`${file}.1`).sort(), [...first].sort(), 'the rotated access log keeps exactly the lines from before');
+  assert.deepEqual(readIds(rlFile), [rid(rejected2)], 'the new rate-limit log holds exactly the refusal after the reopen');
+  assert.deepEqual(readIds(`${rlFile}.1`).sort(), [rid(rejected), rid(refused)].sort());
   assert.ok(gw.proc.running);
 });
