@@ -214,6 +214,13 @@ std::string Gateway::State::startAdmin() {
     });
   };
   h.reload = [this] { return reload(); };
+  h.top = [this](size_t n) {
+    std::vector<admin::TopEntry> out;
+    for (auto& [name, tokens] : shared.consumerTotals->top(n)) {
+      out.push_back(admin::TopEntry{name, static_cast<int64_t>(tokens)});
+    }
+    return out;
+  };
   auto srv = admin::AdminServer::create(*mainIo, std::move(ao), std::move(h));
   if (!srv) {
     return srv.error();
@@ -391,6 +398,12 @@ admin::ReloadReply Gateway::State::reload() {
         cur.admin.token != next.admin.token || cur.quota.enabled != next.quota.enabled) {
       out.errors.push_back("admin and quota cannot change on reload: restart tokengate");
     }
+    if (cur.server.accessLog != next.server.accessLog ||
+        cur.server.rateLimitLog != next.server.rateLimitLog) {
+      out.errors.push_back(
+          "server.access_log and server.ratelimit_log cannot change on reload: restart "
+          "tokengate (SIGUSR1 reopens the same files for rotation)");
+    }
     if (cur.tokenizer.dataDir != next.tokenizer.dataDir) {
       out.errors.push_back("tokenizer.data_dir cannot change on reload: restart tokengate");
     }
@@ -532,6 +545,7 @@ core::Result<std::unique_ptr<Gateway>> Gateway::create(GatewayConfig gc) {
   }
   s->shared.keyCap = std::make_shared<limiter::DistinctKeyCap>();
   s->shared.catalog = std::make_shared<metrics::Catalog>(TOKENGATE_VERSION);
+  s->shared.consumerTotals = std::make_shared<proxy::ConsumerTotals>();
   if (!s->shared.policies->policies.empty() || !s->shared.policies->consumers.empty()) {
     core::logInfo("rate limits", {{"policies", std::to_string(s->shared.policies->policies.size())},
                                   {"consumers", std::to_string(s->shared.policies->consumers.size())},

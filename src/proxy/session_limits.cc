@@ -339,6 +339,9 @@ void Session::settle(Exchange& x) {
   if (x.acct && x.acct->active()) {
     u = x.acct->usage();
   }
+  if (x.consumer != nullptr && u && worker_.consumerTotals() != nullptr) {
+    worker_.consumerTotals()->add(x.consumer->name, u->inputTokens + u->outputTokens);
+  }
   if (!x.quotaConsumer.empty() && u && worker_.quota() != nullptr) {
     const uint64_t used = u->inputTokens + u->outputTokens;
     if (used > 0) {

@@ -109,7 +109,8 @@ Worker::Worker(http::net::io_context& io, const SharedState& shared, unsigned in
       keyCap_(shared.keyCap ? shared.keyCap : std::make_shared<limiter::DistinctKeyCap>()),
       quota_(shared.makeQuota ? shared.makeQuota(io, index) : shared.memoryQuota),
       catalog_(shared.catalog),
-      recorder_(shared.catalog ? std::make_unique<metrics::Recorder>(*shared.catalog) : nullptr) {
+      recorder_(shared.catalog ? std::make_unique<metrics::Recorder>(*shared.catalog) : nullptr),
+      consumerTotals_(shared.consumerTotals) {
   reconfigure(shared, 0);
   std::random_device rd;
   rngState_ = (static_cast<uint64_t>(rd()) << 32) ^ rd() ^ (uint64_t{index} << 56);

@@ -10,6 +10,10 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <algorithm>
+#include <mutex>
+#include <string_view>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -27,6 +31,45 @@
 namespace tg::proxy {
 
 class Session;
+
+// Tokens used per authenticated consumer since start (the admin API's top consumers). One map
+// for all workers behind a mutex: consumers are the configured ones (bounded), and it is
+// touched once per request of an authenticated consumer.
+class ConsumerTotals {
+ public:
+  void add(std::string_view consumer, uint64_t tokens) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = totals_.find(consumer);
+    if (it == totals_.end()) {
+      totals_.emplace(std::string(consumer), tokens);
+    } else {
+      it->second += tokens;
+    }
+  }
+  // The n consumers with the most tokens, most first (ties by name).
+  std::vector<std::pair<std::string, uint64_t>> top(size_t n) const {
+    std::vector<std::pair<std::string, uint64_t>> v;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      v.assign(totals_.begin(), totals_.end());
+    }
+    std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) {
+      return a.second != b.second ? a.second > b.second : a.first < b.first;
+    });
+    if (v.size() > n) {
+      v.resize(n);
+    }
+    return v;
+  }
+
+ private:
+  struct Hash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  mutable std::mutex mu_;
+  std::unordered_map<std::string, uint64_t, Hash, std::equal_to<>> totals_;
+};
 
 // What every worker receives from start-up, read-only.
 struct SharedState {
@@ -51,6 +94,7 @@ struct SharedState {
       makeQuota;
   // Metrics: the catalog every worker records into (each through its own Recorder).
   std::shared_ptr<metrics::Catalog> catalog;
+  std::shared_ptr<ConsumerTotals> consumerTotals;  // null = not kept
 };
 
 // What a config reload replaces, as one worker uses it: the config, the policies, and the
@@ -95,6 +139,7 @@ class Worker {
   store::QuotaStore* quota() { return quota_.get(); }
   // This worker's metrics recorder; null without a catalog.
   metrics::Recorder* recorder() { return recorder_.get(); }
+  ConsumerTotals* consumerTotals() { return consumerTotals_.get(); }
   // The circuit breaker of upstream `index` on this worker (current generation); null when it
   // has none. Each worker keeps its own breaker state (no locks): thresholds count what this
   // worker saw.
@@ -126,6 +171,7 @@ class Worker {
   std::shared_ptr<store::QuotaStore> quota_;
   std::shared_ptr<metrics::Catalog> catalog_;
   std::unique_ptr<metrics::Recorder> recorder_;
+  std::shared_ptr<ConsumerTotals> consumerTotals_;
   uint64_t rngState_;
   bool draining_ = false;
   std::unordered_set<Session*> sessions_;
