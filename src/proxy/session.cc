@@ -127,13 +127,7 @@ http::Task<bool> Session::sendError(Exchange& x, int status, std::string_view co
   x.error = code;
   x.keepAlive = x.keepAlive && !close && !worker_.draining();
   out_ = errorResponse(x.dialect, status, code, message, x.requestId, !x.keepAlive);
-  deadline_.expiresAfter(limits_.idleTimeout);
-  error_code ec;
-  co_await client_.write(buffer(out_), ec);
-  x.bytesOut += out_.size();
-  if (ec) {
-    x.keepAlive = false;
-  }
+  co_await writeAnswer(x);
   co_return x.keepAlive;
 }
 

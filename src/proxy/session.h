@@ -18,6 +18,7 @@
 // upstream failed or answered 429 / 5xx before any byte reached the client). Once the response has started, a failure can only cut it short, so the
 // connection is closed without the final chunk and the client sees the stream end early.
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -64,8 +65,8 @@ class Session {
   http::Task<bool> authorizeAndAdmit(Exchange& x);
   http::Task<bool> checkQuota(Exchange& x);
   bool authenticate(Exchange& x, bool& presented);
-  http::Task<void> awaitReserve(store::Store& st, limiter::Admission::ReserveCall& call,
-                                store::TimePoint now);
+  http::Task<void> awaitStart(const std::function<bool(std::function<void()>)>& start);
+  http::Task<void> writeAnswer(Exchange& x);
   void settle(Exchange& x);
   void recordMetrics(const Exchange& x);
   void logRateLimit(const Exchange& x);

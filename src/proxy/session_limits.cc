@@ -86,16 +86,12 @@ http::Task<bool> Session::checkQuota(Exchange& x) {
   if (qs->decidesInline()) {
     qs->check(x.consumer->name, quotaResult_, nullptr);
   } else {
-    namespace net = http::net;
-    auto initiate = [&](auto handler) {
-      auto h = std::make_shared<decltype(handler)>(std::move(handler));
-      std::function<void()> done = [h]() mutable { std::move (*h)(); };
-      if (qs->check(x.consumer->name, quotaResult_, done)) {
-        std::move(*h)();
-      }
+    std::string_view name = x.consumer->name;
+    // Built in a local: GCC 12 mishandles temporaries inside co_await arguments.
+    std::function<bool(std::function<void()>)> start = [&](std::function<void()> done) {
+      return qs->check(name, quotaResult_, std::move(done));
     };
-    co_await net::async_initiate<decltype(net::use_awaitable), void()>(initiate,
-                                                                         net::use_awaitable);
+    co_await awaitStart(start);
   }
   if (!quotaResult_.ok() && qc.failClosed) {
     x.quotaConsumer.clear();
@@ -115,6 +111,27 @@ http::Task<bool> Session::checkQuota(Exchange& x) {
   std::string body = errorBody(x.dialect, 429, "insufficient_quota", msg, "insufficient_quota");
   out_ = httpResponse(429, "application/json", body, x.requestId, !x.keepAlive,
                       "x-should-retry: false\r\n");
+  co_await writeAnswer(x);
+  co_return false;
+}
+
+// Runs an operation that completes inline (start returns true) or calls `done` later on this
+// thread (store::Store::reserveStart, store::QuotaStore); suspends only in the second case.
+http::Task<void> Session::awaitStart(const std::function<bool(std::function<void()>)>& start) {
+  namespace net = http::net;
+  auto initiate = [&](auto handler) {
+    auto h = std::make_shared<decltype(handler)>(std::move(handler));
+    std::function<void()> done = [h]() mutable { std::move (*h)(); };
+    if (start(std::move(done))) {
+      std::move(*h)();  // resumes the coroutine right away (dispatched on its own executor)
+    }
+  };
+  co_await net::async_initiate<decltype(net::use_awaitable), void()>(initiate,
+                                                                       net::use_awaitable);
+}
+
+// Writes out_, a whole answer of the gateway itself, under the idle deadline.
+http::Task<void> Session::writeAnswer(Exchange& x) {
   deadline_.expiresAfter(limits_.idleTimeout);
   error_code ec;
   co_await client_.write(http::net::buffer(out_), ec);
@@ -122,22 +139,6 @@ http::Task<bool> Session::checkQuota(Exchange& x) {
   if (ec) {
     x.keepAlive = false;
   }
-  co_return false;
-}
-
-// Runs one store call of the admission; suspends only when the store answers later.
-http::Task<void> Session::awaitReserve(store::Store& st, limiter::Admission::ReserveCall& call,
-                                       store::TimePoint now) {
-  namespace net = http::net;
-  auto initiate = [&](auto handler) {
-    auto h = std::make_shared<decltype(handler)>(std::move(handler));
-    std::function<void()> done = [h]() mutable { std::move (*h)(); };
-    if (st.reserveStart(call.buckets, call.amounts, call.mode, now, *call.out, done)) {
-      std::move(*h)();  // resumes the coroutine right away (dispatched on its own executor)
-    }
-  };
-  co_await net::async_initiate<decltype(net::use_awaitable), void()>(initiate,
-                                                                       net::use_awaitable);
 }
 
 bool Session::authenticate(Exchange& x, bool& presented) {
@@ -249,7 +250,11 @@ http::Task<bool> Session::authorizeAndAdmit(Exchange& x) {
       if (!call) {
         break;
       }
-      co_await awaitReserve(st, *call, now);
+      limiter::Admission::ReserveCall& c = *call;
+      std::function<bool(std::function<void()>)> start = [&](std::function<void()> done) {
+        return st.reserveStart(c.buckets, c.amounts, c.mode, now, *c.out, std::move(done));
+      };
+      co_await awaitStart(start);
       admission_.reserved(st, worker_.localStore(), now);
     }
     storeWait_ = std::chrono::steady_clock::now() - waitStart;
@@ -270,13 +275,7 @@ http::Task<bool> Session::authorizeAndAdmit(Exchange& x) {
                                                             : "rate_limited";
   x.keepAlive = x.keepAlive && !worker_.draining();
   out_ = rejectionResponse(x);
-  deadline_.expiresAfter(limits_.idleTimeout);
-  error_code ec;
-  co_await client_.write(http::net::buffer(out_), ec);
-  x.bytesOut += out_.size();
-  if (ec) {
-    x.keepAlive = false;
-  }
+  co_await writeAnswer(x);
   co_return false;
 }
 
