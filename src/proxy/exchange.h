@@ -30,7 +30,9 @@ struct Session::Exchange {
   config::Dialect dialect = config::Dialect::OpenAI;
   int status = 0;
   uint64_t bytesOut = 0;
-  std::optional<double> firstByteMs;
+  std::optional<double> firstByteMs;    // response head from the upstream (since start)
+  std::optional<double> firstBodyMs;    // first response body bytes (a stream's first event)
+  std::optional<double> upstreamDoneMs;  // the response ended (or failed)
   std::string upstreamRequestId;
   std::string_view error;
   bool keepAlive = true;

@@ -459,6 +459,9 @@ http::Task<void> Session::forward(Exchange& x) {
     // the same bytes, less the injected usage chunk when the client did not ask for it.
     fwd_.clear();
     if (!body_.empty()) {
+      if (!x.firstBodyMs) {
+        x.firstBodyMs = msSince(x.start);  // a stream's first event: time to first token
+      }
       acct.relay(body_, fwd_);
       body_.clear();
     }
@@ -524,6 +527,7 @@ http::Task<void> Session::forward(Exchange& x) {
   }
   fwd_.clear();
   acct.end(false, fwd_);  // no-op when the body ended cleanly
+  x.upstreamDoneMs = msSince(x.start);
   // The upstream failed when its status says so or its response broke off (not when the
   // client left).
   const bool broken = !upstreamOk && x.error != "client_gone" && !parser->done();

@@ -473,6 +473,13 @@ void Session::recordMetrics(const Exchange& x) {
   }
   if (x.firstByteMs) {
     obs.upstreamFirstByte = msToNs(*x.firstByteMs);
+    if (x.upstreamDoneMs) {
+      obs.upstreamDuration = msToNs(*x.upstreamDoneMs);
+    }
+    // Time to first token: streams only (a JSON body's first bytes are its whole answer).
+    if (x.firstBodyMs && x.acct && x.acct->active() && x.acct->request()->stream) {
+      obs.firstToken = msToNs(*x.firstBodyMs);
+    }
   }
   if (x.limited) {
     const limiter::Outcome outcome = admission_.outcome();
