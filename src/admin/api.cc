@@ -298,61 +298,11 @@ std::string jsonQuota(std::string_view consumer, std::optional<int64_t> remainin
   return out;
 }
 
-const char* reasonPhrase(int status) {
-  switch (status) {
-    case 200:
-      return "OK";
-    case 400:
-      return "Bad Request";
-    case 401:
-      return "Unauthorized";
-    case 404:
-      return "Not Found";
-    case 405:
-      return "Method Not Allowed";
-    case 408:
-      return "Request Timeout";
-    case 409:
-      return "Conflict";
-    case 413:
-      return "Payload Too Large";
-    case 422:
-      return "Unprocessable Content";
-    case 431:
-      return "Request Header Fields Too Large";
-    case 500:
-      return "Internal Server Error";
-    case 501:
-      return "Not Implemented";
-    case 503:
-      return "Service Unavailable";
-    case 504:
-      return "Gateway Timeout";
-    default:
-      return "Unknown";
-  }
-}
-
 std::string renderResponse(int status, std::string_view contentType, std::string_view body,
                            bool close, std::string_view extraHeaders) {
-  std::string out;
-  out.reserve(160 + extraHeaders.size() + body.size());
-  out += "HTTP/1.1 ";
-  out += std::to_string(status);
-  out += ' ';
-  out += reasonPhrase(status);
-  out += "\r\nContent-Type: ";
-  out += contentType;
-  out += "\r\nContent-Length: ";
-  out += std::to_string(body.size());
-  out += "\r\nCache-Control: no-store\r\n";
-  out += extraHeaders;
-  if (close) {
-    out += "Connection: close\r\n";
-  }
-  out += "\r\n";
-  out += body;
-  return out;
+  std::string headers = "Cache-Control: no-store\r\n";
+  headers += extraHeaders;
+  return http::buildResponse(status, contentType, body, close, headers);
 }
 
 }  // namespace tg::admin

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "core/result.h"
+#include "http/headers.h"
 
 namespace tg::admin {
 
@@ -116,6 +117,6 @@ std::string jsonQuota(std::string_view consumer, std::optional<int64_t> remainin
 // no-store, `extraHeaders` (each "Name: value\r\n"), Connection: close when `close`, body.
 std::string renderResponse(int status, std::string_view contentType, std::string_view body,
                            bool close, std::string_view extraHeaders = {});
-const char* reasonPhrase(int status);
+using http::reasonPhrase;
 
 }  // namespace tg::admin

@@ -46,4 +46,13 @@ inline void appendField(std::string& out, std::string_view name, std::string_vie
 // Appends the hex chunk-size line of an HTTP/1.1 chunk ("1a2b\r\n").
 void appendChunkHeader(std::string& out, size_t size);
 
+// The reason phrase of a status code (RFC 9110 names), "Error" for one not listed.
+const char* reasonPhrase(int status);
+
+// A complete HTTP/1.1 response a server answers itself: status line, Content-Type,
+// Content-Length, `extraHeaders` (complete "Name: value\r\n" lines), "Connection: close" when
+// `close`, the blank line and the body. Used by the gateway's own answers and the admin API.
+std::string buildResponse(int status, std::string_view contentType, std::string_view body,
+                          bool close, std::string_view extraHeaders = {});
+
 }  // namespace tg::http

@@ -1,43 +1,11 @@
 #include "proxy/errors.h"
 
 #include "core/log.h"
+#include "http/headers.h"
 
 namespace tg::proxy {
 
 using config::Dialect;
-
-const char* reasonPhrase(int status) {
-  switch (status) {
-    case 200:
-      return "OK";
-    case 400:
-      return "Bad Request";
-    case 401:
-      return "Unauthorized";
-    case 403:
-      return "Forbidden";
-    case 404:
-      return "Not Found";
-    case 408:
-      return "Request Timeout";
-    case 413:
-      return "Content Too Large";
-    case 429:
-      return "Too Many Requests";
-    case 431:
-      return "Request Header Fields Too Large";
-    case 500:
-      return "Internal Server Error";
-    case 502:
-      return "Bad Gateway";
-    case 503:
-      return "Service Unavailable";
-    case 504:
-      return "Gateway Timeout";
-    default:
-      return "Error";
-  }
-}
 
 namespace {
 
@@ -128,29 +96,13 @@ std::string errorBody(Dialect d, int status, std::string_view code, std::string_
 
 std::string httpResponse(int status, std::string_view contentType, std::string_view body,
                          std::string_view requestId, bool close, std::string_view extraHeaders) {
-  std::string r;
-  r.reserve(160 + extraHeaders.size() + body.size());
-  r += "HTTP/1.1 ";
-  r += std::to_string(status);
-  r += ' ';
-  r += reasonPhrase(status);
-  r += "\r\nContent-Type: ";
-  r += contentType;
-  r += "\r\nContent-Length: ";
-  r += std::to_string(body.size());
-  r += "\r\n";
+  std::string headers;
+  headers.reserve(32 + requestId.size() + extraHeaders.size());
   if (!requestId.empty()) {
-    r += "x-request-id: ";
-    r += requestId;
-    r += "\r\n";
+    http::appendField(headers, "x-request-id", requestId);
   }
-  r += extraHeaders;
-  if (close) {
-    r += "Connection: close\r\n";
-  }
-  r += "\r\n";
-  r += body;
-  return r;
+  headers += extraHeaders;
+  return http::buildResponse(status, contentType, body, close, headers);
 }
 
 std::string errorResponse(Dialect d, int status, std::string_view code, std::string_view message,

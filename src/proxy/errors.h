@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "config/config.h"
+#include "http/headers.h"
 
 namespace tg::proxy {
 
@@ -29,6 +30,6 @@ std::string httpResponse(int status, std::string_view contentType, std::string_v
 std::string errorResponse(config::Dialect d, int status, std::string_view code,
                           std::string_view message, std::string_view requestId, bool close);
 
-const char* reasonPhrase(int status);
+using http::reasonPhrase;
 
 }  // namespace tg::proxy
