@@ -9,22 +9,14 @@
 
 #include "core/clock.h"
 #include "limiter/config_reader.h"
+#include "limiter_test_support.h"
 #include "store/memory_store.h"
 
 namespace tg::limiter {
 namespace {
 
 using namespace std::chrono_literals;
-
-PolicySet load(const std::string& yaml) {
-  auto res = loadLimitsString(yaml);
-  std::string errs;
-  for (const auto& e : res.errors) {
-    errs += std::to_string(e.line) + " " + e.path + ": " + e.message + "\n";
-  }
-  EXPECT_TRUE(res.policies.has_value()) << errs;
-  return res.policies ? *res.policies : PolicySet{};
-}
+constexpr auto load = testing::loadPolicies;
 
 class AdmissionTest : public ::testing::Test {
  protected:

@@ -8,11 +8,13 @@
 #include "core/clock.h"
 #include "limiter/higress.h"
 #include "limiter/rules.h"
+#include "limiter_test_support.h"
 
 namespace tg::limiter {
 namespace {
 
 using namespace std::chrono_literals;
+using testing::Req;
 
 std::string errorsOf(const std::vector<config::ConfigError>& errs) {
   std::string s;
@@ -39,26 +41,6 @@ config::ConfigError mustFail(const std::string& yaml) {
 }
 
 constexpr const char* kRedis = "redis:\n  service_name: redis.static\n";
-
-struct Req {
-  std::map<std::string, std::string> headers;
-  std::string query, cookies, ip, model;
-  const Consumer* consumer = nullptr;
-  RequestFacts facts() const {
-    RequestFacts f;
-    f.header = [this](std::string_view n) -> std::optional<std::string_view> {
-      auto it = headers.find(std::string(n));
-      if (it == headers.end()) return std::nullopt;
-      return std::string_view(it->second);
-    };
-    f.query = query;
-    f.cookies = cookies;
-    f.clientIp = ip;
-    f.model = model;
-    f.consumer = consumer;
-    return f;
-  }
-};
 
 std::vector<MatchedBucket> run(const Policy& p, const Req& r) {
   PolicySet set;

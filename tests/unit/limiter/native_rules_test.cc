@@ -11,49 +11,20 @@
 #include "core/clock.h"
 #include "limiter/config_reader.h"
 #include "limiter/rules.h"
+#include "limiter_test_support.h"
 
 namespace tg::limiter {
 namespace {
 
 using namespace std::chrono_literals;
-
-PolicySet load(const std::string& yaml) {
-  auto res = loadLimitsString(yaml);
-  std::string errs;
-  for (const auto& e : res.errors) {
-    errs += std::to_string(e.line) + " " + e.path + ": " + e.message + "\n";
-  }
-  EXPECT_TRUE(res.policies.has_value()) << errs;
-  return res.policies ? *res.policies : PolicySet{};
-}
+using testing::Req;
+constexpr auto load = testing::loadPolicies;
 
 std::vector<config::ConfigError> errorsOf(const std::string& yaml) {
   auto res = loadLimitsString(yaml);
   EXPECT_FALSE(res.policies.has_value());
   return res.errors;
 }
-
-struct Req {
-  std::map<std::string, std::string> headers;
-  std::string query, cookies, ip, model, route = "chat", apiKeyId;
-  const Consumer* consumer = nullptr;
-  RequestFacts facts() const {
-    RequestFacts f;
-    f.header = [this](std::string_view n) -> std::optional<std::string_view> {
-      auto it = headers.find(std::string(n));
-      if (it == headers.end()) return std::nullopt;
-      return std::string_view(it->second);
-    };
-    f.query = query;
-    f.cookies = cookies;
-    f.clientIp = ip;
-    f.model = model;
-    f.route = route;
-    f.apiKeyId = apiKeyId;
-    f.consumer = consumer;
-    return f;
-  }
-};
 
 // 2024-01-01 was a Monday.
 store::TimePoint at(int dayOffset, int hour, int minute) {
