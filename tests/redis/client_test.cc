@@ -23,6 +23,7 @@
 
 #include "redis/cluster.h"
 #include "redis_server.h"
+#include "run_until.h"
 
 namespace tg::redis {
 namespace {
@@ -40,22 +41,7 @@ using Clock = std::chrono::steady_clock;
     }                                                   \
   } while (0)
 
-// Runs handlers until `pred` holds or `limit` passes; false on timeout.
-template <typename Pred>
-bool runUntil(net::io_context& io, Pred pred, milliseconds limit = milliseconds(5000)) {
-  auto end = Clock::now() + limit;
-  while (!pred()) {
-    auto now = Clock::now();
-    if (now >= end) {
-      return false;
-    }
-    if (io.stopped()) {
-      io.restart();
-    }
-    io.run_one_for(std::min<Clock::duration>(end - now, milliseconds(50)));
-  }
-  return true;
-}
+using tg::testing::runUntil;
 
 // Runs handlers for `d` (the client's timers and probes keep the context busy).
 void runFor(net::io_context& io, milliseconds d) {

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "redis_server.h"
+#include "run_until.h"
 
 namespace tg::redis {
 namespace {
@@ -21,21 +22,7 @@ using tg::testing::RedisServer;
 using Clock = std::chrono::steady_clock;
 
 
-template <typename Pred>
-bool runUntil(net::io_context& io, Pred pred, milliseconds limit = milliseconds(5000)) {
-  auto end = Clock::now() + limit;
-  while (!pred()) {
-    auto now = Clock::now();
-    if (now >= end) {
-      return false;
-    }
-    if (io.stopped()) {
-      io.restart();
-    }
-    io.run_one_for(std::min<Clock::duration>(end - now, milliseconds(50)));
-  }
-  return true;
-}
+using tg::testing::runUntil;
 
 Options optionsFor(const RedisServer& s) {
   Options o;
