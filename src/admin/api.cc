@@ -32,19 +32,6 @@ RouteMatch only(std::string_view method, std::string_view want, Endpoint e) {
   return method == want ? found(e) : wrongMethod(want);
 }
 
-int hexValue(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
-}
-
 RouteMatch routeQuota(std::string_view method, std::string_view rest) {
   // rest: "NAME", "NAME/increase" or "NAME/decrease" (NAME percent-encoded, no '/').
   std::string_view name = rest;
@@ -148,8 +135,8 @@ bool percentDecode(std::string_view in, std::string& out, bool plusIsSpace) {
       if (i + 2 >= in.size()) {
         return false;
       }
-      int hi = hexValue(in[i + 1]);
-      int lo = hexValue(in[i + 2]);
+      int hi = core::hexDigitValue(in[i + 1]);
+      int lo = core::hexDigitValue(in[i + 2]);
       if (hi < 0 || lo < 0) {
         return false;
       }
@@ -210,8 +197,8 @@ core::Result<TokenAuth> TokenAuth::make(std::string_view token) {
       return core::Error{"a sha256: token needs 64 hex digits"};
     }
     for (size_t i = 0; i < 32; ++i) {
-      int hi = hexValue(hex[2 * i]);
-      int lo = hexValue(hex[2 * i + 1]);
+      int hi = core::hexDigitValue(hex[2 * i]);
+      int lo = core::hexDigitValue(hex[2 * i + 1]);
       if (hi < 0 || lo < 0) {
         return core::Error{"a sha256: token needs 64 hex digits"};
       }

@@ -10,6 +10,20 @@ namespace tg::core {
 
 inline char asciiLower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
 
+// The value of a hexadecimal digit (either case), -1 for any other character.
+inline int hexDigitValue(char c) {
+  if (c >= '0' && c <= '9') {
+    return c - '0';
+  }
+  if (c >= 'a' && c <= 'f') {
+    return c - 'a' + 10;
+  }
+  if (c >= 'A' && c <= 'F') {
+    return c - 'A' + 10;
+  }
+  return -1;
+}
+
 // ASCII case-insensitive equality (HTTP field names, tokens).
 bool iequals(std::string_view a, std::string_view b);
 // ASCII case-insensitive prefix test.

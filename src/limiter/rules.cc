@@ -66,13 +66,6 @@ const std::vector<Limit>* findTier(const std::vector<std::pair<std::string, std:
   return nullptr;
 }
 
-int hexDigit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 // Go's url.QueryUnescape.
 std::optional<std::string> unescapeQuery(std::string_view s) {
   std::string out;
@@ -82,8 +75,8 @@ std::optional<std::string> unescapeQuery(std::string_view s) {
       if (i + 2 >= s.size()) {
         return std::nullopt;
       }
-      int h = hexDigit(s[i + 1]);
-      int l = hexDigit(s[i + 2]);
+      int h = core::hexDigitValue(s[i + 1]);
+      int l = core::hexDigitValue(s[i + 2]);
       if (h < 0 || l < 0) {
         return std::nullopt;
       }

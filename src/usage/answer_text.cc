@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "core/strings.h"
+
 namespace tg::usage {
 namespace {
 
@@ -132,19 +134,6 @@ size_t findQuoteOrBackslash(std::string_view in, size_t i) {
 }
 
 bool isBlank(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
-
-int hexValue(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
-}
 
 }  // namespace
 
@@ -325,7 +314,7 @@ size_t AnswerTextScanner::collectBytes(std::string_view in, size_t i, std::strin
   const size_t n = in.size();
   while (i < n) {
     if (hexLeft_ > 0) {
-      int d = hexValue(in[i]);
+      int d = core::hexDigitValue(in[i]);
       if (d < 0) {
         hexLeft_ = 0;  // not an escape after all: drop it, read this byte as text
         continue;

@@ -1,20 +1,9 @@
 #include "usage/dialect.h"
 
+#include "core/strings.h"
+
 namespace tg::usage {
 namespace {
-
-int hexValue(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
-}
 
 // %XX decoding; a malformed escape is kept literally. '+' is not a space in a path.
 std::string percentDecode(std::string_view s) {
@@ -22,8 +11,8 @@ std::string percentDecode(std::string_view s) {
   out.reserve(s.size());
   for (size_t i = 0; i < s.size(); ++i) {
     if (s[i] == '%' && i + 2 < s.size()) {
-      int hi = hexValue(s[i + 1]);
-      int lo = hexValue(s[i + 2]);
+      int hi = core::hexDigitValue(s[i + 1]);
+      int lo = core::hexDigitValue(s[i + 2]);
       if (hi >= 0 && lo >= 0) {
         out.push_back(static_cast<char>(hi * 16 + lo));
         i += 2;
