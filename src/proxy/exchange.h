@@ -37,6 +37,19 @@ struct Session::Exchange {
   std::string_view error;
   bool keepAlive = true;
   std::optional<Accounting> acct;
+  // The request's usage record, read once when the response is over (settlement, metrics and
+  // the access log all use it; an estimate may run the tokenizer over the relayed text).
+  const std::optional<usage::Usage>& usage() const {
+    if (!usageRead) {
+      usageRead = true;
+      if (acct && acct->active()) {
+        usageRecord = acct->usage();
+      }
+    }
+    return usageRecord;
+  }
+  mutable bool usageRead = false;
+  mutable std::optional<usage::Usage> usageRecord;
   // Key-auth: the authenticated consumer and its key's id; where the key came from, so it is
   // not forwarded (a header name, or a query parameter removed from the upstream target).
   const limiter::Consumer* consumer = nullptr;

@@ -263,7 +263,7 @@ void Session::logExchange(const Exchange& x) {
     r.model = info->model;
     r.dialect = usage::dialectName(info->dialect);
     r.stream = info->stream;
-    r.usage = x.acct->usage();
+    r.usage = x.usage();
   }
   if (x.consumer) {
     r.consumer = x.consumer->name;

@@ -334,10 +334,7 @@ std::string Session::rejectionResponse(const Exchange& x) {
 }
 
 void Session::settle(Exchange& x) {
-  std::optional<usage::Usage> u;
-  if (x.acct && x.acct->active()) {
-    u = x.acct->usage();
-  }
+  const std::optional<usage::Usage>& u = x.usage();
   if (x.consumer != nullptr && u && worker_.consumerTotals() != nullptr) {
     worker_.consumerTotals()->add(x.consumer->name, u->inputTokens + u->outputTokens);
   }
@@ -457,10 +454,9 @@ void Session::recordMetrics(const Exchange& x) {
   obs.upstream = x.upstream ? std::string_view(x.upstream->name) : std::string_view();
   obs.consumer = x.consumer ? std::string_view(x.consumer->name) : std::string_view();
   obs.status = x.status;
-  std::optional<usage::Usage> u;
+  const std::optional<usage::Usage>& u = x.usage();
   if (x.acct && x.acct->active()) {
     obs.model = x.acct->request()->model;
-    u = x.acct->usage();
   }
   if (u && (u->reported || u->estimated)) {
     obs.tokens = metrics::RequestObservation::Tokens{u->inputTokens, u->cachedInputTokens,
