@@ -48,6 +48,7 @@ struct RedisStore::ReserveOp {
   store::ReserveMode mode = store::ReserveMode::Reserve;
   store::ReserveResult* out = nullptr;
   std::function<void()> done;
+  std::vector<std::string> keys;            // the Redis key of every bucket, built once
   std::vector<std::vector<size_t>> groups;  // bucket indices per slot, first appearance order
   std::vector<store::ReserveResult> results;  // one per group run so far
   std::vector<store::BucketSpec> specs;       // the current group's
@@ -91,6 +92,10 @@ bool RedisStore::reserveStart(std::span<const store::BucketSpec> buckets,
   op->mode = mode;
   op->out = &out;
   op->done = std::move(done);
+  op->keys.reserve(buckets.size());
+  for (const store::BucketSpec& b : buckets) {
+    op->keys.push_back(redisKeyFor(options_.keyPrefix, b));
+  }
   if (!options_.client.cluster) {
     op->groups.emplace_back(buckets.size());
     for (size_t i = 0; i < buckets.size(); ++i) {
@@ -99,7 +104,7 @@ bool RedisStore::reserveStart(std::span<const store::BucketSpec> buckets,
   } else {
     std::vector<uint16_t> slots;
     for (size_t i = 0; i < buckets.size(); ++i) {
-      const uint16_t slot = slotOf(redisKeyFor(options_.keyPrefix, buckets[i]));
+      const uint16_t slot = slotOf(op->keys[i]);
       auto it = std::find(slots.begin(), slots.end(), slot);
       if (it == slots.end()) {
         slots.push_back(slot);
@@ -127,7 +132,7 @@ void RedisStore::runGroup(std::shared_ptr<ReserveOp> op) {
   for (size_t i : idx) {
     op->specs.push_back(op->buckets[i]);
     op->groupAmounts.push_back(i < op->amounts.size() ? op->amounts[i] : 0);
-    keys.push_back(redisKeyFor(options_.keyPrefix, op->buckets[i]));
+    keys.push_back(op->keys[i]);
   }
   std::vector<std::string> argv;
   appendReserveArgs(op->specs, op->groupAmounts, op->mode, 0, argv);
@@ -229,16 +234,15 @@ void RedisStore::settle(std::span<const store::Reservation> reservations,
                         std::span<const int64_t> deltas, store::TimePoint now) {
   (void)now;  // Redis server time
   // Group by slot (one group on standalone Redis), skipping zero deltas.
+  std::vector<std::string> allKeys(reservations.size());
   std::vector<uint16_t> slots;
   std::vector<std::vector<size_t>> groups;
   for (size_t i = 0; i < reservations.size() && i < deltas.size(); ++i) {
     if (deltas[i] == 0) {
       continue;
     }
-    uint16_t slot = 0;
-    if (options_.client.cluster) {
-      slot = slotOf(redisKeyFor(options_.keyPrefix, reservations[i].bucket));
-    }
+    allKeys[i] = redisKeyFor(options_.keyPrefix, reservations[i].bucket);
+    const uint16_t slot = options_.client.cluster ? slotOf(allKeys[i]) : 0;
     auto it = std::find(slots.begin(), slots.end(), slot);
     if (it == slots.end()) {
       slots.push_back(slot);
@@ -255,7 +259,7 @@ void RedisStore::settle(std::span<const store::Reservation> reservations,
     for (size_t i : idx) {
       rs.push_back(reservations[i]);
       ds.push_back(deltas[i]);
-      keys.push_back(redisKeyFor(options_.keyPrefix, reservations[i].bucket));
+      keys.push_back(std::move(allKeys[i]));
     }
     std::vector<std::string> argv;
     appendSettleArgs(rs, ds, 0, argv);
