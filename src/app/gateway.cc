@@ -289,7 +289,7 @@ void Gateway::State::buckets(const admin::BucketQuery& q, bool reset,
     return v;
   };
   if (!adminStore) {
-    auto* mem = static_cast<store::MemoryStore*>(shared.memoryStore.get());
+    store::MemoryStore* mem = shared.memoryStore.get();
     for (const auto& b : all) {
       admin::BucketView v = view(b);
       if (reset) {

@@ -22,6 +22,7 @@
 #include "limiter/policy.h"
 #include "limiter/rules.h"
 #include "metrics/catalog.h"
+#include "store/memory_store.h"
 #include "store/quota.h"
 #include "store/store.h"
 #include "tokenizer/tokenizer.h"
@@ -84,7 +85,7 @@ struct SharedState {
   // Redis), the per-worker store factory (Redis: one client per worker thread; null = the
   // memory store), and the per_ rules' distinct-key caps.
   std::shared_ptr<const limiter::PolicySet> policies;
-  std::shared_ptr<store::Store> memoryStore;
+  std::shared_ptr<store::MemoryStore> memoryStore;
   std::function<std::shared_ptr<store::Store>(http::net::io_context&, unsigned worker)> makeStore;
   std::shared_ptr<limiter::DistinctKeyCap> keyCap;
   // Per-consumer token quotas (config `quota:`): the in-process store (memory mode), or a
@@ -165,7 +166,7 @@ class Worker {
   AccessLog accessLog_;
   AccessLog rateLimitLog_;
   std::shared_ptr<const tokenizer::Tokenizers> tokenizers_;
-  std::shared_ptr<store::Store> memoryStore_;
+  std::shared_ptr<store::MemoryStore> memoryStore_;
   std::shared_ptr<store::Store> store_;
   std::shared_ptr<limiter::DistinctKeyCap> keyCap_;
   std::shared_ptr<store::QuotaStore> quota_;
