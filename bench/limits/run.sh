@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Limits benchmark: the same tokengate binary without limits, with a per-consumer token limit on
+# Limits benchmark: nginx as the anchor, and the same tokengate binary without limits, with a per-consumer token limit on
 # every request in the embedded store, and with the same limit in a local Redis, beside the
 # direct baseline, in ONE run of ../shared/bench (interleaved runs, same machine state).
 # Targets (issues 4 and 5): tokengate_limited >= 95% of tokengate's throughput;
@@ -23,13 +23,14 @@ for _ in $(seq 50); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break;
 sed "s/{REDIS_PORT}/$REDIS_PORT/" bench/limits/redis.yaml > "$WORK/redis.yaml"
 cat > "$WORK/targets.conf" <<TARGETS
 direct | - |
+nginx | {BENCH}/targets/nginx.sh {PORT} {UPSTREAM_PORT} {RUN} |
 tokengate | env TOKENGATE_BIN=$ROOT/build/tokengate TOKENGATE_CONFIG=$ROOT/bench/limits/unlimited.yaml {BENCH}/targets/tokengate.sh {PORT} {UPSTREAM_PORT} {RUN} |
 tokengate_limited | env TOKENGATE_BIN=$ROOT/build/tokengate TOKENGATE_CONFIG=$ROOT/bench/limits/limited.yaml {BENCH}/targets/tokengate.sh {PORT} {UPSTREAM_PORT} {RUN} |
 tokengate_redis | env TOKENGATE_BIN=$ROOT/build/tokengate TOKENGATE_CONFIG=$WORK/redis.yaml {BENCH}/targets/tokengate.sh {PORT} {UPSTREAM_PORT} {RUN} |
 TARGETS
 ticks() { awk '{print $14 + $15}' "/proc/$REDIS_PID/stat"; }
 T0=$(ticks)
-TARGETS_FILE=$WORK/targets.conf TARGETS=${TARGETS:-"direct tokengate tokengate_limited tokengate_redis"} \
+TARGETS_FILE=$WORK/targets.conf TARGETS=${TARGETS:-"direct nginx tokengate tokengate_limited tokengate_redis"} \
   DURATION=${DURATION:-5} REPS=${REPS:-3} WARMUP=${WARMUP:-2} CONNS=${CONNS:-"1 64"} \
   SCENARIOS=${SCENARIOS:-"json sse"} bash "$SHARED/run.sh"
 T1=$(ticks)
