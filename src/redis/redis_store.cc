@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include <boost/asio/post.hpp>
+
 #include "redis/scripts.h"
 
 namespace tg::redis {
@@ -52,15 +54,21 @@ struct RedisStore::ReserveOp {
   std::vector<std::vector<size_t>> groups;  // bucket indices per slot, first appearance order
   std::vector<store::ReserveResult> results;  // one per group run so far
   std::vector<store::BucketSpec> specs;       // the current group's
-  std::vector<int64_t> groupAmounts;
-  std::vector<int64_t> values;
+};
+
+// A batch being filled for one slot, and the reserves waiting for its reply (in order).
+struct RedisStore::Pending {
+  uint16_t slot = 0;
+  Batch batch;
+  std::vector<std::shared_ptr<ReserveOp>> waiters;
+  size_t settles = 0;
 };
 
 RedisStore::RedisStore(boost::asio::any_io_executor ex, RedisStoreOptions options)
     : options_(std::move(options)),
+      ex_(ex),
       client_(std::move(ex), options_.client),
-      reserveScript_(std::string(reserveScriptText())),
-      settleScript_(std::string(settleScriptText())),
+      batchScript_(std::string(batchScriptText())),
       peekScript_(std::string(peekScriptText())),
       alive_(std::make_shared<std::atomic<bool>>(true)) {
   client_.start();
@@ -119,7 +127,8 @@ bool RedisStore::reserveStart(std::span<const store::BucketSpec> buckets,
   return false;
 }
 
-void RedisStore::runGroup(std::shared_ptr<ReserveOp> op) {
+// Queues the reserve of the op's next slot group, or finishes the op when none is left.
+void RedisStore::runGroup(const std::shared_ptr<ReserveOp>& op) {
   const size_t g = op->results.size();
   if (g == op->groups.size()) {
     finish(op);
@@ -127,34 +136,100 @@ void RedisStore::runGroup(std::shared_ptr<ReserveOp> op) {
   }
   const std::vector<size_t>& idx = op->groups[g];
   op->specs.clear();
-  op->groupAmounts.clear();
+  std::vector<int64_t> amounts;
   std::vector<std::string> keys;
   for (size_t i : idx) {
     op->specs.push_back(op->buckets[i]);
-    op->groupAmounts.push_back(i < op->amounts.size() ? op->amounts[i] : 0);
+    amounts.push_back(i < op->amounts.size() ? op->amounts[i] : 0);
     keys.push_back(op->keys[i]);
   }
-  std::vector<std::string> argv;
-  appendReserveArgs(op->specs, op->groupAmounts, op->mode, 0, argv);
-  ++stats_.roundTrips;
-  std::shared_ptr<std::atomic<bool>> alive = alive_;
-  client_.eval(reserveScript_, std::move(keys), std::move(argv),
-               [this, alive, op](Status s, Reply&& reply) {
+  ++stats_.reserveOps;
+  Pending& p = pendingFor(options_.client.cluster && !keys.empty() ? slotOf(keys[0]) : 0);
+  p.batch.addReserve(keys, op->specs, amounts, op->mode);
+  p.waiters.push_back(op);
+  queued(p);
+}
+
+RedisStore::Pending& RedisStore::pendingFor(uint16_t slot) {
+  for (const std::unique_ptr<Pending>& p : pending_) {
+    if (p->slot == slot) {
+      return *p;
+    }
+  }
+  pending_.push_back(std::make_unique<Pending>());
+  pending_.back()->slot = slot;
+  return *pending_.back();
+}
+
+// After an operation joined `p`: a full batch goes now; otherwise the flush posted by the
+// first operation of this turn of the event loop sends it.
+void RedisStore::queued(Pending& p) {
+  if (p.batch.ops() >= kMaxBatchOps) {
+    send(p);
+    return;
+  }
+  if (!flushPosted_) {
+    flushPosted_ = true;
+    boost::asio::post(ex_, [this, alive = alive_] {
+      if (alive->load()) {
+        flush();
+      }
+    });
+  }
+}
+
+void RedisStore::flush() {
+  flushPosted_ = false;
+  for (const std::unique_ptr<Pending>& p : pending_) {
+    if (p->batch.ops() > 0) {
+      send(*p);
+    }
+  }
+  if (pending_.size() > 16) {  // cluster: do not keep one empty batch per slot ever used
+    pending_.clear();
+  }
+}
+
+// Sends `p`'s batch and leaves `p` empty for the next operations.
+void RedisStore::send(Pending& p) {
+  std::vector<std::string> keys = p.batch.keys();
+  std::vector<std::string> argv = p.batch.argv(0);
+  const size_t expected = p.batch.replyValues();
+  auto waiters = std::make_shared<std::vector<std::shared_ptr<ReserveOp>>>(std::move(p.waiters));
+  const size_t settles = p.settles;
+  p.batch.clear();
+  p.waiters.clear();
+  p.settles = 0;
+  ++stats_.batches;
+  client_.eval(batchScript_, std::move(keys), std::move(argv),
+               [this, alive = alive_, waiters, settles, expected](Status s, Reply&& reply) {
                  if (!alive->load()) {
                    return;
                  }
-                 store::ReserveResult r;
-                 if (s != Status::Ok || !integersOf(reply, op->values) ||
-                     !parseReserveReply(op->values, op->specs, r)) {
-                   failAll(op);
+                 std::vector<int64_t> values;
+                 if (s != Status::Ok || !integersOf(reply, values) || values.size() != expected) {
+                   stats_.settleErrors += settles;
+                   for (const std::shared_ptr<ReserveOp>& op : *waiters) {
+                     failAll(op);
+                   }
                    return;
                  }
-                 const bool admitted = r.admitted();
-                 op->results.push_back(std::move(r));
-                 if (admitted) {
-                   runGroup(op);
-                 } else {
-                   finish(op);
+                 size_t offset = 0;
+                 for (const std::shared_ptr<ReserveOp>& op : *waiters) {
+                   const size_t n = reserveReplySize(op->specs.size());
+                   store::ReserveResult r;
+                   if (!parseReserveReply(std::span(values).subspan(offset, n), op->specs, r)) {
+                     failAll(op);
+                   } else {
+                     const bool admitted = r.admitted();
+                     op->results.push_back(std::move(r));
+                     if (admitted) {
+                       runGroup(op);
+                     } else {
+                       finish(op);
+                     }
+                   }
+                   offset += n;
                  }
                });
 }
@@ -251,25 +326,20 @@ void RedisStore::settle(std::span<const store::Reservation> reservations,
       groups[static_cast<size_t>(it - slots.begin())].push_back(i);
     }
   }
-  std::shared_ptr<std::atomic<bool>> alive = alive_;
-  for (const std::vector<size_t>& idx : groups) {
+  for (size_t g = 0; g < groups.size(); ++g) {
     std::vector<store::Reservation> rs;
     std::vector<int64_t> ds;
     std::vector<std::string> keys;
-    for (size_t i : idx) {
+    for (size_t i : groups[g]) {
       rs.push_back(reservations[i]);
       ds.push_back(deltas[i]);
       keys.push_back(std::move(allKeys[i]));
     }
-    std::vector<std::string> argv;
-    appendSettleArgs(rs, ds, 0, argv);
     ++stats_.settles;
-    client_.eval(settleScript_, std::move(keys), std::move(argv),
-                 [this, alive](Status s, Reply&& reply) {
-                   if (alive->load() && (s != Status::Ok || reply.isError())) {
-                     ++stats_.settleErrors;
-                   }
-                 });
+    Pending& p = pendingFor(slots[g]);
+    p.batch.addSettle(keys, rs, ds);
+    ++p.settles;
+    queued(p);
   }
 }
 

@@ -54,6 +54,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "store/bucket.h"
@@ -63,35 +64,74 @@ namespace tg::redis {
 // Largest limit, amount, delta, window and penalty the scripts take (see above): 2^50.
 inline constexpr int64_t kScriptMaxCount = int64_t{1} << 50;
 
-std::string_view reserveScriptText();
-std::string_view settleScriptText();
+std::string_view batchScriptText();
 std::string_view peekScriptText();
 
 // The hash tag of a bucket key (see above), without braces.
 std::string_view hashTagOf(std::string_view bucketKey);
 std::string redisKeyFor(std::string_view prefix, const store::BucketSpec& spec);
 
-// ---- reserve ------------------------------------------------------------------------------
-// KEYS: redisKeyFor(...) of each bucket, in request order.
-// ARGV: mode (0 Reserve, 1 CheckOnly), nowMs (0 = server TIME), then per bucket: algorithm
-// (store::Algorithm as integer), limit, windowMs, penaltyMs, amount. The append* functions
-// append the ARGV part only (after EVALSHA, sha, numkeys and the keys), normalised like
-// store::paramsFor and clamped to kScriptMaxCount.
-// Reply: a flat integer array: verdict, decisiveIndex, retryInMs, nowMsUsed, then per bucket:
-// verdict, charged, windowStartMs, remaining, resetInMs, retryInMs.
-void appendReserveArgs(std::span<const store::BucketSpec> buckets, std::span<const int64_t> amounts,
-                       store::ReserveMode mode, int64_t nowMs, std::vector<std::string>& argv);
-// Fills `out` (reservations: bucket copies, windowStart, charged, state; id left zero).
-// False when `values` is not a well-formed reply for `buckets`.
+// ---- batch: reserve and settle operations in one script run ---------------------------------
+// One run of the batch script performs a sequence of operations, in order, exactly as
+// separate runs of one operation each would at the same nowMs, reading each bucket's hash
+// once and writing it once. All keys of a run must share a cluster slot.
+// KEYS: the distinct keys of the batch.
+// ARGV[1]: nowMs in decimal (0 = server TIME).
+// ARGV[2]: little-endian IEEE doubles (struct.unpack; every value an integer, exact):
+//   D, then D bucket descriptors: key index (1-based into KEYS), algorithm, limit, windowMs,
+//   penaltyMs (normalised like store::paramsFor, clamped to kScriptMaxCount); then the
+//   operations, each: kind (0 Reserve, 1 CheckOnly, 2 Settle), bucket count n, and per bucket
+//     reserve: descriptor index (1-based), amount
+//     settle:  descriptor index, windowStartMs, delta
+// Reply: a flat integer array, the replies of the reserve operations one after the other
+// (settles reply nothing): per reserve, reserveReplySize(n) values: verdict, decisiveIndex,
+// retryInMs, nowMsUsed, then per bucket: verdict, charged, windowStartMs, remaining,
+// resetInMs, retryInMs.
+class Batch {
+ public:
+  Batch();
+  void clear();
+
+  // keys[i] = redisKeyFor(...) of buckets[i] (or of reservations[i]); keys.size() must be
+  // buckets.size() (reservations.size()). Missing amounts and deltas count as 0.
+  void addReserve(std::span<const std::string> keys, std::span<const store::BucketSpec> buckets,
+                  std::span<const int64_t> amounts, store::ReserveMode mode);
+  void addSettle(std::span<const std::string> keys,
+                 std::span<const store::Reservation> reservations,
+                 std::span<const int64_t> deltas);
+
+  size_t ops() const { return opCount_; }
+  size_t replyValues() const { return replyValues_; }  // integers the reply must hold
+  const std::vector<std::string>& keys() const { return keys_; }
+  std::vector<std::string> argv(int64_t nowMs = 0) const;
+
+ private:
+  struct Desc {
+    size_t key;
+    int64_t algorithm, limit, windowMs, penaltyMs;
+    bool operator==(const Desc&) const = default;
+  };
+  size_t descriptor(const std::string& key, const store::BucketSpec& spec);
+
+  std::vector<std::string> keys_;
+  struct KeyEntry {
+    size_t index;      // into keys_
+    size_t firstDesc;  // its first descriptor
+  };
+  std::unordered_map<std::string, KeyEntry> keyIndex_;
+  std::vector<Desc> descs_;
+  std::string ops_;
+  size_t opCount_ = 0;
+  size_t replyValues_ = 0;
+};
+
+constexpr size_t reserveReplySize(size_t buckets) { return 4 + 6 * buckets; }
+
+// Fills `out` from one reserve operation's part of a reply (reservations: bucket copies,
+// windowStart, charged, state; id left zero). False when `values` is not a well-formed reply
+// for `buckets`.
 bool parseReserveReply(std::span<const int64_t> values, std::span<const store::BucketSpec> buckets,
                        store::ReserveResult& out);
-
-// ---- settle -------------------------------------------------------------------------------
-// KEYS: redisKeyFor(...) of each reservation's bucket. ARGV: nowMs (0 = server TIME), then per
-// reservation: algorithm, limit, windowMs, windowStartMs, delta. Reply: integer 1.
-void appendSettleArgs(std::span<const store::Reservation> reservations,
-                      std::span<const int64_t> deltas, int64_t nowMs,
-                      std::vector<std::string>& argv);
 
 // ---- peek (operators: usage, remaining, reset of one bucket, nothing changed) --------------
 // KEYS: one key. ARGV: nowMs (0 = server TIME), algorithm, limit, windowMs.

@@ -120,11 +120,9 @@ class ScriptsTest : public ::testing::Test {
     ctx_ = redisConnect("127.0.0.1", server_->port());
     ASSERT_TRUE(ctx_ != nullptr && ctx_->err == 0);
     command({"FLUSHALL"});
-    reserveSha_ = command({"SCRIPT", "LOAD", std::string(reserveScriptText())});
-    settleSha_ = command({"SCRIPT", "LOAD", std::string(settleScriptText())});
+    batchSha_ = command({"SCRIPT", "LOAD", std::string(batchScriptText())});
     peekSha_ = command({"SCRIPT", "LOAD", std::string(peekScriptText())});
-    ASSERT_EQ(reserveSha_.size(), 40u) << reserveSha_;
-    ASSERT_EQ(settleSha_.size(), 40u) << settleSha_;
+    ASSERT_EQ(batchSha_.size(), 40u) << batchSha_;
     ASSERT_EQ(peekSha_.size(), 40u) << peekSha_;
     resetMemory();
   }
@@ -200,12 +198,19 @@ class ScriptsTest : public ::testing::Test {
     }
     return keys;
   }
+  static std::vector<std::string> keysOf(std::span<const Reservation> reservations) {
+    std::vector<std::string> keys;
+    for (const Reservation& r : reservations) {
+      keys.push_back(redisKeyFor(kPrefix, r.bucket));
+    }
+    return keys;
+  }
 
   ReserveResult redisReserve(std::span<const BucketSpec> buckets, std::span<const int64_t> amounts,
                              ReserveMode mode, int64_t nowMs, int64_t* nowUsed = nullptr) {
-    std::vector<std::string> args;
-    appendReserveArgs(buckets, amounts, mode, nowMs, args);
-    std::vector<int64_t> reply = evalsha(reserveSha_, keysOf(buckets), args);
+    Batch batch;
+    batch.addReserve(keysOf(buckets), buckets, amounts, mode);
+    std::vector<int64_t> reply = evalsha(batchSha_, batch.keys(), batch.argv(nowMs));
     ReserveResult out;
     EXPECT_TRUE(parseReserveReply(reply, buckets, out)) << "reply of " << reply.size();
     if (nowUsed != nullptr && reply.size() >= 4) {
@@ -216,13 +221,9 @@ class ScriptsTest : public ::testing::Test {
 
   void redisSettle(std::span<const Reservation> reservations, std::span<const int64_t> deltas,
                    int64_t nowMs) {
-    std::vector<std::string> keys;
-    for (const Reservation& r : reservations) {
-      keys.push_back(redisKeyFor(kPrefix, r.bucket));
-    }
-    std::vector<std::string> args;
-    appendSettleArgs(reservations, deltas, nowMs, args);
-    EXPECT_EQ(evalsha(settleSha_, keys, args), std::vector<int64_t>{1});
+    Batch batch;
+    batch.addSettle(keysOf(reservations), reservations, deltas);
+    EXPECT_EQ(evalsha(batchSha_, batch.keys(), batch.argv(nowMs)), std::vector<int64_t>{});
   }
 
   // used, remaining, resetInMs, blockedForMs
@@ -262,7 +263,7 @@ class ScriptsTest : public ::testing::Test {
 
   static testing::RedisServer* server_;
   redisContext* ctx_ = nullptr;
-  std::string reserveSha_, settleSha_, peekSha_;
+  std::string batchSha_, peekSha_;
   std::unique_ptr<MemoryStore> mem_;
 };
 
@@ -282,7 +283,21 @@ struct Identity {
   int64_t penaltyMs;
 };
 
-TEST_F(ScriptsTest, RandomOperationsGiveTheSameResultsAsMemoryStore) {
+// The property test, with every operation in its own script run (batched = false) or queued
+// into batches of random size that run when time moves or at random points (batched = true):
+// a batch must give exactly the results of its operations run one by one.
+class ScriptsPropertyTest : public ScriptsTest {
+ protected:
+  void run(bool batched);
+};
+
+TEST_F(ScriptsPropertyTest, RandomOperationsGiveTheSameResultsAsMemoryStore) { run(false); }
+
+TEST_F(ScriptsPropertyTest, BatchedRandomOperationsGiveTheSameResultsAsMemoryStore) {
+  run(true);
+}
+
+void ScriptsPropertyTest::run(bool batched) {
   // Limits up to 10^12 with day windows take the scripts' exact long division (products above
   // 2^53) while every count stays below the scripts' 2^50 saturation over 400 steps.
   // TG_PROPERTY_SEEDS=n runs more seeds (the default keeps the test around a second).
@@ -290,6 +305,7 @@ TEST_F(ScriptsTest, RandomOperationsGiveTheSameResultsAsMemoryStore) {
   const int seeds = env != nullptr ? std::atoi(env) : 40;
   const int steps = 400;
   int reserves = 0, admitted = 0, settles = 0, rejected = 0, blocked = 0, tooLarge = 0;
+  int totalBatches = 0;
   for (int seed = 1; seed <= seeds; ++seed) {
     std::mt19937_64 rng(static_cast<uint64_t>(seed) * 7919);
     auto pick = [&](auto... v) {
@@ -332,9 +348,73 @@ TEST_F(ScriptsTest, RandomOperationsGiveTheSameResultsAsMemoryStore) {
     int64_t now = simBase() + uniform(0, 100'000);
     std::deque<Both> pending;  // admitted results, to settle later (maybe much later)
     std::vector<std::string> log;
+    std::string failure;
+    // Compares one reserve's results and files it; a mismatch is kept in `failure`.
+    auto judge = [&](const Both& b, const std::string& what, int step) {
+      const std::string d = diff(b.mem, b.red);
+      if (!d.empty() && failure.empty()) {
+        std::string history;
+        for (size_t i = log.size() > 40 ? log.size() - 40 : 0; i < log.size(); ++i) {
+          history += "  " + log[i] + "\n";
+        }
+        failure = "seed " + std::to_string(seed) + " step " + std::to_string(step) + ": " + what +
+                  " => " + describe(b.red) + d + "\nhistory:\n" + history;
+      }
+      switch (b.red.verdict) {
+        case Verdict::Admitted:
+          ++admitted;
+          pending.push_back(b);
+          if (pending.size() > 30) {
+            pending.pop_front();
+          }
+          break;
+        case Verdict::Blocked:
+          ++blocked;
+          break;
+        case Verdict::TooLarge:
+          ++tooLarge;
+          break;
+        default:
+          ++rejected;
+          break;
+      }
+    };
+    // Batched mode: the operations queued since the last run, and the reserves among them.
+    struct Queued {
+      Both b;
+      std::vector<BucketSpec> buckets;
+      std::string what;
+      int step;
+    };
+    Batch batch;
+    std::vector<Queued> queued;
+    int batches = 0;
+    auto runBatch = [&] {
+      if (batch.ops() == 0) {
+        return;
+      }
+      ++batches;
+      const std::vector<int64_t> reply = evalsha(batchSha_, batch.keys(), batch.argv(now));
+      ASSERT_EQ(reply.size(), batch.replyValues());
+      size_t offset = 0;
+      for (Queued& q : queued) {
+        const size_t n = reserveReplySize(q.buckets.size());
+        EXPECT_TRUE(parseReserveReply(std::span(reply).subspan(offset, n), q.buckets, q.b.red));
+        offset += n;
+        judge(q.b, q.what, q.step);
+      }
+      batch.clear();
+      queued.clear();
+    };
     for (int step = 0; step < steps; ++step) {
       const int64_t op = uniform(0, 99);
       std::ostringstream what;
+      if (batched && (op < 25 || uniform(0, 99) < 20)) {
+        runBatch();  // before time moves: a batch runs at one nowMs
+      }
+      if (!failure.empty()) {
+        FAIL() << failure;
+      }
       if (op < 25) {  // time
         const Identity& id = ids[rng() % ids.size()];
         const int64_t w = std::max<int64_t>(id.windowMs, 1);
@@ -401,7 +481,6 @@ TEST_F(ScriptsTest, RandomOperationsGiveTheSameResultsAsMemoryStore) {
         const ReserveMode mode = uniform(0, 3) == 0 ? ReserveMode::CheckOnly : ReserveMode::Reserve;
         Both b;
         b.mem = mem_->reserve(buckets, amounts, mode, tp(now));
-        b.red = redisReserve(buckets, amounts, mode, now);
         ++reserves;
         what << "reserve " << (mode == ReserveMode::CheckOnly ? "checkonly" : "reserve") << " @"
              << now << ":";
@@ -410,33 +489,12 @@ TEST_F(ScriptsTest, RandomOperationsGiveTheSameResultsAsMemoryStore) {
                << buckets[i].window.count() << "/l" << buckets[i].limit << "/p"
                << buckets[i].penalty.count() << " x" << (i < amounts.size() ? amounts[i] : 0);
         }
-        what << " => " << describe(b.red);
-        const std::string d = diff(b.mem, b.red);
-        if (!d.empty()) {
-          std::string history;
-          for (size_t i = log.size() > 40 ? log.size() - 40 : 0; i < log.size(); ++i) {
-            history += "  " + log[i] + "\n";
-          }
-          FAIL() << "seed " << seed << " step " << step << ": " << what.str() << d << "\nhistory:\n"
-                 << history;
-        }
-        switch (b.red.verdict) {
-          case Verdict::Admitted:
-            ++admitted;
-            pending.push_back(b);
-            if (pending.size() > 30) {
-              pending.pop_front();
-            }
-            break;
-          case Verdict::Blocked:
-            ++blocked;
-            break;
-          case Verdict::TooLarge:
-            ++tooLarge;
-            break;
-          default:
-            ++rejected;
-            break;
+        if (batched) {
+          batch.addReserve(keysOf(buckets), buckets, amounts, mode);
+          queued.push_back({b, buckets, what.str(), step});
+        } else {
+          b.red = redisReserve(buckets, amounts, mode, now);
+          judge(b, what.str(), step);
         }
       } else {  // settle one earlier admitted request
         const size_t idx = static_cast<size_t>(rng() % pending.size());
@@ -454,7 +512,11 @@ TEST_F(ScriptsTest, RandomOperationsGiveTheSameResultsAsMemoryStore) {
           deltas.pop_back();  // missing delta: 0
         }
         mem_->settle(b.mem.reservations, deltas, tp(now));
-        redisSettle(b.red.reservations, deltas, now);
+        if (batched) {
+          batch.addSettle(keysOf(b.red.reservations), b.red.reservations, deltas);
+        } else {
+          redisSettle(b.red.reservations, deltas, now);
+        }
         ++settles;
         what << "settle @" << now << ":";
         for (int64_t d : deltas) {
@@ -464,12 +526,21 @@ TEST_F(ScriptsTest, RandomOperationsGiveTheSameResultsAsMemoryStore) {
       }
       log.push_back(what.str());
     }
+    runBatch();
+    if (!failure.empty()) {
+      FAIL() << failure;
+    }
+    totalBatches += batches;
   }
   std::printf(
-      "property: %d reserves (%d admitted, %d over limit, %d blocked, %d too large), "
-      "%d settles\n",
-      reserves, admitted, rejected, blocked, tooLarge, settles);
+      "property%s: %d reserves (%d admitted, %d over limit, %d blocked, %d too large), "
+      "%d settles, %d batches\n",
+      batched ? " (batched)" : "", reserves, admitted, rejected, blocked, tooLarge, settles,
+      totalBatches);
   // The generator must reach every outcome, or the comparison proves little.
+  if (batched) {
+    EXPECT_LT(totalBatches, (reserves + settles) / 2);  // batches of several operations
+  }
   EXPECT_GT(admitted, reserves / 5);
   EXPECT_GT(rejected, reserves / 20);
   EXPECT_GT(blocked, 0);

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -47,24 +48,55 @@ TEST(ScriptsHelpers, HashTagsAndKeys) {
   EXPECT_EQ(redisKeyFor("", s), "{alice}tpm:consumer:alice|concurrency|0");
 }
 
-TEST(ScriptsHelpers, ArgumentsAreNormalisedAndClamped) {
+// The doubles of a batch's ARGV[2], as integers.
+std::vector<int64_t> decode(const std::string& data) {
+  std::vector<int64_t> out;
+  for (size_t i = 0; i + sizeof(double) <= data.size(); i += sizeof(double)) {
+    double d;
+    std::memcpy(&d, data.data() + i, sizeof d);
+    out.push_back(static_cast<int64_t>(d));
+  }
+  return out;
+}
+
+TEST(ScriptsHelpers, BatchArgumentsAreNormalisedClampedAndShared) {
   std::vector<BucketSpec> b = {spec("a", Algorithm::TokenBucket, uint64_t{1} << 63, -5, 7),
                                spec("b", Algorithm::Concurrency, 3, 0)};
-  std::vector<std::string> argv = {"EVALSHA", "sha", "2", "k1", "k2"};
-  appendReserveArgs(b, std::vector<int64_t>{-4}, ReserveMode::CheckOnly, 123, argv);
-  EXPECT_EQ(argv,
-            (std::vector<std::string>{"EVALSHA", "sha", "2", "k1", "k2", "1", "123", "2",
-                                      "1125899906842624", "1", "7", "0", "3", "3", "0", "0", "0"}));
+  std::vector<std::string> keys = {"k1", "k2"};
+  Batch batch;
+  batch.addReserve(keys, b, std::vector<int64_t>{-4}, ReserveMode::CheckOnly);
   store::Reservation r;
   r.bucket = b[1];
   r.windowStart = tp(55);
-  argv.clear();
-  appendSettleArgs(std::vector{r, r}, std::vector<int64_t>{INT64_MIN}, 0, argv);
-  EXPECT_EQ(argv, (std::vector<std::string>{"0", "3", "3", "0", "55", "-1125899906842624", "3", "3",
-                                            "0", "55", "0"}));
-  argv.clear();
-  appendPeekArgs(b[0], 9, argv);
-  EXPECT_EQ(argv, (std::vector<std::string>{"9", "2", "1125899906842624", "1"}));
+  batch.addSettle(std::vector<std::string>{"k2", "k2"}, std::vector{r, r},
+                  std::vector<int64_t>{INT64_MIN});
+  BucketSpec edited = b[1];
+  edited.limit = 9;  // the same key with another limit (a reload): a descriptor of its own
+  batch.addReserve(std::vector<std::string>{"k2"}, std::vector{edited}, std::vector<int64_t>{2},
+                   ReserveMode::Reserve);
+  EXPECT_EQ(batch.ops(), 3u);
+  EXPECT_EQ(batch.replyValues(), reserveReplySize(2) + reserveReplySize(1));
+  EXPECT_EQ(batch.keys(), (std::vector<std::string>{"k1", "k2"}));
+  const std::vector<std::string> argv = batch.argv(123);
+  ASSERT_EQ(argv.size(), 2u);
+  EXPECT_EQ(argv[0], "123");
+  const int64_t max = int64_t{1} << 50;
+  EXPECT_EQ(decode(argv[1]), (std::vector<int64_t>{
+                                 3,                          // descriptors
+                                 1, 2, max, 1, 7,            // k1: token bucket, clamped
+                                 2, 3, 3, 0, 0,              // k2: concurrency
+                                 2, 3, 9, 0, 0,              // k2 with limit 9
+                                 1, 2, 1, 0, 2, 0,           // check-only: 2 buckets
+                                 2, 2, 2, 55, -max, 2, 55, 0,  // settle: 2 reservations
+                                 0, 1, 3, 2}));              // reserve: 1 bucket
+  batch.clear();
+  EXPECT_EQ(batch.ops(), 0u);
+  EXPECT_TRUE(batch.keys().empty());
+  EXPECT_EQ(decode(batch.argv(0)[1]), std::vector<int64_t>{0});
+
+  std::vector<std::string> argvPeek;
+  appendPeekArgs(b[0], 9, argvPeek);
+  EXPECT_EQ(argvPeek, (std::vector<std::string>{"9", "2", "1125899906842624", "1"}));
 }
 
 TEST(ScriptsHelpers, ReplyParsing) {
