@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# Limits benchmark: nginx as the anchor, and the same tokengate binary without limits, with a per-consumer token limit on
-# every request in the embedded store, and with the same limit in a local Redis, beside the
-# direct baseline, in ONE run of ../shared/bench (interleaved runs, same machine state).
+# Limits benchmark: nginx as the anchor, and the same tokengate binary without limits, with a
+# per-consumer token limit on every request in the embedded store, and with the same limit in
+# a local Redis, beside the direct baseline, in ONE run of ../shared/bench (interleaved runs,
+# same machine state).
 # Targets (issues 4 and 5): tokengate_limited >= 95% of tokengate's throughput;
-# tokengate_redis >= 80% of tokengate_limited's. Redis's own CPU per request is reported after
-# the run (redis-server is pinned to the load core, beside wrk and the mock upstream).
+# tokengate_redis >= 80% of tokengate_limited's.
+# Redis: one redis-server per scenario (picked through the scenario's upstream port), pinned to
+# the load core beside wrk and the mock upstream, so its CPU per request can be reported per
+# scenario after the run: Redis process CPU / requests the gateway served (its access log
+# counts every request, warm-up included), and the batch script's runs and time per run.
 # usage: bench/limits/run.sh     (DURATION, REPS, CONNS, SCENARIOS, TARGETS as ../shared/bench)
 # Results: $BENCH_WORK/RESULTS.md (default /tmp/tokengate-bench).
 set -euo pipefail
@@ -14,36 +18,51 @@ SHARED=$(cd "${SHARED_BENCH:-../shared/bench}" && pwd)
 [[ -x build/tokengate ]] || { echo "run 'make build' first" >&2; exit 1; }
 bash "$SHARED/setup.sh" >/dev/null
 WORK=$(mktemp -d /tmp/tokengate-limits.XXXXXX)
+BENCH_WORK=${BENCH_WORK:-/tmp/tokengate-bench}
+export OUT=${OUT:-$BENCH_WORK/results/$(date +%Y%m%d-%H%M%S)}
+SCENARIOS=${SCENARIOS:-"json sse"}
 REDIS_PORT=${REDIS_PORT:-16479}
-taskset -c "${LOAD_CPU:-0}" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" \
-  --appendonly no --protected-mode no --loglevel warning >"$WORK/redis.log" 2>&1 &
-REDIS_PID=$!
-trap 'kill $REDIS_PID 2>/dev/null; wait $REDIS_PID 2>/dev/null; rm -rf "$WORK"' EXIT
-for _ in $(seq 50); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
-sed "s/{REDIS_PORT}/$REDIS_PORT/" bench/limits/redis.yaml > "$WORK/redis.yaml"
+UP_PORT_BASE=${UP_PORT_BASE:-18080}
+declare -A UP_OFFSET=([json]=0 [sse]=1 [sse_burst]=2 [sse_paced]=3)
+PIDS=()
+trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; rm -rf "$WORK"' EXIT
+i=0
+for sc in $SCENARIOS; do
+  port=$((REDIS_PORT + i)); up=$((UP_PORT_BASE + ${UP_OFFSET[$sc]}))
+  taskset -c "${LOAD_CPU:-0}" redis-server --port "$port" --bind 127.0.0.1 --save "" \
+    --appendonly no --protected-mode no --loglevel warning >"$WORK/redis-$sc.log" 2>&1 &
+  PIDS+=($!)
+  echo "$sc $port $!" >>"$WORK/redis.list"
+  sed "s/{REDIS_PORT}/$port/" bench/limits/redis.yaml >"$WORK/redis-$up.yaml"
+  for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  i=$((i + 1))
+done
 cat > "$WORK/targets.conf" <<TARGETS
 direct | - |
 nginx | {BENCH}/targets/nginx.sh {PORT} {UPSTREAM_PORT} {RUN} |
 tokengate | env TOKENGATE_BIN=$ROOT/build/tokengate TOKENGATE_CONFIG=$ROOT/bench/limits/unlimited.yaml {BENCH}/targets/tokengate.sh {PORT} {UPSTREAM_PORT} {RUN} |
 tokengate_limited | env TOKENGATE_BIN=$ROOT/build/tokengate TOKENGATE_CONFIG=$ROOT/bench/limits/limited.yaml {BENCH}/targets/tokengate.sh {PORT} {UPSTREAM_PORT} {RUN} |
-tokengate_redis | env TOKENGATE_BIN=$ROOT/build/tokengate TOKENGATE_CONFIG=$WORK/redis.yaml {BENCH}/targets/tokengate.sh {PORT} {UPSTREAM_PORT} {RUN} |
+tokengate_redis | env TOKENGATE_BIN=$ROOT/build/tokengate TOKENGATE_CONFIG=$WORK/redis-{UPSTREAM_PORT}.yaml {BENCH}/targets/tokengate.sh {PORT} {UPSTREAM_PORT} {RUN} |
 TARGETS
-ticks() { awk '{print $14 + $15}' "/proc/$REDIS_PID/stat"; }
-T0=$(ticks)
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+while read -r sc port pid; do echo "$sc $(ticks "$pid")" >>"$WORK/ticks0"; done <"$WORK/redis.list"
 TARGETS_FILE=$WORK/targets.conf TARGETS=${TARGETS:-"direct nginx tokengate tokengate_limited tokengate_redis"} \
   DURATION=${DURATION:-5} REPS=${REPS:-3} WARMUP=${WARMUP:-2} CONNS=${CONNS:-"1 64"} \
-  SCENARIOS=${SCENARIOS:-"json sse"} bash "$SHARED/run.sh"
-T1=$(ticks)
-STATS=$(redis-cli -p "$REDIS_PORT" info commandstats | tr -d '\r')
-python3 - "$T0" "$T1" "$(getconf CLK_TCK)" "$STATS" <<'PY'
+  SCENARIOS=$SCENARIOS UP_PORT_BASE=$UP_PORT_BASE bash "$SHARED/run.sh"
+echo "Redis per request (process CPU of the scenario's redis-server / requests the gateway served):"
+while read -r sc port pid; do
+  t0=$(awk -v s="$sc" '$1 == s {print $2}' "$WORK/ticks0")
+  t1=$(ticks "$pid")
+  reqs=$(cat "$OUT/logs/tokengate_redis-$sc.log" 2>/dev/null | grep -c '"status"' || true)
+  stats=$(redis-cli -p "$port" info commandstats | tr -d '\r' | grep '^cmdstat_evalsha:' || true)
+  python3 - "$sc" "$t0" "$t1" "$(getconf CLK_TCK)" "$reqs" "$stats" <<'PY'
 import re, sys
-t0, t1, hz, stats = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-m = re.search(r"cmdstat_evalsha:calls=(\d+),usec=(\d+)", stats)
+sc, t0, t1, hz, reqs, stats = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), sys.argv[6]
+m = re.search(r"calls=(\d+),usec=(\d+)", stats)
 calls, usec = (int(m.group(1)), int(m.group(2))) if m else (0, 0)
 cpu = (t1 - t0) / hz
-# One request = one reserve + one settle script run (warm-up included in both figures).
-reqs = calls / 2
-print(f"redis-server: {calls} EVALSHA ({reqs:.0f} requests incl. warm-up), "
-      f"{usec / max(calls, 1):.1f} us per script run inside Redis, "
-      f"process CPU {cpu:.2f} s = {cpu * 1e6 / max(reqs, 1):.1f} us per request")
+print(f"  {sc}: {reqs} requests, {calls} batch script runs ({reqs / max(calls, 1):.1f} requests "
+      f"per run, {usec / max(calls, 1):.1f} us per run, {usec / max(reqs, 1):.1f} us of script "
+      f"per request); redis-server CPU {cpu:.2f} s = {cpu * 1e6 / max(reqs, 1):.1f} us per request")
 PY
+done <"$WORK/redis.list"

@@ -67,15 +67,17 @@ struct RedisStore::Pending {
 RedisStore::RedisStore(boost::asio::any_io_executor ex, RedisStoreOptions options)
     : options_(std::move(options)),
       ex_(ex),
-      client_(std::move(ex), options_.client),
+      client_(ex, options_.client),
       batchScript_(std::string(batchScriptText())),
       peekScript_(std::string(peekScriptText())),
+      settleTimer_(std::move(ex)),
       alive_(std::make_shared<std::atomic<bool>>(true)) {
   client_.start();
 }
 
 RedisStore::~RedisStore() {
   alive_->store(false);
+  settleTimer_.cancel();
   client_.stop();
 }
 
@@ -147,7 +149,7 @@ void RedisStore::runGroup(const std::shared_ptr<ReserveOp>& op) {
   Pending& p = pendingFor(options_.client.cluster && !keys.empty() ? slotOf(keys[0]) : 0);
   p.batch.addReserve(keys, op->specs, amounts, op->mode);
   p.waiters.push_back(op);
-  queued(p);
+  queued(p, true);
 }
 
 RedisStore::Pending& RedisStore::pendingFor(uint16_t slot) {
@@ -161,17 +163,30 @@ RedisStore::Pending& RedisStore::pendingFor(uint16_t slot) {
   return *pending_.back();
 }
 
-// After an operation joined `p`: a full batch goes now; otherwise the flush posted by the
-// first operation of this turn of the event loop sends it.
-void RedisStore::queued(Pending& p) {
+// After an operation joined `p`: a full batch goes now. Otherwise a reserve (`waited` for by
+// a client) goes with the flush posted by the first reserve of this turn of the event loop,
+// and a settle waits up to kSettleDelay for a reserve to travel with.
+void RedisStore::queued(Pending& p, bool waited) {
   if (p.batch.ops() >= kMaxBatchOps) {
     send(p);
     return;
   }
-  if (!flushPosted_) {
+  if (flushPosted_) {
+    return;
+  }
+  if (waited) {
     flushPosted_ = true;
     boost::asio::post(ex_, [this, alive = alive_] {
       if (alive->load()) {
+        flush();
+      }
+    });
+  } else if (!timerArmed_) {
+    timerArmed_ = true;
+    settleTimer_.expires_after(kSettleDelay);
+    settleTimer_.async_wait([this, alive = alive_](const boost::system::error_code&) {
+      if (alive->load()) {
+        timerArmed_ = false;
         flush();
       }
     });
@@ -339,7 +354,7 @@ void RedisStore::settle(std::span<const store::Reservation> reservations,
     Pending& p = pendingFor(slots[g]);
     p.batch.addSettle(keys, rs, ds);
     ++p.settles;
-    queued(p);
+    queued(p, false);
   }
 }
 

@@ -18,8 +18,10 @@
 //            the earlier groups back (settle with -charged): a correct all-or-nothing across
 //            slots, at one round trip per slot.
 //   settle   queued like a reserve and not waited for: settlement is off the client's path. A
-//            settle lost to a Redis failure is counted (stats) and logged at most once per
-//            outage by the client.
+//            settle rides with the next reserve's batch, or goes on its own after at most
+//            kSettleDelay (1 ms) when no reserve comes: a stream's settlement then costs Redis
+//            no run of its own. A settle lost to a Redis failure is counted (stats) and logged
+//            at most once per outage by the client.
 //   time     every script runs on the Redis server's clock (TIME), so gateway instances with
 //            skewed clocks agree on windows; the `now` passed in is not used.
 //   failure  a batch that fails (timeout, Redis down: the client fails fast while down,
@@ -31,6 +33,8 @@
 // The request path uses reserveStart (decidesInline() is false).
 
 #include <atomic>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -68,6 +72,7 @@ struct BucketUsage {
 class RedisStore final : public store::Store {
  public:
   static constexpr size_t kMaxBatchOps = 64;
+  static constexpr std::chrono::milliseconds kSettleDelay{1};
 
   RedisStore(boost::asio::any_io_executor ex, RedisStoreOptions options);
   ~RedisStore() override;
@@ -98,7 +103,7 @@ class RedisStore final : public store::Store {
   void finish(const std::shared_ptr<ReserveOp>& op);
   void failAll(const std::shared_ptr<ReserveOp>& op);
   Pending& pendingFor(uint16_t slot);
-  void queued(Pending& p);
+  void queued(Pending& p, bool waited);
   void flush();
   void send(Pending& p);
 
@@ -109,6 +114,8 @@ class RedisStore final : public store::Store {
   Script peekScript_;
   std::vector<std::unique_ptr<Pending>> pending_;  // batches being filled, by slot
   bool flushPosted_ = false;
+  boost::asio::steady_timer settleTimer_;
+  bool timerArmed_ = false;
   RedisStoreStats stats_;
   std::shared_ptr<std::atomic<bool>> alive_;
 };

@@ -35,6 +35,7 @@ local TWO52 = 4503599627370496
 local NEVER = math.huge
 local FW, SW, TB, CC = 0, 1, 2, 3
 local ADMITTED, OVER, BLOCKED, TOOLARGE = 0, 1, 2, 3
+local unpackValue, packValue = struct.unpack, struct.pack
 
 local function sat(v)
   if v > MAXC then return MAXC elseif v < -MAXC then return -MAXC end
@@ -225,16 +226,15 @@ local function serverNowMs()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
--- A bucket's hash, or {} when there is none. x0 is the expiry field as stored (-1 = none): the
--- key's TTL always mirrors it (store() writes both), so an unchanged expiry is not set again.
+-- A bucket's value, or {} when there is none: six little-endian doubles s, c, p, b, x, t
+-- (x = -1: no expiry), read and written whole (a GET and a SET cost a third of a hash's
+-- HMGET and HSET with their number conversions).
 local function load(key)
-  local v = redis.call('HMGET', key, 's', 'c', 'p', 'b', 'x', 't')
-  if not v[1] then return {} end
-  local x = tonumber(v[5]) or -1
-  local e = {s = tonumber(v[1]), c = tonumber(v[2]) or 0, p = tonumber(v[3]) or 0,
-             b = tonumber(v[4]) or 0, x = x, t = tonumber(v[6]), x0 = x}
-  if x < 0 then e.x = NEVER end
-  return e
+  local v = redis.call('GET', key)
+  if not v then return {} end
+  local s, c, p, b, x, t = unpackValue('<dddddd', v)
+  if x < 0 then x = NEVER end
+  return {s = s, c = c, p = p, b = b, x = x, t = t}
 end
 
 -- Brings a loaded entry to `now`: missing or expired starts fresh (MemoryStore refresh()).
@@ -247,17 +247,20 @@ local function refresh(e, alg, limit, W, now)
   advance(e, alg, limit, W, now)
 end
 
--- Writes an entry back (e.t = the time of its latest operation). Numbers go to Redis as
--- integers text (exact below 2^53); "+ 0" turns a negative zero into 0.
-local function store(key, e)
+-- Writes an entry back (e.t = the time of its latest operation) with its expiry. keepTtl:
+-- only t changed, the expiry stays as it is.
+local function store(key, e, keepTtl)
   local x = -1
   if e.x ~= NEVER then x = e.x end
-  redis.call('HSET', key, 's', e.s + 0, 'c', e.c + 0, 'p', e.p + 0, 'b', e.b + 0, 'x', x + 0,
-             't', e.t + 0)
-  if x ~= e.x0 then
-    if x >= 0 then redis.call('PEXPIREAT', key, x)
-    elseif e.x0 ~= nil then redis.call('PERSIST', key) end
-    e.x0 = x
+  local v = packValue('<dddddd', e.s, e.c, e.p, e.b, x, e.t)
+  if keepTtl then redis.call('SET', key, v, 'KEEPTTL')
+  elseif x < 0 then redis.call('SET', key, v)
+  elseif x > e.t then redis.call('SET', key, v, 'PXAT', x)
+  else
+    -- Due now (a released concurrency slot) or past: PEXPIREAT deletes at once what is due on
+    -- the server's clock (SET PXAT would leave it until its next access).
+    redis.call('SET', key, v)
+    redis.call('PEXPIREAT', key, x)
   end
 end
 
@@ -277,7 +280,7 @@ constexpr std::string_view kBatch = R"lua(
 local base = tonumber(ARGV[1])
 if base == 0 then base = serverNowMs() end
 local data = ARGV[2]
-local unpack = struct.unpack
+local unpack = unpackValue
 local nd, pos = unpack('<d', data, 1)
 -- bucket descriptors: key index, algorithm, limit, window, penalty
 local dKey, dAlg, dLim, dW, dPen = {}, {}, {}, {}, {}
@@ -428,8 +431,7 @@ while pos <= size do
   if kind == 2 then settleOp(n) else reserveOp(kind, n) end
 end
 for ki, d in pairs(dirty) do
-  local e = ents[ki]
-  if d == 2 then store(KEYS[ki], e) else redis.call('HSET', KEYS[ki], 't', e.t + 0) end
+  store(KEYS[ki], ents[ki], d == 1)
 end
 return reply
 )lua";

@@ -863,6 +863,18 @@ export function redisCli(port, args, { timeout = 10000 } = {}) {
   });
 }
 
+/**
+ * redis-cli arguments that print one field of a bucket as the store keeps it (src/redis/scripts.h:
+ * six little-endian doubles s, c, p, b, x, t): the field as an integer, or nothing when the key
+ * does not exist.
+ */
+export function bucketFieldArgs(key, field) {
+  const index = ['s', 'c', 'p', 'b', 'x', 't'].indexOf(field);
+  if (index < 0) throw new Error(`no bucket field ${field}`);
+  return ['EVAL', "local v = redis.call('GET', KEYS[1]) if not v then return false end " +
+    "return (struct.unpack('<d', v, tonumber(ARGV[1])))", '1', key, String(1 + 8 * index)];
+}
+
 /** Resolves true once something on `port` answers a PING with any bytes (-NOAUTH counts) within `ms`. */
 function redisAnswers(port, ms = 500) {
   return new Promise((resolve) => {

@@ -3,7 +3,7 @@
 //   * the overshoot scenario of ratelimit_settle.test.mjs (100 tokens per minute, every request
 //     really uses 60, 20 concurrent requests, strict reservation with max_tokens) spread over
 //     two and three instances admits what ONE instance admits, and the bucket in Redis holds
-//     exactly what the upstream reported (read with redis-cli HGET, and through each instance's
+//     exactly what the upstream reported (read with redis-cli, and through each instance's
 //     429 "Used N");
 //   * a Higress ai-token-ratelimit config with a `redis:` block and no `store:` section selects
 //     that Redis: two instances share the Higress counter.
@@ -15,7 +15,7 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   harness, freePort, gatewayConfig, postJSON, waitFor, openaiError, awaitWindowRoom, accessLogLines,
-  redisServer, redisCli, redisMissing, redisConnections,
+  redisServer, redisCli, redisMissing, redisConnections, bucketFieldArgs,
 } from './lib.mjs';
 
 const skip = redisMissing() ?? false;
@@ -73,9 +73,9 @@ async function keysWith(redisPort, parts) {
   const out = await redisCli(redisPort, ['--scan']);
   return (out ? out.split('\n') : []).filter((k) => parts.every((p) => k.includes(p)));
 }
-/** The count (field c) of a fixed-window bucket hash. */
+/** The count (field c) of a fixed-window bucket. */
 async function bucketCount(redisPort, key) {
-  return Number(await redisCli(redisPort, ['HGET', key, 'c']));
+  return Number(await redisCli(redisPort, bucketFieldArgs(key, 'c')));
 }
 
 before(async () => {

@@ -11,7 +11,7 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   harness, freePort, gatewayConfig, postJSON, waitFor, openaiError, awaitWindowRoom, accessLogLines,
-  sleep, redisCluster, redisMissing,
+  sleep, redisCluster, redisMissing, bucketFieldArgs,
 } from './lib.mjs';
 
 const skip = redisMissing() ?? false;
@@ -74,7 +74,7 @@ async function bucketKeys() {
   }
   return out;
 }
-const count = async ({ key, node }) => Number(await node.cli('HGET', key, 'c'));
+const count = async ({ key, node }) => Number(await node.cli(...bucketFieldArgs(key, 'c')));
 /** The one key of `keys` whose name contains every part. */
 function keyWith(keys, ...parts) {
   const found = keys.filter((k) => parts.every((p) => k.key.includes(p)));

@@ -13,7 +13,7 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   harness, freePort, gatewayConfig, postJSON, waitFor, openaiError, anthropicError, awaitWindowRoom,
-  accessLogLines, sleep, now, redisServer, redisCli, redisMissing,
+  accessLogLines, sleep, now, redisServer, redisCli, redisMissing, bucketFieldArgs,
 } from './lib.mjs';
 
 const skip = redisMissing() ?? false;
@@ -131,7 +131,7 @@ async function assertCountingInRedis(gw, redis, name) {
   assert.deepEqual(lines.map((l) => l.ratelimit), [...Array(SMALL).fill('allowed'), 'rejected', 'rejected']);
   const keys = (await redis.cli('--scan')).split('\n').filter((k) => k.includes(name));
   assert.equal(keys.length, 1, `the bucket of ${name} is in Redis: ${JSON.stringify(keys)}`);
-  assert.equal(Number(await redis.cli('HGET', keys[0], 'c')), SMALL);
+  assert.equal(Number(await redis.cli(...bucketFieldArgs(keys[0], 'c'))), SMALL);
 }
 
 before(async () => {
