@@ -93,7 +93,9 @@ local function freshCounters(e, alg, limit, W, now)
 end
 
 local function advance(e, alg, limit, W, now)
-  if windowed(alg) then
+  if alg <= SW then
+    -- e.s is always a multiple of W (freshCounters, below): still inside it, nothing to do.
+    if now < e.s + W then return end
     local start = windowStartMs(alg, W, math.max(now, e.s))
     if start == e.s then return end
     if start - e.s == W then e.p = e.c else e.p = 0 end
@@ -282,15 +284,16 @@ if base == 0 then base = serverNowMs() end
 local data = ARGV[2]
 local unpack = unpackValue
 local nd, pos = unpack('<d', data, 1)
--- bucket descriptors: key index, algorithm, limit, window, penalty
-local dKey, dAlg, dLim, dW, dPen = {}, {}, {}, {}, {}
+-- Bucket descriptors, flat (a Lua table costs ~200 ns to create, so a run makes few):
+-- D[5d-4 .. 5d] = key index, algorithm, limit, window, penalty of descriptor d.
+local D = {}
 for d = 1, nd do
   local ki, alg, limit, W, pen
   ki, alg, limit, W, pen, pos = unpack('<ddddd', data, pos)
-  dKey[d] = ki
-  dAlg[d] = alg
-  dLim[d], dW[d] = params(alg, limit, W)
-  dPen[d] = math.min(math.max(pen, 0), MAXC)
+  limit, W = params(alg, limit, W)
+  local o = 5 * d
+  D[o - 4] = ki; D[o - 3] = alg; D[o - 2] = limit; D[o - 1] = W
+  D[o] = math.min(math.max(pen, 0), MAXC)
 end
 
 local ents, dirty = {}, {}  -- by key index: the entry; 1 = only t changed, 2 = write it all
@@ -304,50 +307,67 @@ local function entry(ki)
 end
 
 local reply, nr = {}, 0
-local wD, wAmt, wNeed, wChg, wVer = {}, {}, {}, {}, {}  -- per bucket of the current reserve
+-- The current reserve's buckets, flat: Wk[5i-4 .. 5i] = descriptor, amount, need, charged,
+-- verdict of bucket i (reused by every reserve of the run).
+local Wk = {}
 
+-- Amounts come clamped to [0, MAXC] (scripts.h). FixedWindow, the default algorithm, is
+-- inlined: remaining = limit - c (no saturation needed: both are within [0, MAXC]).
 local function reserveOp(mode, n)
   local now = base
   for i = 1, n do
     local d, amount
     d, amount, pos = unpack('<dd', data, pos)
-    wD[i] = d
-    amount = math.min(math.max(amount, 0), MAXC)
-    wAmt[i] = amount
-    if mode == 1 and dAlg[d] ~= CC then wNeed[i] = 0 else wNeed[i] = math.max(amount, 1) end
-    local e = entry(dKey[d])
-    if e.t and e.t > now then now = e.t end
+    local o = 5 * i
+    Wk[o - 4] = d
+    Wk[o - 3] = amount
+    if mode == 1 and D[5 * d - 3] ~= CC then Wk[o - 2] = 0
+    elseif amount > 1 then Wk[o - 2] = amount
+    else Wk[o - 2] = 1 end
+    local t = entry(D[5 * d - 4]).t
+    if t and t > now then now = t end
   end
   local failed = false
   for i = 1, n do
-    local d = wD[i]
-    local e, alg, limit, W, need = ents[dKey[d]], dAlg[d], dLim[d], dW[d], wNeed[i]
-    wChg[i] = 0
-    wVer[i] = ADMITTED
+    local o = 5 * i
+    local q = 5 * Wk[o - 4]
+    local e, alg, limit, W, need = ents[D[q - 4]], D[q - 3], D[q - 2], D[q - 1], Wk[o - 2]
+    local verdict, charged = ADMITTED, 0
     refresh(e, alg, limit, W, now)
+    local rem
+    if alg == FW then rem = limit - e.c else rem = remaining(e, alg, limit, W, now) end
     if e.b > now then
-      wVer[i] = BLOCKED; failed = true
+      verdict = BLOCKED; failed = true
     elseif need > limit then
-      wVer[i] = TOOLARGE; failed = true
-    elseif remaining(e, alg, limit, W, now) >= need then
+      verdict = TOOLARGE; failed = true
+    elseif rem >= need then
       if not failed and (mode == 0 or alg == CC) then
-        charge(e, alg, wAmt[i], now)
-        wChg[i] = wAmt[i]
+        charged = Wk[o - 3]
+        if alg == FW then
+          local c = e.c + charged
+          if c > MAXC then c = MAXC end
+          e.c = c
+        else
+          charge(e, alg, charged, now)
+        end
       end
     else
-      wVer[i] = OVER; failed = true
+      verdict = OVER; failed = true
     end
+    Wk[o - 1] = charged
+    Wk[o] = verdict
   end
 
   if failed then
     for i = 1, n do
-      local d = wD[i]
-      local e = ents[dKey[d]]
-      if wChg[i] ~= 0 then
-        uncharge(e, dAlg[d], wChg[i])
-        wChg[i] = 0
+      local o = 5 * i
+      local q = 5 * Wk[o - 4]
+      local e = ents[D[q - 4]]
+      if Wk[o - 1] ~= 0 then
+        uncharge(e, D[q - 3], Wk[o - 1])
+        Wk[o - 1] = 0
       end
-      if wVer[i] == OVER and dPen[d] > 0 then e.b = math.max(e.b, now + dPen[d]) end
+      if Wk[o] == OVER and D[q] > 0 then e.b = math.max(e.b, now + D[q]) end
     end
   end
 
@@ -355,46 +375,59 @@ local function reserveOp(mode, n)
   reply[head + 1] = 0; reply[head + 2] = 0; reply[head + 3] = 0; reply[head + 4] = now
   local firstTooLarge, firstLimit, retry = nil, nil, 0
   for i = 1, n do
-    local d = wD[i]
-    local e, alg, limit, W, verdict = ents[dKey[d]], dAlg[d], dLim[d], dW[d], wVer[i]
-    local ws = now
-    if windowed(alg) then ws = e.s end
-    local rem = remaining(e, alg, limit, W, now)
-    local reset = resetInMs(e, alg, limit, W, now)
-    local rt = 0
-    if verdict == OVER then rt = retryInMs(e, alg, limit, W, now, wNeed[i]) end
-    if e.b > now then
-      local blk = e.b - now
-      reset = math.max(reset, blk)
-      if verdict == OVER or verdict == BLOCKED then rt = math.max(rt, blk) end
+    local o = 5 * i
+    local q = 5 * Wk[o - 4]
+    local ki, alg, limit, W, verdict = D[q - 4], D[q - 3], D[q - 2], D[q - 1], Wk[o]
+    local e = ents[ki]
+    local ws, rem, reset, rt = now, 0, 0, 0
+    if alg == FW then
+      ws = e.s
+      rem = limit - e.c
+      if e.c ~= 0 then
+        local t = now
+        if e.s > t then t = e.s end
+        reset = e.s + W - t
+      end
+      if verdict == OVER then rt = retryInMs(e, alg, limit, W, now, Wk[o - 2]) end
+    else
+      if alg == SW then ws = e.s end
+      rem = remaining(e, alg, limit, W, now)
+      reset = resetInMs(e, alg, limit, W, now)
+      if verdict == OVER then rt = retryInMs(e, alg, limit, W, now, Wk[o - 2]) end
     end
-    e.x = math.max(idleExpiryMs(e, alg, limit, W, now), e.b)
+    local b = e.b
+    if b > now then
+      local blk = b - now
+      if blk > reset then reset = blk end
+      if (verdict == OVER or verdict == BLOCKED) and blk > rt then rt = blk end
+    end
+    local x
+    if alg == FW then x = now + reset else x = idleExpiryMs(e, alg, limit, W, now) end
+    if b > x then x = b end
+    e.x = x
     if verdict == TOOLARGE and firstTooLarge == nil then
       firstTooLarge = i
     elseif verdict == OVER or verdict == BLOCKED then
       if firstLimit == nil then firstLimit = i end
-      retry = math.max(retry, rt)
+      if rt > retry then retry = rt end
     end
-    local o = head + 4 + (i - 1) * 6
-    reply[o + 1] = verdict
-    reply[o + 2] = wChg[i]
-    reply[o + 3] = ws
-    reply[o + 4] = rem
-    reply[o + 5] = out(reset)
-    reply[o + 6] = out(rt)
+    local r = head + 6 * i - 2
+    reply[r + 1] = verdict
+    reply[r + 2] = Wk[o - 1]
+    reply[r + 3] = ws
+    reply[r + 4] = rem
+    reply[r + 5] = out(reset)
+    reply[r + 6] = out(rt)
+    e.t = now
+    dirty[ki] = 2
   end
   if firstTooLarge then
     reply[head + 1] = TOOLARGE; reply[head + 2] = firstTooLarge - 1
   elseif firstLimit then
-    reply[head + 1] = wVer[firstLimit]; reply[head + 2] = firstLimit - 1
+    reply[head + 1] = Wk[5 * firstLimit]; reply[head + 2] = firstLimit - 1
     reply[head + 3] = out(retry)
   end
   nr = head + 4 + 6 * n
-  for i = 1, n do
-    local ki = dKey[wD[i]]
-    ents[ki].t = now
-    dirty[ki] = 2
-  end
 end
 
 local function settleOp(n)
@@ -403,7 +436,8 @@ local function settleOp(n)
     d, reservedStart, delta, pos = unpack('<ddd', data, pos)
     delta = sat(delta)
     if delta ~= 0 then
-      local ki, alg, limit, W = dKey[d], dAlg[d], dLim[d], dW[d]
+      local q = 5 * d
+      local ki, alg, limit, W = D[q - 4], D[q - 3], D[q - 2], D[q - 1]
       local e = entry(ki)
       local now = base
       if e.t and e.t > now then now = e.t end
