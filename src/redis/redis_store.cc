@@ -50,10 +50,16 @@ struct RedisStore::ReserveOp {
   store::ReserveMode mode = store::ReserveMode::Reserve;
   store::ReserveResult* out = nullptr;
   std::function<void()> done;
-  std::vector<std::string> keys;            // the Redis key of every bucket, built once
-  std::vector<std::vector<size_t>> groups;  // bucket indices per slot, first appearance order
+  std::vector<std::string> keys;  // the Redis key of every bucket, built once
+  // A request whose buckets share one slot (always, on standalone Redis) is one operation
+  // straight from `buckets` into `out`. One spanning slots (cluster) runs group by group:
+  std::vector<std::vector<size_t>> groups;    // bucket indices per slot, first appearance order
   std::vector<store::ReserveResult> results;  // one per group run so far
   std::vector<store::BucketSpec> specs;       // the current group's
+  bool single() const { return groups.empty(); }
+  std::span<const store::BucketSpec> queuedSpecs() const {
+    return single() ? buckets : std::span<const store::BucketSpec>(specs);
+  }
 };
 
 // A batch being filled for one slot, and the reserves waiting for its reply (in order).
@@ -106,12 +112,7 @@ bool RedisStore::reserveStart(std::span<const store::BucketSpec> buckets,
   for (const store::BucketSpec& b : buckets) {
     op->keys.push_back(redisKeyFor(options_.keyPrefix, b));
   }
-  if (!options_.client.cluster) {
-    op->groups.emplace_back(buckets.size());
-    for (size_t i = 0; i < buckets.size(); ++i) {
-      op->groups[0][i] = i;
-    }
-  } else {
+  if (options_.client.cluster) {
     std::vector<uint16_t> slots;
     for (size_t i = 0; i < buckets.size(); ++i) {
       const uint16_t slot = slotOf(op->keys[i]);
@@ -124,8 +125,19 @@ bool RedisStore::reserveStart(std::span<const store::BucketSpec> buckets,
         op->groups[static_cast<size_t>(it - slots.begin())].push_back(i);
       }
     }
+    if (op->groups.size() == 1) {
+      op->groups.clear();  // one slot: a single operation
+    }
   }
-  runGroup(op);
+  if (op->single()) {
+    ++stats_.reserveOps;
+    Pending& p = pendingFor(options_.client.cluster && !op->keys.empty() ? slotOf(op->keys[0]) : 0);
+    p.batch.addReserve(op->keys, buckets, amounts, mode);
+    p.waiters.push_back(std::move(op));
+    queued(p, true);
+  } else {
+    runGroup(op);
+  }
   return false;
 }
 
@@ -231,9 +243,21 @@ void RedisStore::send(Pending& p) {
                  }
                  size_t offset = 0;
                  for (const std::shared_ptr<ReserveOp>& op : *waiters) {
-                   const size_t n = reserveReplySize(op->specs.size());
+                   const std::span<const store::BucketSpec> specs = op->queuedSpecs();
+                   const size_t n = reserveReplySize(specs.size());
+                   const std::span<const int64_t> part = std::span(values).subspan(offset, n);
+                   offset += n;
+                   if (op->single()) {
+                     if (parseReserveReply(part, specs, *op->out)) {
+                       auto done = std::move(op->done);
+                       done();
+                     } else {
+                       failAll(op);
+                     }
+                     continue;
+                   }
                    store::ReserveResult r;
-                   if (!parseReserveReply(std::span(values).subspan(offset, n), op->specs, r)) {
+                   if (!parseReserveReply(part, specs, r)) {
                      failAll(op);
                    } else {
                      const bool admitted = r.admitted();
@@ -244,7 +268,6 @@ void RedisStore::send(Pending& p) {
                        finish(op);
                      }
                    }
-                   offset += n;
                  }
                });
 }
