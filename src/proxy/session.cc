@@ -84,6 +84,7 @@ Session::Session(Worker& worker, http::tcp::socket sock, http::net::ssl::context
 Session::~Session() {
   deadline_.stop();
   worker_.sessions_.erase(this);
+  worker_.stopStoresWhenIdle();
 }
 
 void Session::onDeadline() {

@@ -167,6 +167,18 @@ void Worker::drain() {
   for (Session* s : all) {
     s->onDrain();
   }
+  stopStoresWhenIdle();
+}
+
+void Worker::stopStoresWhenIdle() {
+  if (!draining_ || !sessions_.empty() || stoppedStores_) {
+    return;
+  }
+  stoppedStores_ = true;
+  store_->stop();
+  if (quota_) {
+    quota_->stop();
+  }
 }
 
 }  // namespace tg::proxy

@@ -154,6 +154,8 @@ class Worker {
 
   // Graceful shutdown: from now on connections close after their current request, and idle
   // keep-alive connections are closed at once.
+  // Once draining and no connection is left, the stores are stopped (Store::stop), so the
+  // worker's event loop ends without waiting for the drain timeout.
   void drain();
   bool draining() const { return draining_; }
   size_t activeSessions() const { return sessions_.size(); }
@@ -175,7 +177,10 @@ class Worker {
   std::shared_ptr<ConsumerTotals> consumerTotals_;
   uint64_t rngState_;
   bool draining_ = false;
+  bool stoppedStores_ = false;
   std::unordered_set<Session*> sessions_;
+
+  void stopStoresWhenIdle();
 };
 
 }  // namespace tg::proxy

@@ -86,6 +86,8 @@ struct Client::Impl final : ConnectionOwner, std::enable_shared_from_this<Impl> 
   std::shared_ptr<net::ssl::context> tls;
   bool started = false;
   bool stopped = false;
+  size_t outstanding = 0;     // commands sent through the Client API and not yet completed
+  bool stopWhenIdle = false;  // stop() when `outstanding` reaches 0
   bool broken = false;  // cannot work at all (a TLS context that does not load)
 
   std::shared_ptr<Connection> primary;  // standalone
@@ -425,11 +427,21 @@ Client::~Client() { impl_->stop(); }
 
 void Client::start() { impl_->start(); }
 
+Callback Client::counted(Callback done) {
+  ++impl_->outstanding;
+  return [weak = std::weak_ptr<Impl>(impl_), done = std::move(done)](Status s, Reply&& r) {
+    done(s, std::move(r));
+    if (auto impl = weak.lock(); impl && --impl->outstanding == 0 && impl->stopWhenIdle) {
+      impl->stop();
+    }
+  };
+}
+
 void Client::command(std::vector<std::string> args, std::string_view routingKey,
                      Callback done) {
   auto req = std::make_unique<Request>();
   appendCommand(req->wire, args);
-  req->done = std::move(done);
+  req->done = counted(std::move(done));
   impl_->route(std::move(req), routingKey);
 }
 
@@ -447,7 +459,7 @@ void Client::eval(const Script& script, std::vector<std::string> keys,
   for (const auto& a : args) {
     appendBulk(w, a);
   }
-  req->done = std::move(done);
+  req->done = counted(std::move(done));
   req->scriptText = &impl_->scripts.try_emplace(script.sha1, script.text).first->second;
   std::string_view routingKey = keys.empty() ? std::string_view() : std::string_view(keys[0]);
   impl_->route(std::move(req), routingKey);
@@ -456,5 +468,12 @@ void Client::eval(const Script& script, std::vector<std::string> keys,
 Health Client::health() const { return impl_->healthy() ? Health::Up : Health::Down; }
 
 void Client::stop() { impl_->stop(); }
+
+void Client::stopWhenIdle() {
+  impl_->stopWhenIdle = true;
+  if (impl_->outstanding == 0) {
+    impl_->stop();
+  }
+}
 
 }  // namespace tg::redis

@@ -127,8 +127,14 @@ class Client {
   // Closes every connection; pending commands complete with Unavailable.
   void stop();
 
+  // Stops (as stop()) once every command sent so far has completed: at once when none is
+  // pending. For a graceful shutdown that must not drop what it already sent.
+  void stopWhenIdle();
+
  private:
   struct Impl;
+  // Counts a command as outstanding until its callback has run (stopWhenIdle).
+  Callback counted(Callback done);
   std::shared_ptr<Impl> impl_;
 };
 

@@ -166,4 +166,10 @@ void RedisQuotaStore::charge(std::string_view consumer, int64_t tokens) {
                 });
 }
 
+void RedisQuotaStore::stop() {
+  if (owned_) {
+    owned_->stopWhenIdle();
+  }
+}
+
 }  // namespace tg::redis

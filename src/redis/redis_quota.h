@@ -64,6 +64,9 @@ class RedisQuotaStore final : public store::QuotaStore {
              std::function<void()> done) override;
   void charge(std::string_view consumer, int64_t tokens) override;
   bool decidesInline() const override { return false; }
+  // Closes its own client once the charges sent are answered (a borrowed client is its
+  // owner's to stop).
+  void stop() override;
 
   // The Redis key of a consumer's quota.
   std::string keyOf(std::string_view consumer) const;

@@ -381,6 +381,13 @@ void RedisStore::settle(std::span<const store::Reservation> reservations,
   }
 }
 
+void RedisStore::stop() {
+  settleTimer_.cancel();
+  timerArmed_ = false;
+  flush();
+  client_.stopWhenIdle();
+}
+
 void RedisStore::peek(const store::BucketSpec& bucket,
                       std::function<void(std::optional<BucketUsage>)> done) {
   std::vector<std::string> argv;

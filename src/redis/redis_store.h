@@ -87,6 +87,8 @@ class RedisStore final : public store::Store {
   bool decidesInline() const override { return false; }
   void settle(std::span<const store::Reservation> reservations, std::span<const int64_t> deltas,
               store::TimePoint now) override;
+  // Sends the queued batches now, then closes the client once they are answered.
+  void stop() override;
 
   // Operators: one bucket's usage (nullopt when Redis could not answer), and deleting it.
   void peek(const store::BucketSpec& bucket, std::function<void(std::optional<BucketUsage>)> done);

@@ -89,6 +89,9 @@ class QuotaStore {
 
   // True when every operation completes inline (the request path then never suspends).
   virtual bool decidesInline() const { return true; }
+
+  // As Store::stop: close connections of its own once what was sent is answered.
+  virtual void stop() {}
 };
 
 }  // namespace tg::store

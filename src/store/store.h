@@ -76,6 +76,11 @@ class Store {
   // carry charged == 0 and settle charges the whole usage after the fact.
   virtual void settle(std::span<const Reservation> reservations, std::span<const int64_t> deltas,
                       TimePoint now) = 0;
+
+  // The worker has nothing left to serve (graceful shutdown): a networked store sends what it
+  // still holds (queued settles), then closes its connections once they are answered, so the
+  // worker's event loop can end. Nothing is reserved after this. Default: nothing to do.
+  virtual void stop() {}
 };
 
 }  // namespace tg::store

@@ -15,7 +15,7 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   harness, freePort, gatewayConfig, postJSON, waitFor, openaiError, awaitWindowRoom, accessLogLines,
-  redisServer, redisCli, redisMissing, redisConnections, bucketFieldArgs,
+  redisServer, redisCli, redisMissing, redisConnections, bucketFieldArgs, now,
 } from './lib.mjs';
 
 const skip = redisMissing() ?? false;
@@ -241,4 +241,39 @@ test('Higress config with a redis block and no store: section: two instances sha
   const lines = [...a.accessLog(), ...b.accessLog()];
   assert.ok(lines.every((l) => l.ratelimit === 'allowed' || l.ratelimit === 'rejected'), 'Redis decided every request (no store_failure)');
   console.log(`[redis higress] ${seq.join(' ')}; counter ${used}/${LIMIT} (A charged ${charged.get(a)}, B ${charged.get(b)})`);
+});
+
+test('SIGTERM with limits in Redis: the last settlements reach Redis and the gateway exits at once, not after drain_timeout', { skip, timeout: 60000 }, async () => {
+  const redis = await redisServer(h);
+  const PREFIX = 'drain:';
+  const port = await freePort();
+  const cfg = gatewayConfig({
+    port,
+    server: { workers: 2, drain_timeout: '20s' },
+    upstreams: [{ name: 'sim', url: sim.url }],
+    routes: [{ name: 'openai', match: { path_prefix: '/' }, upstream: 'sim', dialect: 'openai' }],
+  });
+  cfg.store = { type: 'redis', redis: { address: `127.0.0.1:${redis.port}`, key_prefix: PREFIX } };
+  cfg.rate_limits = {
+    consumers: [{ name: 'dora', keys: ['sk-dora'] }],
+    policies: [{ name: 'p', rules: [{ by: 'per_consumer', limits: [{ tokens: 1_000_000, per: 'minute' }] }] }],
+  };
+  const gw = await h.gateway(cfg);
+  gw.workers = 2;
+  await waitRedisUp([gw]);
+  await awaitWindowRoom(MINUTE, 20000);
+  const rs = await Promise.all(Array.from({ length: 6 }, () => chat(gw, chatBody({ max: 7 }), { ...knobs(7), ...bearer('sk-dora') })));
+  for (const r of rs) assert.equal(r.status, 200, r.text);
+  const upstreamTotal = rs.reduce((s, r) => s + r.json().usage.total_tokens, 0);
+
+  const t0 = now();
+  gw.proc.signal('SIGTERM');
+  const exit = await gw.proc.waitExit(5000);
+  assert.ok(exit, `still running ${((now() - t0) / 1000).toFixed(1)} s after SIGTERM: the Redis connections kept the workers alive`);
+  assert.equal(exit.code, 0, `${JSON.stringify(exit)}\n${gw.proc.err}`);
+  // Settlement is sent before the connections close: the bucket holds what the upstream reported.
+  const keys = await keysWith(redis.port, [PREFIX, `dora|fixed|${MINUTE}`]);
+  assert.equal(keys.length, 1, JSON.stringify(keys));
+  assert.equal(await bucketCount(redis.port, keys[0]), upstreamTotal);
+  console.log(`[redis drain] exit ${Math.round(now() - t0)} ms after SIGTERM; bucket ${upstreamTotal} = upstream total`);
 });
