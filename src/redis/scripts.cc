@@ -21,12 +21,12 @@ namespace {
 // W) can exceed 2^53: muldiv computes floor(a*b/c) and the remainder exactly with a bit-serial
 // long division whose every intermediate stays below 2^53 (fast path when a*b < 2^52).
 //
-// One Redis hash per bucket, fields (decimal integers):
+// One Redis string per bucket, six packed doubles (scripts.h):
 //   s  stampMs    c  current    p  previous      (store/algorithm.h Counters)
 //   b  blocked until (ms, 0 = none)
-//   x  expiry on the operations' clock (-1 = never): a hash still present but with x <= now
-//      is a bucket "forgotten" in MemoryStore's sense and starts fresh (PEXPIREAT deletes it
-//      on the Redis clock; with nowMs = 0 both clocks are the same)
+//   x  expiry on the operations' clock (-1 = never): a bucket still present but with x <= now
+//      is one "forgotten" in MemoryStore's sense and starts fresh (Redis deletes it at x on
+//      its own clock; with nowMs = 0 both clocks are the same)
 //   t  the latest time an operation on this bucket ran at: time never goes backwards for a
 //      bucket (MemoryStore keeps this per shard; see scripts.h).
 constexpr std::string_view kPrelude = R"lua(

@@ -10,14 +10,14 @@
 // below 2^53, so the scripts keep every integer below 2^53 (products are computed by an exact
 // long division in Lua) and clamp instead of MemoryStore's 2^62:
 //   * limits, amounts, windows and penalties above kScriptMaxCount (2^50: 10^15 tokens,
-//     35,000 years) are clamped to it by the append*Args functions, and counts saturate at
+//     35,000 years) are clamped to it by Batch (and appendPeekArgs), and counts saturate at
 //     +-2^50 instead of +-2^62;
 //   * a TokenBucket wait of 2^52 ms or more is reported as "never" (kNeverMs), not its value.
 // Neither is reachable by a real configuration; below these bounds results are identical.
 //
 // Keys: redisKeyFor(prefix, spec) = <prefix>{<tag>}<spec.key>|<algorithm>|<window ms>, one
-// Redis hash per bucket (its counters and its block), given a PEXPIREAT at the bucket's idle
-// expiry (store/algorithm.h idleExpiryMs, or the end of a block if later), so idle buckets
+// Redis string per bucket (its counters and its block, below), set with PXAT at the bucket's
+// idle expiry (store/algorithm.h idleExpiryMs, or the end of a block if later), so idle buckets
 // disappear by themselves. The hash tag is the part of spec.key after its last ':' (the
 // limiter's bucket keys end in the selector's value, escaped so it contains no ':', '{' or
 // '}'), or the whole key when it has no ':'. So the buckets of ONE value (a consumer's minute
@@ -26,18 +26,23 @@
 // ':' gives the empty tag "{}", which Redis Cluster ignores (the whole key is hashed). The
 // prefix must not contain '{'.
 //
-// Hash fields (decimal integers): s, c, p = store/algorithm.h Counters (stampMs, current,
-// previous); b = blocked until (ms, 0 = none); x = the bucket's expiry on the operations' clock
-// (-1 = never); t = the latest time an operation on the bucket ran at (see below). A
-// script never creates a hash for a refund to a bucket that does not exist.
+// Value: six little-endian IEEE doubles (48 bytes; Lua's struct.pack '<dddddd', every one an
+// integer below 2^53): s, c, p = store/algorithm.h Counters (stampMs, current, previous);
+// b = blocked until (ms, 0 = none); x = the bucket's expiry on the operations' clock (-1 =
+// never); t = the latest time an operation on the bucket ran at (see below). Packed rather than
+// a hash of decimal fields because reading and writing it whole costs a third as much inside
+// Redis (no number formatting or parsing); operators read buckets through peek (the admin
+// API). A script never creates a bucket for a refund to one that does not exist. The scripts
+// need Lua's `struct` library, which Redis has shipped since 2.6 (and Valkey keeps).
 //
 // Time: nowMs = 0 in the arguments means "use the Redis server's TIME" (production: every
 // gateway instance then agrees on window boundaries whatever its own clock); tests pass an
-// explicit nowMs to step time exactly. The reply carries the time used. Expiry is a PEXPIREAT
-// on that same clock, so an explicit nowMs far from the Redis server's clock makes keys live
-// too long (future) or vanish at once (past): explicit times are for tests and must be close
-// to, or ahead of, the server's clock. The hash also records the expiry (field x): a bucket
-// found past it starts fresh, as in MemoryStore, whether or not Redis has deleted it yet.
+// explicit nowMs to step time exactly. The reply carries the time used. Expiry is a PXAT (or,
+// when already due, a PEXPIREAT that deletes at once) on that same clock, so an explicit nowMs
+// far from the Redis server's clock makes keys live too long (future) or vanish at once
+// (past): explicit times are for tests and must be close to, or ahead of, the server's clock.
+// The value also records the expiry (x): a bucket found past it starts fresh, as in
+// MemoryStore, whether or not Redis has deleted it yet.
 //
 // Clocks that step back: MemoryStore never lets time go back within a shard (max of now and
 // the shard's latest time). Redis has no clock shared across slots, so the scripts keep the
