@@ -219,8 +219,8 @@ void RedisStore::flush() {
 
 // Sends `p`'s batch and leaves `p` empty for the next operations.
 void RedisStore::send(Pending& p) {
-  std::vector<std::string> keys = p.batch.keys();
   std::vector<std::string> argv = p.batch.argv(0);
+  std::vector<std::string> keys = p.batch.takeKeys();
   const size_t expected = p.batch.replyValues();
   auto waiters = std::make_shared<std::vector<std::shared_ptr<ReserveOp>>>(std::move(p.waiters));
   const size_t settles = p.settles;

@@ -109,6 +109,8 @@ class Batch {
   size_t replyValues() const { return replyValues_; }  // integers the reply must hold
   const std::vector<std::string>& keys() const { return keys_; }
   std::vector<std::string> argv(int64_t nowMs = 0) const;
+  // The keys, moved out: the batch must be cleared before it is used again.
+  std::vector<std::string> takeKeys() { return std::move(keys_); }
 
  private:
   struct Desc {
