@@ -22,6 +22,15 @@
 
 namespace {
 
+// Token usage as (input, of which cached, output).
+tg::core::TokenUsage used(uint64_t input, uint64_t cached, uint64_t output) {
+  tg::core::TokenUsage u;
+  u.inputTokens = input;
+  u.cachedInputTokens = cached;
+  u.outputTokens = output;
+  return u;
+}
+
 using namespace tg;
 
 const char* kConfig = R"(
@@ -93,7 +102,7 @@ void AdmitSettle(benchmark::State& state) {
   for (auto _ : state) {
     auto now = std::chrono::system_clock::now();
     a.admit(set, store, nullptr, f, {450, 16}, now);
-    a.settle({450, 0, 16}, now);
+    a.settle(used(450, 0, 16), now);
   }
 }
 BENCHMARK(AdmitSettle);
@@ -125,7 +134,7 @@ void Whole(benchmark::State& state) {
     a.admit(set, store, nullptr, facts(m->consumer), {450, 16}, now);
     out.clear();
     a.appendHeaders(out);
-    a.settle({450, 0, 16}, std::chrono::system_clock::now());
+    a.settle(used(450, 0, 16), std::chrono::system_clock::now());
     benchmark::DoNotOptimize(out.data());
   }
 }

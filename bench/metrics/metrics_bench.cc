@@ -106,8 +106,11 @@ void RecordRequest(benchmark::State& state) {
   obs.consumer = "alice";
   obs.model = "gpt-4o-mini";
   obs.status = 200;
-  obs.tokens = RequestObservation::Tokens{
-      .input = 1200, .cachedInput = 1024, .cacheWriteInput = 0, .output = 300, .reasoning = 0};
+  obs.tokens = tg::core::TokenUsage{.inputTokens = 1200,
+                                    .cachedInputTokens = 1024,
+                                    .cacheWriteInputTokens = 0,
+                                    .outputTokens = 300,
+                                    .reasoningTokens = 0};
   obs.reservedTokens = 5296;
   obs.settledTokens = 1500;
   obs.upstreamFirstByte = std::chrono::milliseconds(180);

@@ -17,6 +17,7 @@
 #include "core/log.h"
 #include "http/net.h"
 #include "http/tls.h"
+#include "limiter/rejection.h"
 #include "limiter/rules.h"
 #include "metrics/catalog.h"
 #include "proxy/worker.h"
@@ -173,7 +174,6 @@ http::Task<void> acceptLoop(proxy::Worker& worker, tcp::acceptor& acceptor,
 
 }  // namespace
 
-
 // ---- admin API and reload (State methods; they run on the main thread) ------------------
 
 std::string Gateway::State::startAdmin() {
@@ -184,9 +184,8 @@ std::string Gateway::State::startAdmin() {
   ao.token = ac.token;
   if (config->quota.enabled) {
     if (redisOptions) {
-      adminQuota = std::make_unique<redis::RedisQuotaStore>(mainIo->get_executor(),
-                                                            redisOptions->client,
-                                                            redisOptions->keyPrefix);
+      adminQuota = std::make_unique<redis::RedisQuotaStore>(
+          mainIo->get_executor(), redisOptions->client, redisOptions->keyPrefix);
       ao.quota = adminQuota.get();
     } else {
       ao.quota = shared.memoryQuota.get();
@@ -335,19 +334,18 @@ void Gateway::State::buckets(const admin::BucketQuery& q, bool reset,
         finishOne();
       });
     } else {
-      adminStore->peek(all[i].spec,
-                       [pending, i, finishOne](std::optional<redis::BucketUsage> u) {
-                         if (!u) {
-                           pending->reply.ok = false;
-                           pending->reply.error = "the Redis store did not answer";
-                         } else {
-                           admin::BucketView& v = pending->reply.buckets[i];
-                           v.used = u->used;
-                           v.remaining = u->remaining;
-                           v.resetMs = std::max(u->resetInMs, u->blockedForMs);
-                         }
-                         finishOne();
-                       });
+      adminStore->peek(all[i].spec, [pending, i, finishOne](std::optional<redis::BucketUsage> u) {
+        if (!u) {
+          pending->reply.ok = false;
+          pending->reply.error = "the Redis store did not answer";
+        } else {
+          admin::BucketView& v = pending->reply.buckets[i];
+          v.used = u->used;
+          v.remaining = u->remaining;
+          v.resetMs = std::max(u->resetInMs, u->blockedForMs);
+        }
+        finishOne();
+      });
     }
   }
 }
@@ -388,7 +386,8 @@ admin::ReloadReply Gateway::State::reload() {
     if (cur.server.workers != next.server.workers) {
       out.errors.push_back("server.workers cannot change on reload: restart tokengate");
     }
-    if (cur.store.type != next.store.type || cur.store.redis.addresses != next.store.redis.addresses ||
+    if (cur.store.type != next.store.type ||
+        cur.store.redis.addresses != next.store.redis.addresses ||
         cur.store.redis.cluster != next.store.redis.cluster ||
         cur.store.redis.database != next.store.redis.database ||
         cur.store.maxBuckets != next.store.maxBuckets) {
@@ -535,8 +534,7 @@ core::Result<std::unique_ptr<Gateway>> Gateway::create(GatewayConfig gc) {
     if (cfg.quota.enabled) {
       s->shared.makeQuota = [ro](net::io_context& io,
                                  unsigned) -> std::shared_ptr<store::QuotaStore> {
-        return std::make_shared<redis::RedisQuotaStore>(io.get_executor(), ro.client,
-                                                        ro.keyPrefix);
+        return std::make_shared<redis::RedisQuotaStore>(io.get_executor(), ro.client, ro.keyPrefix);
       };
     }
   }
@@ -544,12 +542,16 @@ core::Result<std::unique_ptr<Gateway>> Gateway::create(GatewayConfig gc) {
     s->shared.memoryQuota = std::make_shared<store::MemoryQuotaStore>();
   }
   s->shared.keyCap = std::make_shared<limiter::DistinctKeyCap>();
-  s->shared.catalog = std::make_shared<metrics::Catalog>(TOKENGATE_VERSION);
+  // The limiter owns the words of its decisions; the catalog starts each at 0.
+  s->shared.catalog = std::make_shared<metrics::Catalog>(
+      TOKENGATE_VERSION,
+      metrics::Vocabulary{limiter::decisionNames(), limiter::storeFailureModeNames()});
   s->shared.consumerTotals = std::make_shared<proxy::ConsumerTotals>();
   if (!s->shared.policies->policies.empty() || !s->shared.policies->consumers.empty()) {
-    core::logInfo("rate limits", {{"policies", std::to_string(s->shared.policies->policies.size())},
-                                  {"consumers", std::to_string(s->shared.policies->consumers.size())},
-                                  {"store", storeName}});
+    core::logInfo("rate limits",
+                  {{"policies", std::to_string(s->shared.policies->policies.size())},
+                   {"consumers", std::to_string(s->shared.policies->consumers.size())},
+                   {"store", storeName}});
   }
   s->config = std::make_shared<const config::Config>(std::move(cfg));
   s->shared.config = s->config;

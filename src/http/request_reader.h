@@ -12,10 +12,10 @@
 #include <string>
 #include <string_view>
 
+#include "http/byte_stream.h"
 #include "http/deadline.h"
 #include "http/headers.h"
 #include "http/read_buffer.h"
-#include "http/stream.h"
 
 namespace tg::http {
 
@@ -62,7 +62,8 @@ struct ReadResult {
 
 class RequestReader {
  public:
-  RequestReader(Stream& stream, ReadBuffer& buf, Deadline& deadline, const RequestLimits& limits);
+  RequestReader(ByteStream& stream, ReadBuffer& buf, Deadline& deadline,
+                const RequestLimits& limits);
   ~RequestReader();
   RequestReader(const RequestReader&) = delete;
   RequestReader& operator=(const RequestReader&) = delete;
@@ -78,7 +79,7 @@ class RequestReader {
 
  private:
   class Parser;
-  Stream& stream_;
+  ByteStream& stream_;
   ReadBuffer& buf_;
   Deadline& deadline_;
   const RequestLimits& limits_;

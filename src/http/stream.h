@@ -1,21 +1,25 @@
 #pragma once
-// Stream: one byte stream over TCP, plain or TLS, used for both client and upstream
-// connections so that the proxy code is written once. Not thread-safe: a Stream belongs to
-// the coroutine of its connection, on one io_context thread.
+// Stream: the ByteStream of a socket (http/byte_stream.h), TCP plain or TLS, used for client
+// and upstream connections alike so that the proxy code is written once. Not thread-safe: a
+// Stream belongs to the coroutine of its connection, on one io_context thread.
 //
 // All operations report errors through `ec` and never throw. cancel() may be called from a
 // timer handler on the same thread: pending operations then complete with operation_aborted.
+// The template write() takes any buffer sequence, for callers that hold the concrete type
+// (the Redis client, the admin server).
 
+#include <array>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <memory>
 #include <string>
 
+#include "http/byte_stream.h"
 #include "http/net.h"
 
 namespace tg::http {
 
-class Stream {
+class Stream final : public ByteStream {
  public:
   explicit Stream(tcp::socket sock) : plain_(std::move(sock)) {}
   Stream(tcp::socket sock, net::ssl::context& ctx)
@@ -24,17 +28,27 @@ class Stream {
   Stream(const Stream&) = delete;
   Stream& operator=(const Stream&) = delete;
 
-  bool isTls() const { return tls_ != nullptr; }
+  bool isTls() const override { return tls_ != nullptr; }
   tcp::socket& socket() { return tls_ ? tls_->next_layer() : plain_; }
   net::ssl::stream<tcp::socket>* tls() { return tls_.get(); }
 
-  Task<size_t> readSome(net::mutable_buffer buf, error_code& ec) {
+  Task<size_t> readSome(net::mutable_buffer buf, error_code& ec) override {
     if (tls_) {
       co_return co_await tls_->async_read_some(buf, use(ec));
     }
     co_return co_await plain_.async_read_some(buf, use(ec));
   }
 
+  Task<size_t> write(net::const_buffer a, net::const_buffer b, error_code& ec) override {
+    const std::array<net::const_buffer, 2> bufs{a, b};
+    co_return co_await write(bufs, ec);
+  }
+  Task<size_t> write(net::const_buffer a, error_code& ec) {
+    if (tls_) {
+      co_return co_await net::async_write(*tls_, a, use(ec));
+    }
+    co_return co_await net::async_write(plain_, a, use(ec));
+  }
   template <typename Buffers>
   Task<size_t> write(const Buffers& bufs, error_code& ec) {
     if (tls_) {
@@ -48,17 +62,21 @@ class Stream {
   Task<void> handshakeClient(const std::string& serverName, bool verify, error_code& ec);
 
   // Cancels pending operations (they complete with operation_aborted).
-  void cancel() {
+  void cancel() override {
     error_code ignored;
     socket().cancel(ignored);
   }
   // Closes the socket at once (no TLS close_notify).
-  void close() {
+  void close() override {
     error_code ignored;
     socket().shutdown(tcp::socket::shutdown_both, ignored);
     socket().close(ignored);
   }
-  bool isOpen() { return socket().is_open(); }
+  void shutdownSend() override {
+    error_code ignored;
+    socket().shutdown(tcp::socket::shutdown_send, ignored);
+  }
+  bool isOpen() const override { return tls_ ? tls_->next_layer().is_open() : plain_.is_open(); }
 
  private:
   tcp::socket plain_;

@@ -18,10 +18,10 @@ std::unique_ptr<UpstreamConn> UpstreamPool::takeIdle(size_t idx) {
   while (!list.empty()) {
     std::unique_ptr<UpstreamConn> c = std::move(list.back());
     list.pop_back();
-    if (now - c->idleSince < targets_[idx].poolIdleTimeout && c->stream.isOpen()) {
+    if (now - c->idleSince < targets_[idx].poolIdleTimeout && c->stream->isOpen()) {
       return c;
     }
-    c->stream.close();
+    c->stream->close();
   }
   return nullptr;
 }
@@ -29,7 +29,7 @@ std::unique_ptr<UpstreamConn> UpstreamPool::takeIdle(size_t idx) {
 void UpstreamPool::release(size_t idx, std::unique_ptr<UpstreamConn> conn) {
   auto& list = idle_[idx];
   if (list.size() >= targets_[idx].maxIdle || !conn->buf.empty()) {
-    conn->stream.close();
+    conn->stream->close();
     return;
   }
   conn->idleSince = SteadyClock::now();
@@ -38,7 +38,10 @@ void UpstreamPool::release(size_t idx, std::unique_ptr<UpstreamConn> conn) {
 
 Task<void> UpstreamPool::connect(size_t idx, std::unique_ptr<UpstreamConn>& conn, error_code& ec) {
   const UpstreamTarget& t = targets_[idx];
-  conn = std::make_unique<UpstreamConn>(tcp::socket(ex_), t.https ? t.tls.get() : nullptr);
+  auto owned = t.https ? std::make_unique<Stream>(tcp::socket(ex_), *t.tls)
+                       : std::make_unique<Stream>(tcp::socket(ex_));
+  Stream& stream = *owned;
+  conn = std::make_unique<UpstreamConn>(std::move(owned));
 
   DnsEntry& dns = dns_[idx];
   if (dns.endpoints.empty() || SteadyClock::now() >= dns.expires) {
@@ -60,16 +63,16 @@ Task<void> UpstreamPool::connect(size_t idx, std::unique_ptr<UpstreamConn>& conn
       dns.expires = SteadyClock::now() + std::chrono::seconds(30);
     }
   }
-  co_await net::async_connect(conn->stream.socket(), dns.endpoints, use(ec));
+  co_await net::async_connect(stream.socket(), dns.endpoints, use(ec));
   if (ec) {
     dns.expires = SteadyClock::now();  // resolve again next time
     conn.reset();
     co_return;
   }
-  conn->stream.socket().set_option(tcp::no_delay(true), ec);
+  stream.socket().set_option(tcp::no_delay(true), ec);
   ec.clear();
   if (t.https) {
-    co_await conn->stream.handshakeClient(t.serverName, t.verify, ec);
+    co_await stream.handshakeClient(t.serverName, t.verify, ec);
     if (ec) {
       conn.reset();
       co_return;

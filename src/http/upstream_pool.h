@@ -1,4 +1,8 @@
 #pragma once
+// Upstreams: the seam through which the proxy reaches its upstreams: take an idle pooled
+// connection, open a new one, give one back. UpstreamPool implements it over sockets; a
+// component test implements it over in-memory streams (tests/unit/proxy/).
+//
 // UpstreamPool: the keep-alive connections of one worker thread to every upstream. Each
 // worker owns one pool (no locks); a connection is taken for exactly one request at a time
 // and given back only when its response ended cleanly and the upstream allows reuse.
@@ -31,35 +35,43 @@ struct UpstreamTarget {
 };
 
 struct UpstreamConn {
-  UpstreamConn(tcp::socket s, net::ssl::context* tls)
-      : stream(tls ? Stream(std::move(s), *tls) : Stream(std::move(s))) {}
-  Stream stream;
+  explicit UpstreamConn(std::unique_ptr<ByteStream> s) : stream(std::move(s)) {}
+  std::unique_ptr<ByteStream> stream;  // never null
   ReadBuffer buf;
   std::chrono::steady_clock::time_point idleSince;
   uint64_t requests = 0;                  // requests served; > 0 means this connection was reused
   std::optional<tcp::resolver> resolver;  // set while resolving
 
   void cancel() {
-    stream.cancel();
+    stream->cancel();
     if (resolver) {
       resolver->cancel();
     }
   }
 };
 
-class UpstreamPool {
+class Upstreams {
+ public:
+  virtual ~Upstreams() = default;
+  // A pooled idle connection to upstream `idx`, or null when there is none.
+  virtual std::unique_ptr<UpstreamConn> takeIdle(size_t idx) = 0;
+  // A new connection to upstream `idx`; `conn` is created first (so the caller's deadline
+  // can cancel it) and left null on failure, with the reason in ec.
+  virtual Task<void> connect(size_t idx, std::unique_ptr<UpstreamConn>& conn, error_code& ec) = 0;
+  // Gives a connection back after a cleanly finished response.
+  virtual void release(size_t idx, std::unique_ptr<UpstreamConn> conn) = 0;
+};
+
+class UpstreamPool final : public Upstreams {
  public:
   UpstreamPool(net::any_io_executor ex, std::vector<UpstreamTarget> targets);
   UpstreamPool(const UpstreamPool&) = delete;
   UpstreamPool& operator=(const UpstreamPool&) = delete;
 
-  // A pooled idle connection to upstream `idx`, or null when there is none.
-  std::unique_ptr<UpstreamConn> takeIdle(size_t idx);
-  // A new connection to upstream `idx`; `conn` is created first (so the caller's deadline
-  // can cancel it) and left null on failure, with the reason in ec.
-  Task<void> connect(size_t idx, std::unique_ptr<UpstreamConn>& conn, error_code& ec);
-  // Gives a connection back after a cleanly finished response.
-  void release(size_t idx, std::unique_ptr<UpstreamConn> conn);
+  // Upstreams
+  std::unique_ptr<UpstreamConn> takeIdle(size_t idx) override;
+  Task<void> connect(size_t idx, std::unique_ptr<UpstreamConn>& conn, error_code& ec) override;
+  void release(size_t idx, std::unique_ptr<UpstreamConn> conn) override;
 
   size_t idleCount(size_t idx) const { return idle_[idx].size(); }
   const UpstreamTarget& target(size_t idx) const { return targets_[idx]; }

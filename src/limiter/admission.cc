@@ -28,6 +28,15 @@ std::string_view outcomeName(Outcome o) {
   return "none";
 }
 
+std::vector<std::string> decisionNames() {
+  std::vector<std::string> out;
+  for (Outcome o : {Outcome::Allowed, Outcome::ShadowRejected, Outcome::Rejected, Outcome::TooLarge,
+                    Outcome::StoreFailure, Outcome::StoreUnavailable}) {
+    out.emplace_back(outcomeName(o));
+  }
+  return out;
+}
+
 namespace {
 
 // Group of a bucket: enforced strict, enforced check-only, shadow strict, shadow check-only.
@@ -40,14 +49,14 @@ store::ReserveMode modeOfGroup(size_t g) {
 }
 
 // What the policy reserves of each token kind before the response is known.
-TokenCounts reservedCounts(const Policy& p, const Demand& d) {
-  TokenCounts c;
+core::TokenUsage reservedCounts(const Policy& p, const Demand& d) {
+  core::TokenUsage c;
   if (p.reservation == ReservationMode::None) {
     return c;
   }
-  c.input = d.promptEstimate;
+  c.inputTokens = d.promptEstimate;
   if (p.reservation == ReservationMode::PromptPlusMax) {
-    c.output = d.maxTokens.value_or(p.defaultMaxTokens);
+    c.outputTokens = d.maxTokens.value_or(p.defaultMaxTokens);
   }
   return c;
 }
@@ -58,8 +67,7 @@ bool isStoreFailure(store::Verdict v) {
 
 }  // namespace
 
-void Admission::addToGroup(Group& g, size_t bucket, const store::BucketSpec& spec,
-                           int64_t amount) {
+void Admission::addToGroup(Group& g, size_t bucket, const store::BucketSpec& spec, int64_t amount) {
   if (g.index.size() == g.specs.size()) {
     g.specs.emplace_back();
   }
@@ -250,14 +258,14 @@ void Admission::rollBack(store::TimePoint now) {
     for (size_t k = 0; k < g.index.size(); ++k) {
       deltas_.push_back(-g.result.reservations[k].charged);
     }
-    g.store->settle(std::span<const store::Reservation>(g.result.reservations.data(),
-                                                        g.index.size()),
-                    deltas_, now);
+    g.store->settle(
+        std::span<const store::Reservation>(g.result.reservations.data(), g.index.size()), deltas_,
+        now);
     g.reserved = false;
   }
 }
 
-void Admission::settle(const TokenCounts& actual, store::TimePoint now) {
+void Admission::settle(const core::TokenUsage& actual, store::TimePoint now) {
   if (settled_) {
     return;
   }
@@ -273,9 +281,9 @@ void Admission::settle(const TokenCounts& actual, store::TimePoint now) {
       const int64_t real = tokenAmount(b.quantity, actual, p.weights);
       deltas_.push_back(settlementDelta(g.result.reservations[k], real));
     }
-    g.store->settle(std::span<const store::Reservation>(g.result.reservations.data(),
-                                                        g.index.size()),
-                    deltas_, now);
+    g.store->settle(
+        std::span<const store::Reservation>(g.result.reservations.data(), g.index.size()), deltas_,
+        now);
     g.reserved = false;
   }
 }

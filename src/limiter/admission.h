@@ -61,15 +61,17 @@ struct Demand {
 };
 
 enum class Outcome : uint8_t {
-  NoLimits,        // no bucket applies
-  Allowed,         // every bucket admitted
-  ShadowRejected,  // a shadow bucket would have rejected; the request goes on
-  Rejected,        // over a limit or blocked by a penalty: retryable
-  TooLarge,        // larger than a whole limit: never retry
-  StoreFailure,    // the store could not decide; admitted (open / local policies)
+  NoLimits,          // no bucket applies
+  Allowed,           // every bucket admitted
+  ShadowRejected,    // a shadow bucket would have rejected; the request goes on
+  Rejected,          // over a limit or blocked by a penalty: retryable
+  TooLarge,          // larger than a whole limit: never retry
+  StoreFailure,      // the store could not decide; admitted (open / local policies)
   StoreUnavailable,  // the store could not decide and a policy is `closed`: 503
 };
 std::string_view outcomeName(Outcome o);  // "none", "allowed", "shadow_rejected", ...
+// Every name a counted request can have (all outcomes but "none"): the metrics' vocabulary.
+std::vector<std::string> decisionNames();
 
 class Admission {
  public:
@@ -119,7 +121,7 @@ class Admission {
   // Settles with the request's real (or estimated) token counts. Exactly once; a no-op when
   // nothing was reserved, after a rejection, or when already settled.
   // Each group settles in the store it was reserved in (the primary, or the local fallback).
-  void settle(const TokenCounts& actual, store::TimePoint now);
+  void settle(const core::TokenUsage& actual, store::TimePoint now);
   bool settled() const { return settled_; }
 
  private:
@@ -127,7 +129,7 @@ class Admission {
   static constexpr size_t kGroups = 5;
   static constexpr size_t kLocal = 4;
   struct Group {
-    std::vector<size_t> index;  // into buckets_
+    std::vector<size_t> index;             // into buckets_
     std::vector<store::BucketSpec> specs;  // first index.size() are this request's
     std::vector<int64_t> amounts;
     store::ReserveMode mode = store::ReserveMode::Reserve;
@@ -149,7 +151,7 @@ class Admission {
   mutable std::vector<store::BucketState> tokenStates_;    // appendHeaders scratch
   mutable std::vector<store::BucketState> requestStates_;  // appendHeaders scratch
   Outcome outcome_ = Outcome::NoLimits;
-  size_t nextGroup_ = 0;   // next group next() considers
+  size_t nextGroup_ = 0;      // next group next() considers
   size_t pending_ = kGroups;  // group handed out by next(), awaiting reserved()
   size_t decisiveGroup_ = 0;
   size_t decisiveInGroup_ = 0;

@@ -9,6 +9,7 @@ tg_add_module(limiter
   SOURCES
     ${CMAKE_CURRENT_LIST_DIR}/admission.cc
     ${CMAKE_CURRENT_LIST_DIR}/headers.cc
+    ${CMAKE_CURRENT_LIST_DIR}/rejection.cc
     ${CMAKE_CURRENT_LIST_DIR}/reservation.cc
     ${CMAKE_CURRENT_LIST_DIR}/policy.cc
     ${CMAKE_CURRENT_LIST_DIR}/rules.cc

@@ -123,21 +123,23 @@ AmountKind amountKindOf(Quantity q) {
   }
 }
 
-int64_t tokenAmount(Quantity q, const TokenCounts& c, const TokenWeights& w) {
+int64_t tokenAmount(Quantity q, const core::TokenUsage& c, const TokenWeights& w) {
   static constexpr uint64_t kMax = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
   auto sat = [](uint64_t v) { return static_cast<int64_t>(std::min(v, kMax)); };
   switch (q) {
     case Quantity::TotalTokens:
-      return sat(c.input > kMax - std::min(c.output, kMax) ? kMax : c.input + c.output);
+      return sat(c.inputTokens > kMax - std::min(c.outputTokens, kMax)
+                     ? kMax
+                     : c.inputTokens + c.outputTokens);
     case Quantity::InputTokens:
-      return sat(c.input);
+      return sat(c.inputTokens);
     case Quantity::OutputTokens:
-      return sat(c.output);
+      return sat(c.outputTokens);
     case Quantity::WeightedTokens: {
-      uint64_t cached = std::min(c.cachedInput, c.input);
-      double v = static_cast<double>(c.input - cached) * w.input +
+      uint64_t cached = std::min(c.cachedInputTokens, c.inputTokens);
+      double v = static_cast<double>(c.inputTokens - cached) * w.input +
                  static_cast<double>(cached) * w.cachedInput +
-                 static_cast<double>(c.output) * w.output;
+                 static_cast<double>(c.outputTokens) * w.output;
       v = std::ceil(v - 1e-9);  // 0.1 * 10 must stay 1, not become 2
       if (!(v > 0)) {
         return 0;

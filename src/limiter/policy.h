@@ -45,6 +45,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/token_usage.h"
 #include "limiter/reservation.h"
 #include "store/bucket.h"
 
@@ -136,14 +137,8 @@ struct TokenWeights {
   double output = 1.0;
 };
 
-struct TokenCounts {
-  uint64_t input = 0;        // prompt tokens, cached included
-  uint64_t cachedInput = 0;  // of which served from cache
-  uint64_t output = 0;
-};
-
 // Amount of `q` for these counts (Requests: 1; Concurrent: 1). Rounded up, saturating.
-int64_t tokenAmount(Quantity q, const TokenCounts& counts, const TokenWeights& weights);
+int64_t tokenAmount(Quantity q, const core::TokenUsage& counts, const TokenWeights& weights);
 
 struct Limit {
   Quantity quantity = Quantity::TotalTokens;

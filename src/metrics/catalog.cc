@@ -52,36 +52,6 @@ auto& cached(Map& map, const std::string& key, Make make) {
 
 }  // namespace
 
-std::string_view decisionName(Decision d) {
-  switch (d) {
-    case Decision::Allowed:
-      return "allowed";
-    case Decision::Rejected:
-      return "rejected";
-    case Decision::ShadowRejected:
-      return "shadow_rejected";
-    case Decision::TooLarge:
-      return "too_large";
-    case Decision::StoreFailure:
-      return "store_failure";
-    case Decision::StoreUnavailable:
-      return "store_unavailable";
-  }
-  return "unknown";
-}
-
-std::string_view failureModeName(FailureMode m) {
-  switch (m) {
-    case FailureMode::Open:
-      return "open";
-    case FailureMode::Closed:
-      return "closed";
-    case FailureMode::Local:
-      return "local";
-  }
-  return "unknown";
-}
-
 std::string_view storeKindName(StoreKind k) {
   switch (k) {
     case StoreKind::Memory:
@@ -136,8 +106,9 @@ std::string_view estimateReasonName(EstimateReason r) {
 
 // ---- Catalog: the families as data ---------------------------------------------------------
 
-Catalog::Catalog(std::string_view version)
+Catalog::Catalog(std::string_view version, Vocabulary vocabulary)
     : registry_(catalogOptions()),
+      vocabulary_(std::move(vocabulary)),
       requests(registry_.counter(
           {"tokengate_requests_total",
            "Requests answered, by route, upstream, consumer, model and HTTP status (0: the "
@@ -269,11 +240,11 @@ void Recorder::recordRequest(const RequestObservation& obs) {
         c.inc(n);
       }
     };
-    addIf(h.input, obs.tokens->input);
-    addIf(h.cachedInput, obs.tokens->cachedInput);
-    addIf(h.cacheWriteInput, obs.tokens->cacheWriteInput);
-    addIf(h.output, obs.tokens->output);
-    addIf(h.reasoning, obs.tokens->reasoning);
+    addIf(h.input, obs.tokens->inputTokens);
+    addIf(h.cachedInput, obs.tokens->cachedInputTokens);
+    addIf(h.cacheWriteInput, obs.tokens->cacheWriteInputTokens);
+    addIf(h.output, obs.tokens->outputTokens);
+    addIf(h.reasoning, obs.tokens->reasoningTokens);
   }
   if (obs.estimated) {
     h.estimated[*obs.estimated == EstimateReason::Incomplete ? 0 : 1].inc();
@@ -294,24 +265,23 @@ void Recorder::recordRequest(const RequestObservation& obs) {
   }
   if (obs.firstToken) {
     h.firstToken.observe(seconds(*obs.firstToken));
-    if (obs.upstreamDuration && obs.tokens && obs.tokens->output > 0 &&
+    if (obs.upstreamDuration && obs.tokens && obs.tokens->outputTokens > 0 &&
         *obs.upstreamDuration > *obs.firstToken) {
-      h.tokensPerSecond.observe(static_cast<double>(obs.tokens->output) /
+      h.tokensPerSecond.observe(static_cast<double>(obs.tokens->outputTokens) /
                                 seconds(*obs.upstreamDuration - *obs.firstToken));
     }
   }
 }
 
-void Recorder::recordDecision(std::string_view policy, std::string_view rule, Decision d) {
-  makeKey(key_, {policy, rule});
-  auto& counters = cached(decisions_, key_, [&] {
-    std::array<Counter, 6> a;
-    for (size_t i = 0; i < a.size(); ++i) {
-      a[i] = catalog_.decisions.labels({policy, rule, decisionName(static_cast<Decision>(i))});
+void Recorder::recordDecision(std::string_view policy, std::string_view rule,
+                              std::string_view decision) {
+  makeKey(key_, {policy, rule, decision});
+  cached(decisions_, key_, [&] {
+    for (const std::string& d : catalog_.vocabulary().decisions) {
+      catalog_.decisions.labels({policy, rule, d});  // the rule's other decisions start at 0
     }
-    return a;
-  });
-  counters[static_cast<size_t>(d)].inc();
+    return catalog_.decisions.labels({policy, rule, decision});
+  }).inc();
 }
 
 void Recorder::recordStore(StoreKind kind, StoreOp op, std::chrono::nanoseconds elapsed,
@@ -333,16 +303,14 @@ void Recorder::recordStore(StoreKind kind, StoreOp op, std::chrono::nanoseconds 
   }
 }
 
-void Recorder::recordFailurePolicy(std::string_view policy, FailureMode mode) {
-  makeKey(key_, {policy});
-  auto& counters = cached(failures_, key_, [&] {
-    std::array<Counter, 3> a;
-    for (size_t i = 0; i < a.size(); ++i) {
-      a[i] = catalog_.failurePolicy.labels({policy, failureModeName(static_cast<FailureMode>(i))});
+void Recorder::recordFailurePolicy(std::string_view policy, std::string_view mode) {
+  makeKey(key_, {policy, mode});
+  cached(failures_, key_, [&] {
+    for (const std::string& m : catalog_.vocabulary().failureModes) {
+      catalog_.failurePolicy.labels({policy, m});
     }
-    return a;
-  });
-  counters[static_cast<size_t>(mode)].inc();
+    return catalog_.failurePolicy.labels({policy, mode});
+  }).inc();
 }
 
 }  // namespace tg::metrics

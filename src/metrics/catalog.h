@@ -11,7 +11,7 @@
 //   metrics::RequestObservation obs;
 //   obs.route = route.name; obs.upstream = upstream.name; obs.consumer = consumer; ...
 //   rec.recordRequest(obs);                                // one call
-//   ... admission:  rec.recordDecision(policy, rule, metrics::Decision::Rejected);
+//   ... admission:  rec.recordDecision(policy, rule, limiter::outcomeName(o));
 //   ... store call: rec.recordStore(StoreKind::Redis, StoreOp::Reserve, elapsed, std::nullopt);
 //   ... breaker:    catalog.setBreakerState(upstream, BreakerState::Open);   // any thread
 //   ... admin:      catalog.registry().expose()            // the /metrics body
@@ -32,7 +32,9 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
+#include "core/token_usage.h"
 #include "metrics/registry.h"
 
 namespace tg::metrics {
@@ -51,21 +53,6 @@ inline constexpr size_t kRecorderCacheEntries = 2048;      // per Recorder (work
 
 // The overflow counter of every family (RegistryOptions::overflowMetric).
 inline constexpr std::string_view kOverflowMetric = "tokengate_metrics_overflow_total";
-
-// Rate-limit decisions (label `decision`); the limiter's Outcome maps one to one.
-enum class Decision : uint8_t {
-  Allowed,
-  Rejected,
-  ShadowRejected,
-  TooLarge,
-  StoreFailure,
-  StoreUnavailable
-};
-std::string_view decisionName(Decision d);  // "allowed", "rejected", "shadow_rejected", ...
-
-// A policy's store_failure mode (label `mode`).
-enum class FailureMode : uint8_t { Open, Closed, Local };
-std::string_view failureModeName(FailureMode m);  // "open", "closed", "local"
 
 enum class StoreKind : uint8_t { Memory, Redis, RedisCluster };
 std::string_view storeKindName(StoreKind k);  // "memory", "redis", "redis_cluster"
@@ -92,16 +79,9 @@ struct RequestObservation {
   std::string_view model;     // model of the request ("" for non-LLM requests)
   int status = 0;             // status sent to the client; 0 = none (the client left first)
 
-  // Token usage, when the request was tracked: provider-reported or estimated. input includes
-  // cached and cache-write input; output includes reasoning (as providers report them).
-  struct Tokens {
-    uint64_t input = 0;
-    uint64_t cachedInput = 0;
-    uint64_t cacheWriteInput = 0;
-    uint64_t output = 0;
-    uint64_t reasoning = 0;
-  };
-  std::optional<Tokens> tokens;
+  // Token usage, when the request was tracked: provider-reported or estimated (the request's
+  // one usage record, core/token_usage.h).
+  std::optional<core::TokenUsage> tokens;
   std::optional<EstimateReason> estimated;  // set when any figure is an estimate
 
   // Admission: the tokens reserved (Admission::reservedTokens) and what settlement charged,
@@ -119,10 +99,19 @@ struct RequestObservation {
   std::optional<std::chrono::nanoseconds> upstreamDuration;
 };
 
+// Label values another module owns, which the catalog creates at 0 the first time it sees
+// their other labels, so that rate() and absent() work before the first event (the limiter's
+// decisions and store-failure modes; the app passes them in).
+struct Vocabulary {
+  std::vector<std::string> decisions;     // tokengate_ratelimit_decisions_total{decision}
+  std::vector<std::string> failureModes;  // tokengate_store_failure_policy_total{mode}
+};
+
 // The families, as references into the catalog's own Registry (STYLE.md §14).
 class Catalog {
  public:
-  explicit Catalog(std::string_view version);
+  explicit Catalog(std::string_view version, Vocabulary vocabulary = {});
+  const Vocabulary& vocabulary() const { return vocabulary_; }
   Catalog(const Catalog&) = delete;
   Catalog& operator=(const Catalog&) = delete;
 
@@ -134,6 +123,7 @@ class Catalog {
 
  private:
   Registry registry_;
+  Vocabulary vocabulary_;
 
  public:
   CounterFamily& requests;                 // tokengate_requests_total
@@ -163,13 +153,16 @@ class Recorder {
 
   void recordRequest(const RequestObservation& obs);
   // One rate-limit decision for one (policy, rule); the caller chooses which rules to report
-  // (every matched rule when allowed; the decisive one when rejected).
-  void recordDecision(std::string_view policy, std::string_view rule, Decision d);
+  // (every matched rule when allowed; the decisive one when rejected). `decision` is the
+  // limiter's own name for it (limiter::outcomeName: "allowed", "rejected", ...): the
+  // vocabulary belongs to the limiter, the catalog only counts it.
+  void recordDecision(std::string_view policy, std::string_view rule, std::string_view decision);
   // One store call: its latency, and its error if it failed.
   void recordStore(StoreKind kind, StoreOp op, std::chrono::nanoseconds elapsed,
                    std::optional<StoreError> error);
-  // The store could not decide and `policy` applied its store_failure mode.
-  void recordFailurePolicy(std::string_view policy, FailureMode mode);
+  // The store could not decide and `policy` applied its store_failure mode (the limiter's
+  // name for it: "open", "closed", "local").
+  void recordFailurePolicy(std::string_view policy, std::string_view mode);
 
  private:
   struct RequestHandles {
@@ -188,8 +181,8 @@ class Recorder {
   Catalog& catalog_;
   std::string key_;  // scratch for cache keys
   Cache<RequestHandles> requests_;
-  Cache<std::array<Counter, 6>> decisions_;
-  Cache<std::array<Counter, 3>> failures_;
+  Cache<Counter> decisions_;  // policy, rule, decision
+  Cache<Counter> failures_;   // policy, mode
   std::array<std::array<Histogram, 4>, 3> storeDuration_;
   std::array<std::array<std::array<Counter, 5>, 4>, 3> storeErrors_;
 };

@@ -53,9 +53,8 @@ void Accounting::onResponse(const http::ResponseHead& head) {
   bool plain = encoding.empty() || core::iequals(encoding, "identity");
   strip_ = injected_ && ok && (plain || inflater_ != nullptr);
   decodeForClient_ = strip_ && inflater_ != nullptr;
-  tracker_ = std::make_unique<usage::ResponseTracker>(*info_, head.status,
-                                                      head.header("content-type"), strip_,
-                                                      std::move(counter));
+  tracker_ = std::make_unique<usage::ResponseTracker>(
+      *info_, head.status, head.header("content-type"), strip_, std::move(counter));
 }
 
 void Accounting::relay(std::string_view decoded, std::string& out) {

@@ -29,13 +29,6 @@ std::vector<http::UpstreamTarget> targetsOf(const SharedState& s) {
   return out;
 }
 
-uint64_t splitmix64(uint64_t& x) {
-  uint64_t z = (x += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
 }  // namespace
 
 namespace {
@@ -57,9 +50,8 @@ bool sameTargets(const std::vector<http::UpstreamTarget>& a,
   return true;
 }
 
-std::vector<std::shared_ptr<CircuitBreaker>> breakersFor(const config::Config& cfg,
-                                                          unsigned index,
-                                                          std::shared_ptr<metrics::Catalog> catalog) {
+std::vector<std::shared_ptr<CircuitBreaker>> breakersFor(
+    const config::Config& cfg, unsigned index, std::shared_ptr<metrics::Catalog> catalog) {
   std::vector<std::shared_ptr<CircuitBreaker>> out;
   for (const config::UpstreamConfig& u : cfg.upstreams) {
     if (!u.circuitBreaker) {
@@ -73,13 +65,14 @@ std::vector<std::shared_ptr<CircuitBreaker>> breakersFor(const config::Config& c
     auto log = [name = u.name, index, catalog](const CircuitBreaker::Transition& t) {
       if (catalog) {
         // The gauge shows the latest transition of any worker (each keeps its own state).
-        catalog->setBreakerState(name, t.to == BreakerState::Open       ? metrics::BreakerState::Open
-                                       : t.to == BreakerState::HalfOpen ? metrics::BreakerState::HalfOpen
-                                                                        : metrics::BreakerState::Closed);
+        catalog->setBreakerState(name, t.to == BreakerState::Open ? metrics::BreakerState::Open
+                                       : t.to == BreakerState::HalfOpen
+                                           ? metrics::BreakerState::HalfOpen
+                                           : metrics::BreakerState::Closed);
       }
       std::string worker = std::to_string(index);
-      std::string ms = std::to_string(
-          std::chrono::duration_cast<std::chrono::milliseconds>(t.openFor).count());
+      std::string ms =
+          std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(t.openFor).count());
       const core::LogLevel level =
           t.to == BreakerState::Open ? core::LogLevel::Warn : core::LogLevel::Info;
       core::log(level, "circuit breaker state change",
@@ -110,10 +103,15 @@ Worker::Worker(http::net::io_context& io, const SharedState& shared, unsigned in
       quota_(shared.makeQuota ? shared.makeQuota(io, index) : shared.memoryQuota),
       catalog_(shared.catalog),
       recorder_(shared.catalog ? std::make_unique<metrics::Recorder>(*shared.catalog) : nullptr),
-      consumerTotals_(shared.consumerTotals) {
+      consumerTotals_(shared.consumerTotals),
+      requestIds_([index] {
+        std::random_device rd;
+        return (static_cast<uint64_t>(rd()) << 32) ^ rd() ^ (uint64_t{index} << 56);
+      }()) {
   reconfigure(shared, 0);
-  std::random_device rd;
-  rngState_ = (static_cast<uint64_t>(rd()) << 32) ^ rd() ^ (uint64_t{index} << 56);
+  services_.emplace(Services{gen_, *store_, memoryStore_.get(), keyCap_.get(), quota_.get(),
+                             recorder_.get(), consumerTotals_.get(), tokenizers_.get(), accessLog_,
+                             rateLimitLog_, requestIds_, draining_});
 }
 
 void Worker::reconfigure(const SharedState& next, uint64_t number) {
@@ -122,26 +120,13 @@ void Worker::reconfigure(const SharedState& next, uint64_t number) {
   g->config = next.config;
   g->policies = next.policies ? next.policies : std::make_shared<const limiter::PolicySet>();
   std::vector<http::UpstreamTarget> targets = targetsOf(next);
-  if (gen_ && sameTargets(gen_->pool->targets(), targets)) {
-    g->pool = gen_->pool;  // same upstreams: keep the warm connections
-  } else {
-    g->pool = std::make_shared<http::UpstreamPool>(io_.get_executor(), std::move(targets));
-  }
+  if (!pool_ || !sameTargets(pool_->targets(), targets)) {
+    pool_ = std::make_shared<http::UpstreamPool>(io_.get_executor(), std::move(targets));
+  }  // else: same upstreams, keep the warm connections
+  g->upstreams = pool_;
   // Breakers start closed in a new generation (their thresholds may have changed).
   g->breakers = breakersFor(*g->config, index_, catalog_);
   gen_ = std::move(g);
-}
-
-std::string Worker::nextRequestId() {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string id(32, '0');
-  uint64_t a = splitmix64(rngState_);
-  uint64_t b = splitmix64(rngState_);
-  for (int i = 0; i < 16; ++i) {
-    id[i] = kHex[(a >> (i * 4)) & 15];
-    id[16 + i] = kHex[(b >> (i * 4)) & 15];
-  }
-  return id;
 }
 
 void Worker::serve(http::tcp::socket sock, http::net::ssl::context* tls) {
@@ -158,6 +143,11 @@ void Worker::serve(http::tcp::socket sock, http::net::ssl::context* tls) {
       }
     }
   });
+}
+
+void Worker::detach(Session* s) {
+  sessions_.erase(s);
+  stopStoresWhenIdle();
 }
 
 void Worker::drain() {

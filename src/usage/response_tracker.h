@@ -74,9 +74,10 @@
 // client's stream is byte-identical to the one it gets without include_usage. Only a member of
 // the chunk's root object goes: nested members and text inside strings are content. The
 // member is found where the text-only scan saw it (else searched from the end of the event's
-// data, where servers put it), its depth checked on the bytes after it, and the edit mapped back to the event's raw
-// `data` line (other fields, comments, CRLF/CR, a stream-start BOM kept byte for byte). A
-// member split over two data lines, or an event released by the hold cap, passes unchanged.
+// data, where servers put it), its depth checked on the bytes after it, and the edit mapped back to
+// the event's raw `data` line (other fields, comments, CRLF/CR, a stream-start BOM kept byte for
+// byte). A member split over two data lines, or an event released by the hold cap, passes
+// unchanged.
 //
 // sawError(): an SSE `event: error`, a JSON "type":"error" or "response.failed", or a
 // non-null top-level "error" object (OpenAI's and Gemini's in-stream errors) after the 2xx.
@@ -93,13 +94,15 @@
 // 0.4 µs on Gemini (usage on every chunk, so every chunk is parsed). No allocation per event
 // once buffers have grown. A JSON body of 800 bytes with usage costs about 0.65 µs (a copy and
 // one parse); the answer-text scan (about 1.3 ns per byte) runs only for an estimate or on the
-// streaming path. Not thread-safe: one tracker per response. The counter is copied; only usage() calls it (lazily, cached).
+// streaming path. Not thread-safe: one tracker per response. The counter is copied; only usage()
+// calls it (lazily, cached).
 
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
 
+#include "core/token_usage.h"
 #include "usage/answer_text.h"
 #include "usage/json_pruner.h"
 #include "usage/request.h"
@@ -108,18 +111,8 @@
 
 namespace tg::usage {
 
-struct Usage {
-  uint64_t inputTokens = 0;  // total input, cached included
-  uint64_t cachedInputTokens = 0;
-  uint64_t cacheWriteInputTokens = 0;
-  uint64_t outputTokens = 0;  // total output, reasoning included
-  uint64_t reasoningTokens = 0;
-  uint64_t totalTokens = 0;
-  bool reported = false;   // at least one figure came from the provider
-  bool estimated = false;  // at least one figure is the gateway's estimate
-
-  bool operator==(const Usage&) const = default;
-};
+// The usage record is core's TokenUsage: the same type settles the limits and feeds metrics.
+using Usage = core::TokenUsage;
 
 class UsageExtractor;  // extract.h
 
@@ -176,13 +169,13 @@ class ResponseTracker {
   static constexpr size_t kMaxBufferedBody = 1u << 20;
   static constexpr size_t kBodyPadding = 64;  // >= SIMDJSON_PADDING
   bool bufferBody_ = false;
-  bool bodyParsed_ = false;         // body_ is one whole JSON object, already read
-  size_t parseFailedAt_ = 0;        // body_ size at the last failed parse
-  uint64_t bodyDocuments_ = 0;      // documents read by parseBody()
+  bool bodyParsed_ = false;     // body_ is one whole JSON object, already read
+  size_t parseFailedAt_ = 0;    // body_ size at the last failed parse
+  uint64_t bodyDocuments_ = 0;  // documents read by parseBody()
   std::string body_;
   mutable size_t answerScanned_ = 0;  // bytes of body_ given to answer_
-  std::string padded_;         // an event's data copied for parsing (zero-copy framing)
-  std::string held_;           // stripping: bytes of the unfinished block
+  std::string padded_;                // an event's data copied for parsing (zero-copy framing)
+  std::string held_;                  // stripping: bytes of the unfinished block
   bool heldReleased_ = false;  // the unfinished block outgrew the hold cap: it passes through
   bool lastBlockDropped_ = false;
   bool firstBlock_ = true;  // the block being read starts at stream offset 0

@@ -11,6 +11,7 @@
 // amount follows from P and the x-sim-tokens / max_tokens the test chooses.
 // Windows are aligned to the Unix epoch: every test first makes sure its window has room left
 // (awaitWindowRoom) so that no boundary falls in the middle of it.
+import http from 'node:http';
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -149,7 +150,22 @@ test('key-auth required: a missing or unknown key gets 401 in the route dialect 
   const echo = await request({ port: gw.port, path: '/req/sim/echo' });
   assert.equal(echo.status, 401);
 
-  const lines = await accessLogLines(gw, [missing, unknown, aMissing, aUnknown, hashText, echo].map(rid));
+  // The caller is identified before its body is parsed: a bad body from a caller without a
+  // valid key is a 401, not a 400 (nothing about the body is told to an unknown caller); with
+  // a valid key the same body is a 400. The connection stays usable after the 401.
+  const badBody = '{"model": "gpt-4o-mini", "messages": [';
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const noKey = await request({ port: gw.port, method: 'POST', path: '/req/v1/chat/completions', headers: { 'content-type': 'application/json' }, body: badBody, agent });
+  assert.equal(noKey.status, 401, noKey.text);
+  openaiError(noKey, { code: 'invalid_api_key' });
+  const badKey = await request({ port: gw.port, method: 'POST', path: '/req/v1/chat/completions', headers: { 'content-type': 'application/json', authorization: 'Bearer sk-nobody' }, body: badBody, agent });
+  assert.equal(badKey.status, 401, badKey.text);
+  const goodKey = await request({ port: gw.port, method: 'POST', path: '/req/v1/chat/completions', headers: { 'content-type': 'application/json', authorization: `Bearer ${ALICE_KEYS[0]}` }, body: badBody, agent });
+  assert.equal(goodKey.status, 400, goodKey.text);
+  openaiError(goodKey, { code: 'invalid_json' });
+  agent.destroy();
+
+  const lines = await accessLogLines(gw, [missing, unknown, aMissing, aUnknown, hashText, echo, noKey, badKey].map(rid));
   for (const l of lines) {
     assert.equal(l.status, 401);
     assert.equal(l.upstream_first_byte_ms, null, `a 401 never went upstream: ${JSON.stringify(l)}`);

@@ -15,6 +15,15 @@
 namespace tg::limiter {
 namespace {
 
+// Token usage as (input, of which cached, output).
+tg::core::TokenUsage used(uint64_t input, uint64_t cached, uint64_t output) {
+  tg::core::TokenUsage u;
+  u.inputTokens = input;
+  u.cachedInputTokens = cached;
+  u.outputTokens = output;
+  return u;
+}
+
 using namespace std::chrono_literals;
 constexpr auto load = testing::loadPolicies;
 
@@ -64,9 +73,9 @@ TEST_F(AdmissionTest, ReservesPromptPlusMaxAndSettlesTheRealUsage) {
   EXPECT_EQ(a.admit(set, store, nullptr, facts(), {10, 30}, now()), Outcome::Allowed);
   EXPECT_EQ(a.reservedTokens(), 40);
   EXPECT_NE(headers(a).find("x-ratelimit-remaining-tokens: 60\r\n"), std::string::npos);
-  a.settle({10, 0, 5}, now());  // used 15 of the 40 reserved: refund 25
+  a.settle(used(10, 0, 5), now());  // used 15 of the 40 reserved: refund 25
   EXPECT_TRUE(a.settled());
-  a.settle({1000, 0, 1000}, now());  // exactly once: ignored
+  a.settle(used(1000, 0, 1000), now());  // exactly once: ignored
   Admission b;
   EXPECT_EQ(b.admit(set, store, nullptr, facts(), {10, 30}, now()), Outcome::Allowed);
   EXPECT_NE(headers(b).find("x-ratelimit-remaining-tokens: 45\r\n"), std::string::npos);
@@ -93,7 +102,7 @@ TEST_F(AdmissionTest, RejectsWithRetryHeadersAndChargesNothing) {
   EXPECT_NE(h.find("retry-after: 55\r\n"), std::string::npos) << h;
   EXPECT_NE(h.find("retry-after-ms: 55000\r\n"), std::string::npos) << h;
   EXPECT_NE(h.find("x-ratelimit-remaining-tokens: 20\r\n"), std::string::npos) << h;
-  b.settle({1000, 0, 1000}, now());  // a rejected request settles nothing
+  b.settle(used(1000, 0, 1000), now());  // a rejected request settles nothing
   // Another user has its own bucket.
   Admission c;
   EXPECT_EQ(c.admit(set, store, nullptr, facts("u2"), {40, 40}, now()), Outcome::Allowed);
@@ -116,7 +125,7 @@ TEST_F(AdmissionTest, SettleMayGoIntoDebt) {
   PolicySet set = load(kPerUser);
   Admission a;
   ASSERT_EQ(a.admit(set, store, nullptr, facts(), {10, 10}, now()), Outcome::Allowed);
-  a.settle({10, 0, 140}, now());  // 150 used, limit 100
+  a.settle(used(10, 0, 140), now());  // 150 used, limit 100
   Admission b;
   EXPECT_EQ(b.admit(set, store, nullptr, facts(), {1, 1}, now()), Outcome::Rejected);
   EXPECT_NE(headers(b).find("x-ratelimit-remaining-tokens: 0\r\n"), std::string::npos);
@@ -145,7 +154,7 @@ rate_limits:
   EXPECT_EQ(a.reservedTokens(), 90);
   // Settle: 60 input of which 30 cached, 10 output. none/prompt: 70 used; weighted:
   // 30 + 30*0.1 + 4*10 = 73; output 10; input 60.
-  a.settle({60, 30, 10}, now());
+  a.settle(used(60, 30, 10), now());
   Admission b;
   ASSERT_EQ(b.admit(set, store, nullptr, facts(), {0, 0}, now()), Outcome::Allowed);
   std::string h = headers(b);
@@ -166,7 +175,7 @@ higress:
 )");
   Admission a;
   ASSERT_EQ(a.admit(set, store, nullptr, facts(), {10, 10}, now()), Outcome::Allowed);
-  a.settle({30, 0, 30}, now());  // Higress bucket: 60 > 50 after the fact
+  a.settle(used(30, 0, 30), now());  // Higress bucket: 60 > 50 after the fact
   Admission b;
   EXPECT_EQ(b.admit(set, store, nullptr, facts(), {10, 10}, now()), Outcome::Rejected);
   EXPECT_EQ(set.policies[b.decisive()->policyIndex].name, "h");
@@ -196,7 +205,7 @@ rate_limits:
 )");
   Admission a;
   ASSERT_EQ(a.admit(set, store, nullptr, facts(), {10, 10}, now()), Outcome::Allowed);
-  a.settle({100, 0, 50}, now());  // the shadow bucket is now over its limit
+  a.settle(used(100, 0, 50), now());  // the shadow bucket is now over its limit
   Admission b;
   EXPECT_EQ(b.admit(set, store, nullptr, facts(), {10, 10}, now()), Outcome::ShadowRejected);
   ASSERT_NE(b.decisive(), nullptr);
@@ -206,7 +215,7 @@ rate_limits:
   EXPECT_EQ(h.find("retry-after"), std::string::npos) << h;  // not rejected: no retry headers
   // Headers describe the enforced bucket only: 10000 - 150 - 20.
   EXPECT_NE(h.find("x-ratelimit-remaining-tokens: 9830\r\n"), std::string::npos) << h;
-  b.settle({10, 0, 10}, now());
+  b.settle(used(10, 0, 10), now());
   // The shadow bucket was charged the real usage even though it "rejected".
   Admission c;
   PolicySet trialOnly = load(R"(
@@ -254,7 +263,7 @@ rate_limits:
   Admission b;
   EXPECT_EQ(b.admit(set, store, nullptr, facts(), {1, 1}, now()), Outcome::Rejected);
   EXPECT_NE(headers(b).find("retry-after: 1\r\n"), std::string::npos);  // unknown wait: 1 s
-  a.settle({5, 0, 5}, now());
+  a.settle(used(5, 0, 5), now());
   Admission c;
   EXPECT_EQ(c.admit(set, store, nullptr, facts(), {1, 1}, now()), Outcome::Allowed);
 }
@@ -270,7 +279,7 @@ rate_limits:
   Admission a;
   EXPECT_EQ(a.admit(set, store, nullptr, facts(), {100, 100}, now()), Outcome::NoLimits);
   EXPECT_EQ(headers(a), "");
-  a.settle({1, 0, 1}, now());
+  a.settle(used(1, 0, 1), now());
   EXPECT_TRUE(a.settled());
 }
 
@@ -285,7 +294,7 @@ TEST_F(AdmissionTest, StoreFullFailsOpen) {
   Admission b;
   EXPECT_EQ(b.admit(set, tiny, nullptr, facts("u2"), {1, 1}, now()), Outcome::StoreFailure);
   EXPECT_FALSE(b.rejected());
-  b.settle({1, 0, 1}, now());
+  b.settle(used(1, 0, 1), now());
 }
 
 TEST_F(AdmissionTest, ReusedAcrossRequests) {
@@ -293,7 +302,7 @@ TEST_F(AdmissionTest, ReusedAcrossRequests) {
   Admission a;
   for (int i = 0; i < 5; ++i) {
     ASSERT_EQ(a.admit(set, store, nullptr, facts(), {5, 5}, now()), Outcome::Allowed);
-    a.settle({5, 0, 5}, now());
+    a.settle(used(5, 0, 5), now());
   }
   EXPECT_EQ(a.admit(set, store, nullptr, facts(), {50, 50}, now()), Outcome::Rejected);
   EXPECT_EQ(a.admit(set, store, nullptr, facts(), {25, 25}, now()), Outcome::Allowed);

@@ -87,7 +87,7 @@ TEST(KeyEncoding, EscapesAndHashesValues) {
 }
 
 TEST(TokenAmount, QuantitiesAndWeights) {
-  TokenCounts c{1000, 400, 50};
+  core::TokenUsage c{.inputTokens = 1000, .cachedInputTokens = 400, .outputTokens = 50};
   TokenWeights w{1.0, 0.1, 4.0};
   EXPECT_EQ(tokenAmount(Quantity::TotalTokens, c, w), 1050);
   EXPECT_EQ(tokenAmount(Quantity::InputTokens, c, w), 1000);
@@ -164,8 +164,8 @@ TEST(KeyAuth, Sha256KeyFromConfigMatchesComputedDigest) {
     hex += kHex[b >> 4];
     hex += kHex[b & 15];
   }
-  auto res = loadLimitsString("rate_limits:\n  consumers:\n  - name: bob\n    keys: [\"sha256:" + hex +
-                              "\"]\n");
+  auto res = loadLimitsString(
+      "rate_limits:\n  consumers:\n  - name: bob\n    keys: [\"sha256:" + hex + "\"]\n");
   ASSERT_TRUE(res.policies);
   EXPECT_TRUE(res.policies->consumers[0].keys[0].hashed);
   auto m = findConsumerByKey(res.policies->consumers, "sk-bob");

@@ -53,8 +53,11 @@ TEST(MetricsCatalog, RecordRequestUpdatesEverySeriesItConcerns) {
   Recorder rec(c);
 
   RequestObservation a = chat("alice", 200);
-  a.tokens = RequestObservation::Tokens{
-      .input = 100, .cachedInput = 40, .cacheWriteInput = 0, .output = 50, .reasoning = 20};
+  a.tokens = tg::core::TokenUsage{.inputTokens = 100,
+                                  .cachedInputTokens = 40,
+                                  .cacheWriteInputTokens = 0,
+                                  .outputTokens = 50,
+                                  .reasoningTokens = 20};
   a.reservedTokens = 1000;
   a.settledTokens = 150;  // refund 850
   a.upstreamFirstByte = milliseconds(120);
@@ -63,7 +66,7 @@ TEST(MetricsCatalog, RecordRequestUpdatesEverySeriesItConcerns) {
   rec.recordRequest(a);
 
   RequestObservation b = chat("alice", 200);
-  b.tokens = RequestObservation::Tokens{.input = 10, .output = 2000};
+  b.tokens = tg::core::TokenUsage{.inputTokens = 10, .outputTokens = 2000};
   b.estimated = EstimateReason::Incomplete;
   b.reservedTokens = 1000;
   b.settledTokens = 2010;  // overshoot 1010
@@ -104,15 +107,17 @@ TEST(MetricsCatalog, RecordRequestUpdatesEverySeriesItConcerns) {
 }
 
 TEST(MetricsCatalog, DecisionsStoreFailurePolicyAndBreaker) {
-  Catalog c("test");
+  // The vocabulary another module owns: its values start at 0 with the first event.
+  Catalog c("test", Vocabulary{{"allowed", "rejected", "too_large", "shadow_rejected"},
+                               {"open", "closed", "local"}});
   Recorder rec(c);
-  rec.recordDecision("per-consumer", "minute", Decision::Allowed);
-  rec.recordDecision("per-consumer", "minute", Decision::Rejected);
-  rec.recordDecision("per-consumer", "minute", Decision::Rejected);
-  rec.recordDecision("global", "all", Decision::ShadowRejected);
+  rec.recordDecision("per-consumer", "minute", "allowed");
+  rec.recordDecision("per-consumer", "minute", "rejected");
+  rec.recordDecision("per-consumer", "minute", "rejected");
+  rec.recordDecision("global", "all", "shadow_rejected");
   rec.recordStore(StoreKind::Redis, StoreOp::Reserve, milliseconds(2), std::nullopt);
   rec.recordStore(StoreKind::Redis, StoreOp::Reserve, milliseconds(250), StoreError::Timeout);
-  rec.recordFailurePolicy("per-consumer", FailureMode::Local);
+  rec.recordFailurePolicy("per-consumer", "local");
   c.setBreakerState("openai", BreakerState::Open);
   c.setBreakerState("anthropic", BreakerState::HalfOpen);
   c.setBreakerState("anthropic", BreakerState::Closed);
@@ -123,7 +128,6 @@ TEST(MetricsCatalog, DecisionsStoreFailurePolicyAndBreaker) {
   EXPECT_EQ(c.storeDuration.labels({"redis", "reserve"}).count(), 2u);
   EXPECT_EQ(c.storeErrors.labels({"redis", "reserve", "timeout"}).value(), 1u);
   EXPECT_EQ(c.failurePolicy.labels({"per-consumer", "local"}).value(), 1u);
-  EXPECT_EQ(c.failurePolicy.labels({"per-consumer", "open"}).value(), 0u);
   EXPECT_DOUBLE_EQ(c.breakerState.labels({"openai"}).value(), 2);
   EXPECT_DOUBLE_EQ(c.breakerState.labels({"anthropic"}).value(), 0);
 
@@ -131,6 +135,14 @@ TEST(MetricsCatalog, DecisionsStoreFailurePolicyAndBreaker) {
   EXPECT_NE(s.find("tokengate_ratelimit_decisions_total{policy=\"per-consumer\",rule=\"minute\","
                    "decision=\"too_large\"} 0\n"),
             std::string::npos);
+  EXPECT_NE(
+      s.find("tokengate_store_failure_policy_total{policy=\"per-consumer\",mode=\"open\"} 0\n"),
+      std::string::npos);
+  // Without a vocabulary only what was recorded exists.
+  Catalog bare("test");
+  Recorder bareRec(bare);
+  bareRec.recordDecision("p", "r", "rejected");
+  EXPECT_EQ(bare.registry().expose().find("decision=\"allowed\""), std::string::npos);
   EXPECT_NE(s.find("tokengate_circuit_breaker_state{upstream=\"anthropic\"} 0\n"
                    "tokengate_circuit_breaker_state{upstream=\"openai\"} 2\n"),
             std::string::npos);

@@ -108,9 +108,9 @@ TEST(MetricsConcurrency, RecordersOnSeveralThreadsSumExactly) {
         obs.consumer = i % 2 == 0 ? "alice" : "bob";
         obs.model = "gpt-4o";
         obs.status = 200;
-        obs.tokens = RequestObservation::Tokens{.input = 10, .output = 3};
+        obs.tokens = tg::core::TokenUsage{.inputTokens = 10, .outputTokens = 3};
         rec.recordRequest(obs);
-        rec.recordDecision("per-consumer", "tokens", Decision::Allowed);
+        rec.recordDecision("per-consumer", "tokens", "allowed");
       }
     });
   }

@@ -1,0 +1,197 @@
+// Quota and admission: the limiter's decision for one request, and its answer when it says no
+// (pipeline.h). Which buckets, how much and what to say are limiter/'s; this file gathers the
+// request's facts, waits for a networked store, and writes 429 / 503.
+
+#include <algorithm>
+#include <functional>
+
+#include "core/strings.h"
+#include "limiter/rejection.h"
+#include "proxy/errors.h"
+#include "proxy/pipeline.h"
+#include "proxy/router.h"
+
+namespace tg::proxy {
+
+namespace {
+
+// Runs an operation that completes inline (start returns true) or calls `done` later on this
+// thread (store::Store::reserveStart, store::QuotaStore); suspends only in the second case.
+http::Task<void> awaitStart(const std::function<bool(std::function<void()>)>& start) {
+  namespace net = http::net;
+  auto initiate = [&](auto handler) {
+    auto h = std::make_shared<decltype(handler)>(std::move(handler));
+    std::function<void()> done = [h]() mutable { std::move (*h)(); };
+    if (start(std::move(done))) {
+      std::move (*h)();  // resumes the coroutine right away (dispatched on its own executor)
+    }
+  };
+  co_await net::async_initiate<decltype(net::use_awaitable), void()>(initiate, net::use_awaitable);
+}
+
+std::optional<std::string_view> firstHeader(const http::Request& req, std::string_view name) {
+  for (const auto& h : req.headers) {
+    if (core::iequals(h.name, name)) {
+      return h.value;
+    }
+  }
+  return std::nullopt;
+}
+
+// The request's facts for rule matching. The client IP is the peer, or with trusted proxies
+// the last untrusted address of X-Forwarded-For (every such header, in order).
+limiter::RequestFacts factsOf(const ClientConn& c, Exchange& x) {
+  limiter::RequestFacts f;
+  f.consumer = x.consumer;
+  f.apiKeyId = x.apiKeyId;
+  f.header = [&x](std::string_view n) { return firstHeader(x.req, n); };
+  f.query = targetQuery(x.req.target);
+  f.cookies = x.req.header("cookie");
+  f.model = x.acct->request()->model;
+  f.route = x.route->name;
+  const unsigned trusted = x.cfg().server.trustedProxies;
+  if (trusted == 0) {
+    f.clientIp = c.clientIp;  // already normalised (IPv4-mapped IPv6 as IPv4)
+    return f;
+  }
+  std::string xff;
+  for (const auto& h : x.req.headers) {
+    if (core::iequals(h.name, "x-forwarded-for")) {
+      xff += xff.empty() ? "" : ",";
+      xff.append(h.value);
+    }
+  }
+  if (auto addr = limiter::clientIpFrom(c.clientIp, xff, trusted)) {
+    x.clientIpForLimits = limiter::formatIp(*addr);
+    f.clientIp = x.clientIpForLimits;
+  }
+  return f;
+}
+
+// The 429 (or the policy's code) / 503 of a rejected admission, with the x-ratelimit-* and
+// retry headers. Higress's rejected_msg is sent as configured (JSON when it looks like JSON).
+std::string rejectionResponse(const Exchange& x) {
+  const limiter::Admission& a = x.admission;
+  const limiter::Policy& policy = x.policies().policies[a.decisive()->policyIndex];
+  const bool close = !x.keepAlive;
+  if (a.outcome() == limiter::Outcome::StoreUnavailable) {
+    std::string body =
+        errorBody(x.dialect, 503, name(x.error), limiter::rejectionMessage(a, x.policies()));
+    return httpResponse(503, "application/json", body, x.requestId(), close, x.limitHeaders);
+  }
+  const int status = static_cast<int>(policy.rejectedCode);
+  if (!policy.rejectedMsg.empty()) {
+    const char first = policy.rejectedMsg.front();
+    std::string_view type =
+        (first == '{' || first == '[') ? "application/json" : "text/plain; charset=utf-8";
+    return httpResponse(status, type, policy.rejectedMsg, x.requestId(), close, x.limitHeaders);
+  }
+  std::string body =
+      errorBody(x.dialect, status, "rate_limit_exceeded",
+                limiter::rejectionMessage(a, x.policies()), limiter::rejectionType(a));
+  return httpResponse(status, "application/json", body, x.requestId(), close, x.limitHeaders);
+}
+
+}  // namespace
+
+// Quota (config `quota:`, store/quota.h): an authenticated consumer on a quota route is
+// admitted while its remaining tokens are > 0 (no quota set = unlimited) and charged its usage
+// at settle. Over quota: 429 insufficient_quota with x-should-retry: false (OpenAI's own answer
+// for an exhausted budget: no wait fixes it). Store failure: open, or 503 when the quota
+// section says failure_mode: closed.
+http::Task<bool> checkQuota(ClientConn& c, Exchange& x, const Services& s) {
+  store::QuotaStore* qs = s.quota;
+  const config::QuotaConfig& qc = x.cfg().quota;
+  if (qs == nullptr || x.consumer == nullptr || !qc.enabled) {
+    co_return true;
+  }
+  if (!qc.routes.empty() &&
+      std::find(qc.routes.begin(), qc.routes.end(), x.route->name) == qc.routes.end()) {
+    co_return true;
+  }
+  x.quota.reset();
+  if (qs->decidesInline()) {
+    qs->check(x.consumer->name, x.quota, nullptr);
+  } else {
+    std::string_view consumer = x.consumer->name;
+    // Built in a local: GCC 12 mishandles temporaries inside co_await arguments.
+    std::function<bool(std::function<void()>)> start = [&](std::function<void()> done) {
+      return qs->check(consumer, x.quota, std::move(done));
+    };
+    co_await awaitStart(start);
+  }
+  if (!x.quota.ok() && qc.failClosed) {
+    co_await sendError(c, x, s, 503, ExchangeError::QuotaStoreUnavailable,
+                       "The quota store is unavailable: " + x.quota.error);
+    co_return false;
+  }
+  if (!x.quota.allowed) {
+    x.status = 429;
+    x.error = ExchangeError::InsufficientQuota;
+    x.keepAlive = x.keepAlive && !s.draining;
+    std::string msg = "You exceeded your token quota (consumer '" + x.consumer->name +
+                      "'): ask an operator to raise it.";
+    std::string body = errorBody(x.dialect, 429, name(x.error), msg, "insufficient_quota");
+    c.out = httpResponse(429, "application/json", body, x.requestId(), !x.keepAlive,
+                         "x-should-retry: false\r\n");
+    co_await writeAnswer(c, x);
+    co_return false;
+  }
+  x.quotaCharged = true;
+  co_return true;
+}
+
+// Admission (limiter/admission.h): one atomic reserve across every bucket of every policy
+// that matches. The in-memory store decides inline; a networked store (Redis) answers later
+// and its client bounds the wait (command timeout, fail-fast while down), so the await needs
+// no deadline of its own. False when the request was rejected (answered here).
+http::Task<bool> admit(ClientConn& c, Exchange& x, const Services& s) {
+  const limiter::PolicySet& set = x.policies();
+  if (set.policies.empty()) {
+    co_return true;
+  }
+  const usage::RequestInfo& info = *x.acct->request();
+  const limiter::RequestFacts facts = factsOf(c, x);
+  const limiter::Demand demand{info.promptEstimate, info.maxOutputTokens};
+  const store::TimePoint now = std::chrono::system_clock::now();
+  limiter::Admission& a = x.admission;
+  if (s.store.decidesInline()) {
+    a.admit(set, s.store, s.keyCap, facts, demand, now, s.localStore);
+  } else if (a.begin(set, s.keyCap, facts, demand, now)) {
+    const auto waitStart = std::chrono::steady_clock::now();
+    // (No variable is declared in a loop condition around a co_await: GCC 12 miscompiles
+    // those.)
+    for (;;) {
+      std::optional<limiter::Admission::ReserveCall> call = a.next();
+      if (!call) {
+        break;
+      }
+      limiter::Admission::ReserveCall& rc = *call;
+      std::function<bool(std::function<void()>)> start = [&](std::function<void()> done) {
+        return s.store.reserveStart(rc.buckets, rc.amounts, rc.mode, now, *rc.out, std::move(done));
+      };
+      co_await awaitStart(start);
+      a.reserved(s.store, s.localStore, now);
+    }
+    x.storeWait = std::chrono::steady_clock::now() - waitStart;
+  }
+  x.limited = a.outcome() != limiter::Outcome::NoLimits;
+  a.appendHeaders(x.limitHeaders);
+  if (!a.rejected()) {
+    co_return true;
+  }
+  const limiter::Outcome outcome = a.outcome();
+  const limiter::Policy& policy = set.policies[a.decisive()->policyIndex];
+  x.status =
+      outcome == limiter::Outcome::StoreUnavailable ? 503 : static_cast<int>(policy.rejectedCode);
+  x.error = outcome == limiter::Outcome::TooLarge ? ExchangeError::RequestTooLargeForLimit
+            : outcome == limiter::Outcome::StoreUnavailable
+                ? ExchangeError::RateLimitStoreUnavailable
+                : ExchangeError::RateLimited;
+  x.keepAlive = x.keepAlive && !s.draining;
+  c.out = rejectionResponse(x);
+  co_await writeAnswer(c, x);
+  co_return false;
+}
+
+}  // namespace tg::proxy
