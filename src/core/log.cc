@@ -2,7 +2,9 @@
 
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
+#include <cstdint>
 #include <cstdio>
 #include <ctime>
 
@@ -28,9 +30,34 @@ const char* levelName(LogLevel l) {
 void setLogLevel(LogLevel level) { gLevel = static_cast<int>(level); }
 bool logEnabled(LogLevel level) { return static_cast<int>(level) >= gLevel.load(); }
 
+namespace {
+// The bytes JSON requires escaped inside a string: control characters, '"' and '\\'.
+constexpr std::array<bool, 256> kEscape = [] {
+  std::array<bool, 256> t{};
+  for (int c = 0; c < 0x20; ++c) {
+    t[c] = true;
+  }
+  t['"'] = true;
+  t['\\'] = true;
+  return t;
+}();
+}  // namespace
+
 void appendJsonEscaped(std::string& out, std::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";
-  for (unsigned char c : s) {
+  const char* p = s.data();
+  const char* const end = p + s.size();
+  while (p < end) {
+    // Runs of plain bytes (almost everything in practice) are appended in one piece.
+    const char* run = p;
+    while (p < end && !kEscape[static_cast<unsigned char>(*p)]) {
+      ++p;
+    }
+    out.append(run, static_cast<size_t>(p - run));
+    if (p == end) {
+      break;
+    }
+    const auto c = static_cast<unsigned char>(*p++);
     switch (c) {
       case '"':
         out += "\\\"";
@@ -48,27 +75,41 @@ void appendJsonEscaped(std::string& out, std::string_view s) {
         out += "\\t";
         break;
       default:
-        if (c < 0x20) {
-          out += "\\u00";
-          out += kHex[c >> 4];
-          out += kHex[c & 15];
-        } else {
-          out += static_cast<char>(c);
-        }
+        out += "\\u00";
+        out += kHex[c >> 4];
+        out += kHex[c & 15];
     }
   }
 }
 
 void appendIsoTime(std::string& out, std::chrono::system_clock::time_point t) {
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-  std::time_t secs = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[40];
-  int n = std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                        tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                        static_cast<int>(ms % 1000));
-  out.append(buf, static_cast<size_t>(n));
+  // The text up to the seconds is formatted once per second per thread (the access log calls
+  // this for every request).
+  struct Cache {
+    int64_t second = INT64_MIN;
+    size_t len = 0;
+    char text[80];  // "2026-11-27T16:41:14." (20 bytes for years 1000-9999)
+  };
+  thread_local Cache cache;
+  const int64_t ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+  const int64_t second = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
+  if (second != cache.second) {
+    std::time_t secs = static_cast<std::time_t>(second);
+    std::tm tm{};
+    gmtime_r(&secs, &tm);
+    const int n = std::snprintf(cache.text, sizeof cache.text, "%04d-%02d-%02dT%02d:%02d:%02d.",
+                                tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                                tm.tm_sec);
+    cache.len = n > 0 ? static_cast<size_t>(n) : 0;
+    cache.second = second;
+  }
+  out.append(cache.text, cache.len);
+  const int milli = static_cast<int>(ms - second * 1000);
+  out += static_cast<char>('0' + milli / 100);
+  out += static_cast<char>('0' + milli / 10 % 10);
+  out += static_cast<char>('0' + milli % 10);
+  out += 'Z';
 }
 
 void log(LogLevel level, std::string_view msg, std::initializer_list<LogField> fields) {

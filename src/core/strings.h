@@ -24,8 +24,21 @@ inline int hexDigitValue(char c) {
   return -1;
 }
 
-// ASCII case-insensitive equality (HTTP field names, tokens).
-bool iequals(std::string_view a, std::string_view b);
+// ASCII case-insensitive equality (HTTP field names, tokens). Inline: the header loops of the
+// request path call it for every field.
+inline bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) {
+    return false;
+  }
+  for (size_t i = 0; i < a.size(); ++i) {
+    const unsigned char x = static_cast<unsigned char>(a[i]);
+    const unsigned char y = static_cast<unsigned char>(b[i]);
+    if (x != y && ((x | 0x20) != (y | 0x20) || (x | 0x20) < 'a' || (x | 0x20) > 'z')) {
+      return false;
+    }
+  }
+  return true;
+}
 // ASCII case-insensitive prefix test.
 bool istartsWith(std::string_view s, std::string_view prefix);
 std::string toLower(std::string_view s);

@@ -24,40 +24,106 @@ bool hasHeader(const HeaderList& headers, std::string_view name) {
   return false;
 }
 
-bool isHopByHop(std::string_view name) {
-  static constexpr std::string_view kNames[] = {"connection",
-                                                "keep-alive",
-                                                "proxy-connection",
-                                                "te",
-                                                "trailer",
-                                                "transfer-encoding",
-                                                "upgrade",
-                                                "proxy-authenticate",
-                                                "proxy-authorization"};
-  for (auto n : kNames) {
-    if (iequals(name, n)) {
+Field classifyField(std::string_view n) {
+  using core::iequals;
+  using core::istartsWith;
+  if (n.size() >= 12 && (n[0] == 'x' || n[0] == 'X') && n[1] == '-') {
+    if (istartsWith(n, "x-tokengate-")) {
+      return Field::XTokengate;
+    }
+    if (istartsWith(n, "x-ratelimit-")) {
+      return Field::XRatelimit;
+    }
+  }
+  switch (n.size()) {
+    case 2:
+      return iequals(n, "te") ? Field::HopByHop : Field::Other;
+    case 4:
+      return iequals(n, "host") ? Field::Host : Field::Other;
+    case 6:
+      return iequals(n, "expect") ? Field::Expect : Field::Other;
+    case 7:
+      return iequals(n, "trailer") || iequals(n, "upgrade") ? Field::HopByHop : Field::Other;
+    case 9:
+      return iequals(n, "forwarded")   ? Field::Forwarded
+             : iequals(n, "x-real-ip") ? Field::XRealIp
+                                       : Field::Other;
+    case 10:
+      return iequals(n, "connection") || iequals(n, "keep-alive") ? Field::HopByHop : Field::Other;
+    case 12:
+      return iequals(n, "x-request-id") ? Field::XRequestId : Field::Other;
+    case 14:
+      return iequals(n, "content-length")   ? Field::ContentLength
+             : iequals(n, "x-mse-consumer") ? Field::XMseConsumer
+                                            : Field::Other;
+    case 15:
+      return iequals(n, "accept-encoding")   ? Field::AcceptEncoding
+             : iequals(n, "x-forwarded-for") ? Field::XForwardedFor
+                                             : Field::Other;
+    case 16:
+      return iequals(n, "proxy-connection")   ? Field::HopByHop
+             : iequals(n, "x-forwarded-host") ? Field::XForwardedHost
+             : iequals(n, "content-encoding") ? Field::ContentEncoding
+                                              : Field::Other;
+    case 17:
+      return iequals(n, "transfer-encoding")   ? Field::HopByHop
+             : iequals(n, "x-forwarded-proto") ? Field::XForwardedProto
+                                               : Field::Other;
+    case 18:
+      return iequals(n, "proxy-authenticate") ? Field::HopByHop : Field::Other;
+    case 19:
+      return iequals(n, "proxy-authorization") ? Field::HopByHop : Field::Other;
+    default:
+      return Field::Other;
+  }
+}
+
+bool isHopByHop(std::string_view name) { return classifyField(name) == Field::HopByHop; }
+
+namespace {
+
+// Calls fn(token) for each comma-separated token of `value`, whitespace trimmed; stops when fn
+// returns true, and returns whether it did.
+template <class Fn>
+bool anyToken(std::string_view value, Fn fn) {
+  while (!value.empty()) {
+    const size_t comma = value.find(',');
+    std::string_view tok = core::trimOws(value.substr(0, comma));
+    if (!tok.empty() && fn(tok)) {
       return true;
     }
+    if (comma == std::string_view::npos) {
+      break;
+    }
+    value.remove_prefix(comma + 1);
   }
   return false;
 }
 
-HopByHop::HopByHop(const HeaderList& headers) {
+}  // namespace
+
+HopByHop::HopByHop(const HeaderList& headers) : headers_(headers) {
   for (const auto& h : headers) {
-    if (iequals(h.name, "connection")) {
-      for (auto tok : core::splitList(h.value)) {
-        connectionTokens_.push_back(tok);
-      }
+    if (h.name.size() == 10 && core::iequals(h.name, "connection") &&
+        anyToken(h.value,
+                 [](std::string_view t) { return !isHopByHop(t) && !core::iequals(t, "close"); })) {
+      namesOthers_ = true;
+      return;
     }
   }
 }
 
 bool HopByHop::contains(std::string_view name) const {
-  if (isHopByHop(name)) {
-    return true;
+  return isHopByHop(name) || namedByConnection(name);
+}
+
+bool HopByHop::namedByConnection(std::string_view name) const {
+  if (!namesOthers_) {
+    return false;
   }
-  for (auto t : connectionTokens_) {
-    if (iequals(t, name)) {
+  for (const auto& h : headers_) {
+    if (core::iequals(h.name, "connection") &&
+        anyToken(h.value, [name](std::string_view t) { return core::iequals(t, name); })) {
       return true;
     }
   }

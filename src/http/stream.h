@@ -41,7 +41,10 @@ class Stream final : public ByteStream {
 
   Task<size_t> write(net::const_buffer a, net::const_buffer b, error_code& ec) override {
     const std::array<net::const_buffer, 2> bufs{a, b};
-    co_return co_await write(bufs, ec);
+    if (tls_) {
+      co_return co_await net::async_write(*tls_, bufs, use(ec));
+    }
+    co_return co_await net::async_write(plain_, bufs, use(ec));
   }
   Task<size_t> write(net::const_buffer a, error_code& ec) {
     if (tls_) {

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <cstdio>
 
 #include "core/log.h"
@@ -18,19 +19,44 @@ void appendStr(std::string& out, std::string_view key, std::string_view v) {
   core::appendJsonEscaped(out, v);
   out += '"';
 }
+// Numbers are formatted with std::to_chars: no locale, no allocation (the access log writes a
+// dozen per request).
+// Milliseconds with three decimals, formatted from whole microseconds (exact for any duration
+// a request can take, and several times cheaper than formatting a double).
 void appendNum(std::string& out, std::string_view key, double v) {
+  const int64_t us = static_cast<int64_t>(v * 1000.0 + (v >= 0 ? 0.5 : -0.5));
+  const uint64_t mag = static_cast<uint64_t>(us < 0 ? -us : us);
   char buf[32];
-  int n = std::snprintf(buf, sizeof buf, "%.3f", v);
+  char* p = buf;
+  if (us < 0) {
+    *p++ = '-';
+  }
+  p = std::to_chars(p, buf + sizeof buf - 4, mag / 1000).ptr;
+  const auto frac = static_cast<unsigned>(mag % 1000);
+  *p++ = '.';
+  *p++ = static_cast<char>('0' + frac / 100);
+  *p++ = static_cast<char>('0' + frac / 10 % 10);
+  *p++ = static_cast<char>('0' + frac % 10);
   out += ",\"";
   out += key;
   out += "\":";
-  out.append(buf, static_cast<size_t>(n));
+  out.append(buf, static_cast<size_t>(p - buf));
+}
+void appendInt(std::string& out, std::string_view key, int64_t v) {
+  char buf[24];
+  auto r = std::to_chars(buf, buf + sizeof buf, v);
+  out += ",\"";
+  out += key;
+  out += "\":";
+  out.append(buf, static_cast<size_t>(r.ptr - buf));
 }
 void appendInt(std::string& out, std::string_view key, uint64_t v) {
+  char buf[24];
+  auto r = std::to_chars(buf, buf + sizeof buf, v);
   out += ",\"";
   out += key;
   out += "\":";
-  out += std::to_string(v);
+  out.append(buf, static_cast<size_t>(r.ptr - buf));
 }
 // Query parameters that carry credentials (Gemini takes its API key as ?key=) are logged
 // as "REDACTED", so the access log never holds a secret.
@@ -44,12 +70,16 @@ bool isSecretParam(std::string_view name) {
   return false;
 }
 
-std::string redactTarget(std::string_view target) {
+// The request target as a JSON string member, with secret query values replaced.
+void appendPath(std::string& out, std::string_view target) {
+  out += ",\"path\":\"";
   size_t q = target.find('?');
   if (q == std::string_view::npos) {
-    return std::string(target);
+    core::appendJsonEscaped(out, target);
+    out += '"';
+    return;
   }
-  std::string out(target.substr(0, q + 1));
+  core::appendJsonEscaped(out, target.substr(0, q + 1));
   std::string_view query = target.substr(q + 1);
   bool first = true;
   while (!query.empty()) {
@@ -61,17 +91,17 @@ std::string redactTarget(std::string_view target) {
     }
     first = false;
     if (eq != std::string_view::npos && isSecretParam(param.substr(0, eq))) {
-      out.append(param.substr(0, eq + 1));
+      core::appendJsonEscaped(out, param.substr(0, eq + 1));
       out += "REDACTED";
     } else {
-      out.append(param);
+      core::appendJsonEscaped(out, param);
     }
     if (amp == std::string_view::npos) {
       break;
     }
     query.remove_prefix(amp + 1);
   }
-  return out;
+  out += '"';
 }
 
 }  // namespace
@@ -83,7 +113,7 @@ void formatAccessRecord(std::string& out, const AccessRecord& r) {
   appendStr(out, "request_id", r.requestId);
   appendStr(out, "client", r.client);
   appendStr(out, "method", r.method);
-  appendStr(out, "path", redactTarget(r.path));
+  appendPath(out, r.path);
   appendStr(out, "route", r.route);
   appendStr(out, "upstream", r.upstream);
   appendInt(out, "status", static_cast<uint64_t>(r.status));
@@ -128,8 +158,7 @@ void formatAccessRecord(std::string& out, const AccessRecord& r) {
       appendStr(out, "ratelimit_rule", r.limitRule);
     }
     if (r.reservedTokens) {
-      out += ",\"reserved_tokens\":";
-      out += std::to_string(*r.reservedTokens);
+      appendInt(out, "reserved_tokens", *r.reservedTokens);
     }
   }
   out += "}\n";
@@ -161,20 +190,14 @@ void formatRateLimitRecord(std::string& out, const RateLimitRecord& r) {
   if (r.limit) {
     appendInt(out, "limit", *r.limit);
   }
-  auto appendSigned = [&out](std::string_view key, int64_t v) {
-    out += ",\"";
-    out += key;
-    out += "\":";
-    out += std::to_string(v);
-  };
   if (r.remaining) {
-    appendSigned("remaining", *r.remaining);
+    appendInt(out, "remaining", *r.remaining);
   }
   if (r.retryAfterMs) {
-    appendSigned("retry_after_ms", *r.retryAfterMs);
+    appendInt(out, "retry_after_ms", *r.retryAfterMs);
   }
   if (r.reservedTokens) {
-    appendSigned("reserved_tokens", *r.reservedTokens);
+    appendInt(out, "reserved_tokens", *r.reservedTokens);
   }
   appendInt(out, "status", static_cast<uint64_t>(r.status));
   out += "}\n";

@@ -41,9 +41,10 @@ struct ClientConn {
   uint64_t served = 0;  // requests read on this connection
 
   std::unique_ptr<http::UpstreamConn> upstream;  // the connection of the current request
-  std::string out;   // bytes to write next (request head, or response head + body)
-  std::string body;  // de-chunked response body bytes of the current read
-  std::string fwd;   // the part of `body` to forward (after the usage tracker)
+  std::string out;     // bytes to write next (request head, or response head + body)
+  std::string body;    // de-chunked response body bytes of the current read
+  std::string fwd;     // the part of `body` to forward (after the usage tracker)
+  std::string target;  // the upstream request target
 
   // The last key-auth lookup: clients keep a connection and send the same key every time, so
   // the SHA-256 and the constant-time scan of every key run once per connection and key.

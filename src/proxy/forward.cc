@@ -1,19 +1,30 @@
 #include "proxy/forward.h"
 
+#include <charconv>
+
 #include "core/strings.h"
 
 namespace tg::proxy {
 
 using core::iequals;
 
-bool isGatewayOnlyHeader(std::string_view name) {
-  return core::istartsWith(name, "x-tokengate-") || iequals(name, "x-mse-consumer") ||
-         iequals(name, "x-request-id") || iequals(name, "x-forwarded-for") ||
-         iequals(name, "x-forwarded-proto") || iequals(name, "x-forwarded-host") ||
-         iequals(name, "x-real-ip") || iequals(name, "forwarded");
-}
-
 namespace {
+
+bool isGatewayOnly(http::Field f) {
+  switch (f) {
+    case http::Field::XTokengate:
+    case http::Field::XMseConsumer:
+    case http::Field::XRequestId:
+    case http::Field::XForwardedFor:
+    case http::Field::XForwardedProto:
+    case http::Field::XForwardedHost:
+    case http::Field::XRealIp:
+    case http::Field::Forwarded:
+      return true;
+    default:
+      return false;
+  }
+}
 
 bool inList(const std::vector<std::string>& names, std::string_view n) {
   for (const auto& x : names) {
@@ -34,6 +45,8 @@ bool inOps(const std::vector<config::HeaderOp>& ops, std::string_view n) {
 }
 
 }  // namespace
+
+bool isGatewayOnlyHeader(std::string_view name) { return isGatewayOnly(http::classifyField(name)); }
 
 std::string forwardedFor(const http::Request& req, std::string_view clientIp, unsigned trusted) {
   std::string out;
@@ -93,13 +106,14 @@ void buildUpstreamRequest(std::string& out, const http::Request& req,
   }
   std::string_view originalHost;
   for (const auto& h : req.headers) {
-    if (iequals(h.name, "host")) {
+    const http::Field f = http::classifyField(h.name);
+    if (f == http::Field::Host) {
       originalHost = h.value;
       continue;
     }
-    if (hop.contains(h.name) || isGatewayOnlyHeader(h.name) || iequals(h.name, "content-length") ||
-        iequals(h.name, "expect") || inList(up.removeHeaders, h.name) ||
-        (info.identityEncoding && iequals(h.name, "accept-encoding")) ||
+    if (f == http::Field::HopByHop || isGatewayOnly(f) || f == http::Field::ContentLength ||
+        f == http::Field::Expect || (info.identityEncoding && f == http::Field::AcceptEncoding) ||
+        hop.namedByConnection(h.name) || inList(up.removeHeaders, h.name) ||
         (!info.keyHeader.empty() && iequals(h.name, info.keyHeader)) ||
         inOps(up.setHeaders, h.name)) {
       continue;
@@ -125,7 +139,9 @@ void buildUpstreamRequest(std::string& out, const http::Request& req,
     out.append("Accept-Encoding: identity\r\n");
   }
   if (!req.body.empty() || req.contentLength || req.chunked) {
-    http::appendField(out, "Content-Length", std::to_string(req.body.size()));
+    char len[24];
+    auto r = std::to_chars(len, len + sizeof len, req.body.size());
+    http::appendField(out, "Content-Length", std::string_view(len, r.ptr - len));
   }
   out.append("\r\n");
 }
@@ -146,17 +162,20 @@ void buildClientResponseHead(std::string& out, const http::ResponseHead& head, F
                              bool dropContentEncoding, std::string_view extraHeaders) {
   http::HopByHop hop(head.headers);
   out.append("HTTP/1.1 ");
-  out.append(std::to_string(head.status));
+  char status[16];
+  auto sr = std::to_chars(status, status + sizeof status, head.status);
+  out.append(status, sr.ptr);
   out += ' ';
   out.append(head.reason);
   out.append("\r\n");
   for (const auto& h : head.headers) {
-    if (hop.contains(h.name) || iequals(h.name, "content-length") ||
-        (dropContentEncoding && iequals(h.name, "content-encoding")) ||
-        (!extraHeaders.empty() && core::istartsWith(h.name, "x-ratelimit-"))) {
+    const http::Field f = http::classifyField(h.name);
+    if (f == http::Field::HopByHop || f == http::Field::ContentLength ||
+        (dropContentEncoding && f == http::Field::ContentEncoding) ||
+        (!extraHeaders.empty() && f == http::Field::XRatelimit) || hop.namedByConnection(h.name)) {
       continue;
     }
-    if (iequals(h.name, "x-request-id")) {
+    if (f == http::Field::XRequestId) {
       // The provider's own id stays available beside the gateway's.
       http::appendField(out, "x-upstream-request-id", h.value);
       continue;
@@ -164,7 +183,9 @@ void buildClientResponseHead(std::string& out, const http::ResponseHead& head, F
     http::appendField(out, h.name, h.value);
   }
   if (framing == Framing::Length || (framing == Framing::None && head.contentLength)) {
-    http::appendField(out, "Content-Length", std::to_string(head.contentLength.value_or(0)));
+    char len[24];
+    auto r = std::to_chars(len, len + sizeof len, head.contentLength.value_or(0));
+    http::appendField(out, "Content-Length", std::string_view(len, r.ptr - len));
   } else if (framing == Framing::Chunked) {
     out.append("Transfer-Encoding: chunked\r\n");
   }

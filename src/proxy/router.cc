@@ -95,4 +95,18 @@ std::string upstreamTarget(const config::RouteConfig& route, const config::Upstr
   return up.basePath + rest;
 }
 
+void appendUpstreamTarget(std::string& out, const config::RouteConfig& route,
+                          const config::UpstreamConfig& up, std::string_view target) {
+  if (route.rewritePrefix) {
+    out += upstreamTarget(route, up, target);
+    return;
+  }
+  target = originForm(target);
+  out += up.basePath;
+  if (!target.starts_with('/')) {
+    out += '/';
+  }
+  out += target;
+}
+
 }  // namespace tg::proxy

@@ -18,6 +18,10 @@ const config::RouteConfig* matchRoute(const config::Config& cfg, std::string_vie
 std::string upstreamTarget(const config::RouteConfig& route, const config::UpstreamConfig& up,
                            std::string_view target);
 
+// The same, appended to `out` (the request path reuses one string per connection).
+void appendUpstreamTarget(std::string& out, const config::RouteConfig& route,
+                          const config::UpstreamConfig& up, std::string_view target);
+
 // The path part of a request target: an absolute-form target ("http://h/p?q") is reduced to
 // "/p", and the query is dropped.
 std::string_view targetPath(std::string_view target);

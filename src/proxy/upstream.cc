@@ -37,7 +37,9 @@ http::Task<bool> openUpstream(ClientConn& c, Exchange& x, size_t idx,
   const config::UpstreamConfig& up = x.cfg().upstreams[idx];
   http::Upstreams& upstreams = *x.gen->upstreams;
   const bool isHead = x.req.method == "HEAD";
-  std::string target = upstreamTarget(*x.route, up, x.req.target);
+  std::string& target = c.target;
+  target.clear();
+  appendUpstreamTarget(target, *x.route, up, x.req.target);
   if (!x.keyParam.empty()) {
     removeQueryParam(target, x.keyParam);
   }

@@ -153,7 +153,8 @@ bool mapDataRange(std::string_view block, bool streamStart, std::string_view dat
     const void* lf = std::memchr(p, '\n', n - pos);
     size_t scan = lf != nullptr ? static_cast<size_t>(static_cast<const char*>(lf) - p) : n - pos;
     const void* cr = std::memchr(p, '\r', scan);
-    size_t eol = pos + (cr != nullptr ? static_cast<size_t>(static_cast<const char*>(cr) - p) : scan);
+    size_t eol =
+        pos + (cr != nullptr ? static_cast<size_t>(static_cast<const char*>(cr) - p) : scan);
     std::string_view line = block.substr(pos, eol - pos);
     if (line.empty()) {
       return false;  // the blank line ending the block
@@ -194,12 +195,20 @@ ResponseTracker::Framing chooseFraming(const RequestInfo& req, int status,
   if (status < 200 || status > 299) {
     return Framing::PassThrough;
   }
-  std::string mime = core::toLower(core::trimOws(contentType.substr(0, contentType.find(';'))));
+  // Lower-cased on the stack: a media type longer than this is no framing we know.
+  const std::string_view raw = core::trimOws(contentType.substr(0, contentType.find(';')));
+  char lower[64];
+  const size_t n = std::min(raw.size(), sizeof lower);
+  for (size_t i = 0; i < n; ++i) {
+    const char c = raw[i];
+    lower[i] = c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+  }
+  const std::string_view mime(lower, raw.size() <= sizeof lower ? n : 0);
   if (mime == "text/event-stream") {
     return Framing::Sse;
   }
-  if (mime.find("ndjson") != std::string::npos || mime.find("jsonl") != std::string::npos ||
-      mime == "application/x-json-stream") {
+  if (mime.find("ndjson") != std::string_view::npos ||
+      mime.find("jsonl") != std::string_view::npos || mime == "application/x-json-stream") {
     return Framing::Ndjson;
   }
   if (req.dialect == Dialect::GeminiStream) {

@@ -76,5 +76,23 @@ TEST(AccessLogTest, OptionalFieldsAppearWhenSet) {
   EXPECT_EQ(v["error"].as_string(), "client_gone");
 }
 
+// Durations are written with exactly three decimals, rounded to the microsecond.
+TEST(AccessLogTest, DurationsHaveThreeDecimals) {
+  for (auto [ms, text] : std::initializer_list<std::pair<double, std::string_view>>{
+           {1.5, "\"duration_ms\":1.500,"},
+           {0.0004, "\"duration_ms\":0.000,"},
+           {0.0006, "\"duration_ms\":0.001,"},
+           {12.3456, "\"duration_ms\":12.346,"},
+           {123456.7, "\"duration_ms\":123456.700,"}}) {
+    AccessRecord r = sample();
+    r.durationMs = ms;
+    r.upstreamFirstByteMs = 0.25;
+    std::string line;
+    formatAccessRecord(line, r);
+    EXPECT_NE(line.find(text), std::string::npos) << line;
+    EXPECT_NE(line.find("\"upstream_first_byte_ms\":0.250"), std::string::npos) << line;
+  }
+}
+
 }  // namespace
 }  // namespace tg::proxy

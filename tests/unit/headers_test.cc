@@ -106,3 +106,40 @@ TEST(AppendChunkHeaderTest, AppendsToExistingContent) {
 
 }  // namespace
 }  // namespace tg::http
+
+namespace tg::http {
+namespace {
+
+TEST(ClassifyFieldTest, EverySpecialNameInAnyCaseAndNothingElse) {
+  const std::pair<std::string_view, Field> cases[] = {
+      {"Host", Field::Host},
+      {"CONTENT-LENGTH", Field::ContentLength},
+      {"content-encoding", Field::ContentEncoding},
+      {"Accept-Encoding", Field::AcceptEncoding},
+      {"expect", Field::Expect},
+      {"X-Request-Id", Field::XRequestId},
+      {"x-forwarded-for", Field::XForwardedFor},
+      {"X-Forwarded-Proto", Field::XForwardedProto},
+      {"x-forwarded-host", Field::XForwardedHost},
+      {"X-Real-IP", Field::XRealIp},
+      {"Forwarded", Field::Forwarded},
+      {"x-mse-consumer", Field::XMseConsumer},
+      {"X-Tokengate-Anything", Field::XTokengate},
+      {"x-tokengate-", Field::XTokengate},
+      {"x-ratelimit-remaining-tokens", Field::XRatelimit},
+      {"TE", Field::HopByHop},
+      {"keep-alive", Field::HopByHop},
+      {"Proxy-Authorization", Field::HopByHop},
+      {"authorization", Field::Other},
+      {"content-type", Field::Other},
+      {"hosts", Field::Other},
+      {"x-request-ids", Field::Other},
+      {"", Field::Other},
+  };
+  for (const auto& [name, want] : cases) {
+    EXPECT_EQ(classifyField(name), want) << name;
+  }
+}
+
+}  // namespace
+}  // namespace tg::http

@@ -111,9 +111,9 @@ TEST(TargetPathTest, LeavesOtherFormsAlone) {
   EXPECT_EQ(targetPath("/a://b"), "/a://b");
 }
 
-// Regression (was a bug in src/proxy/router.cc originForm): for an absolute-form target with a query but no path,
-// the '/' is searched for across the query, so "http://h?next=/admin" becomes "/admin"
-// instead of "/" — routing (and upstreamTarget) act on a path the client never requested.
+// Regression (was a bug in src/proxy/router.cc originForm): for an absolute-form target with a
+// query but no path, the '/' is searched for across the query, so "http://h?next=/admin" becomes
+// "/admin" instead of "/" — routing (and upstreamTarget) act on a path the client never requested.
 // Fixed: "/" (and "/?next=/admin" upstream).
 TEST(TargetPathTest, AbsoluteFormWithQueryButNoPath) {
   EXPECT_EQ(targetPath("http://h?next=/admin"), "/");
@@ -197,6 +197,33 @@ TEST(UpstreamTargetTest, RewriteAndBasePathCombine) {
 TEST(UpstreamTargetTest, RewriteAppliesToAbsoluteForm) {
   EXPECT_EQ(upstreamTarget(rewriting("/v1/", "/api/"), withBase(""), "http://gw/v1/chat?q=1"),
             "/api/chat?q=1");
+}
+
+}  // namespace
+}  // namespace tg::proxy
+
+namespace tg::proxy {
+namespace {
+
+// The request path's allocation-free form builds the same targets.
+TEST(AppendUpstreamTargetTest, SameAsUpstreamTarget) {
+  config::RouteConfig plain;
+  plain.pathPrefix = "/";
+  config::RouteConfig rewrite = plain;
+  rewrite.pathPrefix = "/v1";
+  rewrite.rewritePrefix = "/api";
+  for (const config::RouteConfig* r : {&plain, &rewrite}) {
+    for (std::string_view base : {"", "/openai", "/a/b"}) {
+      config::UpstreamConfig up;
+      up.basePath = std::string(base);
+      for (std::string_view t : {"/v1/chat", "/v1/chat?x=1", "http://gw.example.com/v1/chat?x=1",
+                                 "http://gw.example.com", "http://h?next=/admin"}) {
+        std::string out = "keep:";
+        appendUpstreamTarget(out, *r, up, t);
+        EXPECT_EQ(out, "keep:" + upstreamTarget(*r, up, t)) << t << " base " << base;
+      }
+    }
+  }
 }
 
 }  // namespace

@@ -4,9 +4,12 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "core/log.h"
 
 namespace tg::core {
 namespace {
@@ -70,3 +73,33 @@ TEST(StringsTest, SplitListHonoursCustomSeparator) {
 
 }  // namespace
 }  // namespace tg::core
+
+// core/log.h: the access log's formatting helpers (its hot path).
+TEST(JsonEscape, PlainRunsPassAndSpecialsAreEscaped) {
+  std::string out;
+  tg::core::appendJsonEscaped(out, "plain");
+  EXPECT_EQ(out, "plain");
+  out.clear();
+  tg::core::appendJsonEscaped(out, std::string_view("a\"b\\c\nd\re\tf\x01g\x1f", 14));
+  EXPECT_EQ(out, "a\\\"b\\\\c\\nd\\re\\tf\\u0001g\\u001f");
+  out.clear();
+  tg::core::appendJsonEscaped(out, "\xc3\xa9\"");  // UTF-8 passes untouched
+  EXPECT_EQ(out, "\xc3\xa9\\\"");
+}
+
+TEST(IsoTime, MillisecondsAndTheCachedSecondStayExact) {
+  using namespace std::chrono;
+  const system_clock::time_point t{milliseconds(1764261674123)};  // 2025-11-27T16:41:14.123Z
+  std::string out;
+  tg::core::appendIsoTime(out, t);
+  EXPECT_EQ(out, "2025-11-27T16:41:14.123Z");
+  out.clear();
+  tg::core::appendIsoTime(out, t + milliseconds(877));  // the next second: the cache moves on
+  EXPECT_EQ(out, "2025-11-27T16:41:15.000Z");
+  out.clear();
+  tg::core::appendIsoTime(out, t - milliseconds(124));  // back again
+  EXPECT_EQ(out, "2025-11-27T16:41:13.999Z");
+  out.clear();
+  tg::core::appendIsoTime(out, system_clock::time_point{milliseconds(7)});
+  EXPECT_EQ(out, "1970-01-01T00:00:00.007Z");
+}
