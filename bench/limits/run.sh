@@ -3,8 +3,10 @@
 # per-consumer token limit on every request in the embedded store, and with the same limit in
 # a local Redis, beside the direct baseline, in ONE run of ../shared/bench (interleaved runs,
 # same machine state).
-# Targets (issues 4 and 5): tokengate_limited >= 95% of tokengate's throughput;
-# tokengate_redis >= 80% of tokengate_limited's.
+# Targets (issues 4, 5 and 12): tokengate_limited >= 95% of tokengate's throughput;
+# tokengate_redis >= 80% of tokengate_limited's; tokengate_limited's CPU per request <= nginx's
+# and its throughput >= nginx's at json and sse c=64, its c=1 +p50 within 10 us of nginx's
+# (HAProxy beside them as the second anchor).
 # Redis: one redis-server per scenario (picked through the scenario's upstream port), pinned to
 # the load core beside wrk and the mock upstream, so its CPU per request can be reported per
 # scenario after the run: Redis process CPU / requests the gateway served (its access log
@@ -40,13 +42,14 @@ done
 cat > "$WORK/targets.conf" <<TARGETS
 direct | - |
 nginx | {BENCH}/targets/nginx.sh {PORT} {UPSTREAM_PORT} {RUN} |
+haproxy | {BENCH}/targets/haproxy.sh {PORT} {UPSTREAM_PORT} {RUN} |
 tokengate | env TOKENGATE_BIN=$ROOT/build/tokengate TOKENGATE_CONFIG=$ROOT/bench/limits/unlimited.yaml {BENCH}/targets/tokengate.sh {PORT} {UPSTREAM_PORT} {RUN} |
 tokengate_limited | env TOKENGATE_BIN=$ROOT/build/tokengate TOKENGATE_CONFIG=$ROOT/bench/limits/limited.yaml {BENCH}/targets/tokengate.sh {PORT} {UPSTREAM_PORT} {RUN} |
 tokengate_redis | env TOKENGATE_BIN=$ROOT/build/tokengate TOKENGATE_CONFIG=$WORK/redis-{UPSTREAM_PORT}.yaml {BENCH}/targets/tokengate.sh {PORT} {UPSTREAM_PORT} {RUN} |
 TARGETS
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 while read -r sc port pid; do echo "$sc $(ticks "$pid")" >>"$WORK/ticks0"; done <"$WORK/redis.list"
-TARGETS_FILE=$WORK/targets.conf TARGETS=${TARGETS:-"direct nginx tokengate tokengate_limited tokengate_redis"} \
+TARGETS_FILE=$WORK/targets.conf TARGETS=${TARGETS:-"direct nginx haproxy tokengate tokengate_limited tokengate_redis"} \
   DURATION=${DURATION:-5} REPS=${REPS:-3} WARMUP=${WARMUP:-2} CONNS=${CONNS:-"1 64"} \
   SCENARIOS=$SCENARIOS UP_PORT_BASE=$UP_PORT_BASE bash "$SHARED/run.sh"
 echo "Redis per request (process CPU of the scenario's redis-server / requests the gateway served):"

@@ -1,6 +1,7 @@
 #include "usage/extract.h"
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -131,20 +132,20 @@ __attribute__((target("avx2"))) inline __m256i classify(__m256i v, __m256i lo, _
 }
 
 __attribute__((target("avx2"))) size_t scanAvx2(const char* d, size_t n, size_t& nullUsage,
-                                                 bool& hit) {
+                                                bool& hit) {
   // Low-nibble and high-nibble tables (the same 16 bytes in both lanes).
   // first:  a=0x61 g=0x67 r=0x72 l=0x6c f=0x66 \\=0x5c
-  const __m256i firstLo = _mm256_setr_epi8(0, 1, 4, 0, 0, 0, 16, 2, 0, 0, 0, 0, 8 | 32, 0, 0, 0,
-                                           0, 1, 4, 0, 0, 0, 16, 2, 0, 0, 0, 0, 8 | 32, 0, 0, 0);
-  const __m256i firstHi = _mm256_setr_epi8(0, 0, 0, 0, 0, 32, 1 | 2 | 8 | 16, 4, 0, 0, 0, 0, 0, 0,
-                                           0, 0, 0, 0, 0, 0, 0, 32, 1 | 2 | 8 | 16, 4, 0, 0, 0, 0,
-                                           0, 0, 0, 0);
+  const __m256i firstLo = _mm256_setr_epi8(0, 1, 4, 0, 0, 0, 16, 2, 0, 0, 0, 0, 8 | 32, 0, 0, 0, 0,
+                                           1, 4, 0, 0, 0, 16, 2, 0, 0, 0, 0, 8 | 32, 0, 0, 0);
+  const __m256i firstHi =
+      _mm256_setr_epi8(0, 0, 0, 0, 0, 32, 1 | 2 | 8 | 16, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                       32, 1 | 2 | 8 | 16, 4, 0, 0, 0, 0, 0, 0, 0, 0);
   // second: g=0x67 s=0x73 r=0x72 _=0x5f a=0x61 u=0x75
-  const __m256i secondLo = _mm256_setr_epi8(0, 16, 4, 2, 0, 32, 0, 1, 0, 0, 0, 0, 0, 0, 0, 8,
-                                            0, 16, 4, 2, 0, 32, 0, 1, 0, 0, 0, 0, 0, 0, 0, 8);
-  const __m256i secondHi = _mm256_setr_epi8(0, 0, 0, 0, 0, 8, 1 | 16, 2 | 4 | 32, 0, 0, 0, 0, 0,
-                                            0, 0, 0, 0, 0, 0, 0, 0, 8, 1 | 16, 2 | 4 | 32, 0, 0,
-                                            0, 0, 0, 0, 0, 0);
+  const __m256i secondLo = _mm256_setr_epi8(0, 16, 4, 2, 0, 32, 0, 1, 0, 0, 0, 0, 0, 0, 0, 8, 0, 16,
+                                            4, 2, 0, 32, 0, 1, 0, 0, 0, 0, 0, 0, 0, 8);
+  const __m256i secondHi =
+      _mm256_setr_epi8(0, 0, 0, 0, 0, 8, 1 | 16, 2 | 4 | 32, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                       8, 1 | 16, 2 | 4 | 32, 0, 0, 0, 0, 0, 0, 0, 0);
   const __m256i zero = _mm256_setzero_si256();
   // n >= 33. The last block overlaps the one before it (keywordAt() may run twice on an
   // anchor: same answer), so no byte-wise tail is left.
@@ -154,7 +155,8 @@ __attribute__((target("avx2"))) size_t scanAvx2(const char* d, size_t n, size_t&
     }
     __m256i v0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(d + i));
     __m256i v1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(d + i + 1));
-    __m256i both = _mm256_and_si256(classify(v0, firstLo, firstHi), classify(v1, secondLo, secondHi));
+    __m256i both =
+        _mm256_and_si256(classify(v0, firstLo, firstHi), classify(v1, secondLo, secondHi));
     auto mask = ~static_cast<uint32_t>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(both, zero)));
     if (blockHasWord(d, n, i, mask, nullUsage)) {
       hit = true;
@@ -246,6 +248,88 @@ Usage UsageExtractor::timingsUsage() const {
   return u;
 }
 
+namespace {
+
+// The root members onDocument() looks at, found in ONE pass over the root object instead of a
+// linear at_key() per name (a provider document is asked for a dozen names). The first member
+// of a name wins, as with at_key().
+class RootMembers {
+ public:
+  enum Name : uint8_t {
+    kType,
+    kDone,
+    kError,
+    kUsage,
+    kChoices,
+    kMessage,
+    kTimings,
+    kResponse,
+    kCandidates,
+    kEvalCount,
+    kUsageMetadata,
+    kPromptEvalCount,
+    kCount
+  };
+
+  explicit RootMembers(object obj) {
+    for (const simdjson::dom::key_value_pair member : obj) {
+      const int n = nameOf(member.key);
+      if (n >= 0 && (have_ & (1u << n)) == 0) {
+        values_[n] = member.value;
+        have_ |= 1u << n;
+      }
+    }
+  }
+  bool get(Name n, element& out) const {
+    if ((have_ & (1u << n)) == 0) {
+      return false;
+    }
+    out = values_[n];
+    return true;
+  }
+  bool obj(Name n, simdjson::dom::object& out) const {
+    return (have_ & (1u << n)) != 0 && values_[n].get_object().get(out) == SUCCESS;
+  }
+  bool arr(Name n, simdjson::dom::array& out) const {
+    return (have_ & (1u << n)) != 0 && values_[n].get_array().get(out) == SUCCESS;
+  }
+  bool str(Name n, std::string_view& out) const {
+    return (have_ & (1u << n)) != 0 && values_[n].get_string().get(out) == SUCCESS;
+  }
+  bool boolean(Name n, bool& out) const {
+    return (have_ & (1u << n)) != 0 && values_[n].get_bool().get(out) == SUCCESS;
+  }
+
+ private:
+  static int nameOf(std::string_view k) {
+    switch (k.size()) {
+      case 4:
+        return k == "type" ? kType : k == "done" ? kDone : -1;
+      case 5:
+        return k == "error" ? kError : k == "usage" ? kUsage : -1;
+      case 7:
+        return k == "choices"   ? kChoices
+               : k == "message" ? kMessage
+               : k == "timings" ? kTimings
+                                : -1;
+      case 8:
+        return k == "response" ? kResponse : -1;
+      case 10:
+        return k == "candidates" ? kCandidates : k == "eval_count" ? kEvalCount : -1;
+      case 13:
+        return k == "usageMetadata" ? kUsageMetadata : -1;
+      case 17:
+        return k == "prompt_eval_count" ? kPromptEvalCount : -1;
+      default:
+        return -1;
+    }
+  }
+  std::array<element, kCount> values_{};
+  uint32_t have_ = 0;
+};
+
+}  // namespace
+
 UsageExtractor::Facts UsageExtractor::onDocument(std::string_view json, std::string_view sseType,
                                                  bool wholeBody) {
   Facts facts;
@@ -260,22 +344,23 @@ UsageExtractor::Facts UsageExtractor::onDocument(std::string_view json, std::str
   }
   facts.parsed = true;
   ++documents_;
+  const RootMembers members(obj);
 
   std::string_view type;
-  if (!stringField(obj, "type", type) && sseType != "message") {
+  if (!members.str(RootMembers::kType, type) && sseType != "message") {
     type = sseType;
   }
   object inner;
-  if (type == "error" || type == "response.failed" || objectField(obj, "error", inner)) {
+  if (type == "error" || type == "response.failed" || members.obj(RootMembers::kError, inner)) {
     sawError_ = true;
   }
 
   // OpenAI-style usage at the root (also Anthropic message_delta and whole bodies).
   array choices;
-  bool hasChoices = arrayField(obj, "choices", choices) && choices.size() > 0;
+  bool hasChoices = members.arr(RootMembers::kChoices, choices) && choices.size() > 0;
   object usage;
   element usageValue;
-  bool hasUsage = field(obj, "usage", usageValue);
+  bool hasUsage = members.get(RootMembers::kUsage, usageValue);
   if (hasUsage && usageValue.is_null()) {
     facts.usageNull = true;
   } else if (hasUsage && usageValue.get_object().get(usage) == SUCCESS) {
@@ -296,11 +381,11 @@ UsageExtractor::Facts UsageExtractor::onDocument(std::string_view json, std::str
     }
   }
   // Anthropic message_start: the input counts (output is a placeholder until message_delta).
-  if (objectField(obj, "message", inner) && objectField(inner, "usage", usage)) {
+  if (members.obj(RootMembers::kMessage, inner) && objectField(inner, "usage", usage)) {
     observeUsage(usage);
   }
   // Responses API: terminal events carry the whole response.
-  if (objectField(obj, "response", inner) && objectField(inner, "usage", usage)) {
+  if (members.obj(RootMembers::kResponse, inner) && objectField(inner, "usage", usage)) {
     bool terminal = type == "response.completed" || type == "response.incomplete" ||
                     type == "response.failed" || wholeBody;
     if (observeUsage(usage) && terminal) {
@@ -308,10 +393,10 @@ UsageExtractor::Facts UsageExtractor::onDocument(std::string_view json, std::str
     }
   }
   // Gemini: cumulative on every chunk; final on the chunk with a finishReason.
-  if (objectField(obj, "usageMetadata", usage)) {
+  if (members.obj(RootMembers::kUsageMetadata, usage)) {
     bool terminal = wholeBody;
     array candidates;
-    if (arrayField(obj, "candidates", candidates)) {
+    if (members.arr(RootMembers::kCandidates, candidates)) {
       for (element c : candidates) {
         object cand;
         std::string_view reason;
@@ -328,13 +413,13 @@ UsageExtractor::Facts UsageExtractor::onDocument(std::string_view json, std::str
   // Ollama native: counts at the root of the done:true object.
   element count;
   bool ollama = false;
-  if (field(obj, "prompt_eval_count", count)) {
+  if (members.get(RootMembers::kPromptEvalCount, count)) {
     if (auto v = readCount(count)) {
       raw_.input = v;
       ollama = true;
     }
   }
-  if (field(obj, "eval_count", count)) {
+  if (members.get(RootMembers::kEvalCount, count)) {
     if (auto v = readCount(count)) {
       raw_.output = v;
       ollama = true;
@@ -343,13 +428,13 @@ UsageExtractor::Facts UsageExtractor::onDocument(std::string_view json, std::str
   if (ollama) {
     anyUsage_ = true;
     bool done = false;
-    if ((obj.at_key("done").get_bool().get(done) == SUCCESS && done) || wholeBody) {
+    if ((members.boolean(RootMembers::kDone, done) && done) || wholeBody) {
       finalUsage_ = true;
     }
   }
   // llama.cpp: timings on the last chunk, with or without include_usage.
   object timings;
-  if (objectField(obj, "timings", timings)) {
+  if (members.obj(RootMembers::kTimings, timings)) {
     auto read = [&](std::string_view key, uint64_t& slot) {
       element e;
       if (field(timings, key, e)) {
@@ -397,7 +482,8 @@ bool UsageExtractor::textOnly(std::string_view json, size_t& nullUsage) {
 #endif
 #if defined(__SSE2__)
   auto pair = [](__m128i v0, __m128i v1, char a, char b) {
-    return _mm_and_si128(_mm_cmpeq_epi8(v0, _mm_set1_epi8(a)), _mm_cmpeq_epi8(v1, _mm_set1_epi8(b)));
+    return _mm_and_si128(_mm_cmpeq_epi8(v0, _mm_set1_epi8(a)),
+                         _mm_cmpeq_epi8(v1, _mm_set1_epi8(b)));
   };
   for (; n >= 17 && i < n; i += 16) {
     if (i + 17 > n) {
@@ -405,10 +491,10 @@ bool UsageExtractor::textOnly(std::string_view json, size_t& nullUsage) {
     }
     __m128i v0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(d + i));
     __m128i v1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(d + i + 1));
-    __m128i m = _mm_or_si128(
-        _mm_or_si128(_mm_or_si128(pair(v0, v1, 'a', 'g'), pair(v0, v1, 'g', 's')),
-                     _mm_or_si128(pair(v0, v1, 'r', 'r'), pair(v0, v1, 'l', '_'))),
-        _mm_or_si128(pair(v0, v1, 'f', 'a'), pair(v0, v1, '\\', 'u')));
+    __m128i m =
+        _mm_or_si128(_mm_or_si128(_mm_or_si128(pair(v0, v1, 'a', 'g'), pair(v0, v1, 'g', 's')),
+                                  _mm_or_si128(pair(v0, v1, 'r', 'r'), pair(v0, v1, 'l', '_'))),
+                     _mm_or_si128(pair(v0, v1, 'f', 'a'), pair(v0, v1, '\\', 'u')));
     if (blockHasWord(d, n, i, static_cast<uint32_t>(_mm_movemask_epi8(m)), nullUsage)) {
       return false;
     }
@@ -429,8 +515,8 @@ bool UsageExtractor::textOnly(std::string_view json, size_t& nullUsage) {
 bool UsageExtractor::deferIfTextOnly(std::string_view json, std::string_view sseType,
                                      size_t* nullUsage) {
   size_t nullAt = std::string_view::npos;
-  if (!collectText_ || sseType.size() > 255 || sseType == "error" ||
-      sseType == "response.failed" || !textOnly(json, nullAt)) {
+  if (!collectText_ || sseType.size() > 255 || sseType == "error" || sseType == "response.failed" ||
+      !textOnly(json, nullAt)) {
     return false;
   }
   if (nullUsage != nullptr) {

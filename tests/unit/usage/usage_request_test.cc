@@ -308,6 +308,9 @@ TEST(InjectIncludeUsage, ResultIsValidJsonForTrickyBodies) {
            std::string(R"({"messages":[{"content":"\"stream_options\":{}"}],"stream":true})"),
            std::string(R"(  {"a":[{"b":"]}"}],"c":"\\"}  )"),
            std::string(R"({"stream_options":{"x":[1,{"include_usage":false}]}})"),
+           // Runs of backslashes before quotes (the scanner jumps from quote to quote).
+           std::string(R"({"a":"\\\"}\\","b":"\\","c":"x\"\\\"y","stream":true})"),
+           std::string(R"({"\\":"\"","stream_options":{"include_usage":false}})"),
        }) {
     ASSERT_TRUE(injectIncludeUsage(body)) << body;
     EXPECT_TRUE(includeUsageIsTrue(body)) << body;
