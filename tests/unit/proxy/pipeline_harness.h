@@ -200,13 +200,9 @@ class PipelineHarness {
         services_{gen_,     store_,  nullptr,    &keyCap_,      nullptr,     &recorder_,
                   &totals_, nullptr, accessLog_, rateLimitLog_, requestIds_, draining_} {}
 
+  // After a run that timed out, coroutines still suspended are destroyed with the io_context,
+  // never resumed (their captures may be gone by then).
   ~PipelineHarness() {
-    if (live_ > 0) {
-      // Only after a failed run: unwind what is still suspended before its objects go.
-      shutdown();
-      io_.restart();
-      io_.run_for(100ms);
-    }
     clients_.clear();
     upstreams_->closeIdle();
     accessLog_.flush();
@@ -266,6 +262,12 @@ class PipelineHarness {
     });
     io_.restart();
     io_.run();
+    if (timedOut_) {
+      // Unwind what can still end while the test's objects exist: hang up every client.
+      shutdown();
+      io_.restart();
+      io_.run_for(100ms);
+    }
     finish_ = nullptr;
   }
   bool timedOut() const { return timedOut_; }

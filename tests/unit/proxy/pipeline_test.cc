@@ -4,6 +4,7 @@
 // the client gets back, including the gateway's own answers. Limits and settlement when a
 // response ends early: pipeline_limits_test.cc.
 
+#include <gtest/gtest-spi.h>
 #include <gtest/gtest.h>
 
 #include "pipeline_harness.h"
@@ -365,6 +366,28 @@ TEST(PipelineTest, StalePooledConnectionIsRetriedOnAFreshOne) {
   EXPECT_EQ(r2.body, kChatJson);
   EXPECT_EQ(h.upstreams().counts(0).reused, 1u) << "the stale connection was tried first";
   EXPECT_EQ(h.upstreams().counts(0).connects, 2u);
+}
+
+// The harness itself: a test whose coroutines never finish fails at its guard time (and its
+// still-suspended coroutines are torn down safely) instead of hanging the suite.
+TEST(PipelineHarnessTest, AHungTestFailsAtItsGuardInsteadOfHanging) {
+  PipelineHarness h(kBaseConfig);
+  Signal never(h.executor());
+  h.upstreams().setHandler([&](HttpPeer& p) -> http::Task<void> {
+    std::optional<WireRequest> r = co_await p.readRequest();
+    co_await never.wait();  // an upstream that never answers, with no timeout to save it
+  });
+  EXPECT_NONFATAL_FAILURE(h.run(
+                              [&]() -> http::Task<void> {
+                                auto& c = h.connect();
+                                std::string req =
+                                    post("/v1/chat/completions", chatBody(), {kAlice});
+                                co_await c->send(req);
+                                WireResponse r = co_await c->readResponse();
+                              },
+                              50ms),
+                          "did not finish within its guard time");
+  EXPECT_TRUE(h.timedOut());
 }
 
 }  // namespace
