@@ -6,6 +6,15 @@ namespace tg::http {
 
 using core::iequals;
 
+std::optional<std::string_view> headerValue(const HeaderList& headers, std::string_view name) {
+  for (const auto& h : headers) {
+    if (core::iequals(h.name, name)) {
+      return h.value;
+    }
+  }
+  return std::nullopt;
+}
+
 std::string_view findHeader(const HeaderList& headers, std::string_view name) {
   for (const auto& h : headers) {
     if (iequals(h.name, name)) {

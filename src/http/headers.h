@@ -4,6 +4,7 @@
 // forward. Pure functions; no I/O.
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -19,6 +20,8 @@ using HeaderList = std::vector<HeaderField>;
 
 // First value of `name` (case-insensitive), or "" when absent.
 std::string_view findHeader(const HeaderList& headers, std::string_view name);
+// The same, telling an absent field (nullopt) from an empty one.
+std::optional<std::string_view> headerValue(const HeaderList& headers, std::string_view name);
 bool hasHeader(const HeaderList& headers, std::string_view name);
 
 // The fields a proxy treats specially, recognised by classifyField() in one switch on the

@@ -29,22 +29,13 @@ http::Task<void> awaitStart(const std::function<bool(std::function<void()>)>& st
   co_await net::async_initiate<decltype(net::use_awaitable), void()>(initiate, net::use_awaitable);
 }
 
-std::optional<std::string_view> firstHeader(const http::Request& req, std::string_view name) {
-  for (const auto& h : req.headers) {
-    if (core::iequals(h.name, name)) {
-      return h.value;
-    }
-  }
-  return std::nullopt;
-}
-
 // The request's facts for rule matching. The client IP is the peer, or with trusted proxies
 // the last untrusted address of X-Forwarded-For (every such header, in order).
 limiter::RequestFacts factsOf(const ClientConn& c, Exchange& x) {
   limiter::RequestFacts f;
   f.consumer = x.consumer;
   f.apiKeyId = x.apiKeyId;
-  f.header = [&x](std::string_view n) { return firstHeader(x.req, n); };
+  f.header = [&x](std::string_view n) { return http::headerValue(x.req.headers, n); };
   f.query = targetQuery(x.req.target);
   f.cookies = x.req.header("cookie");
   f.model = x.acct->request()->model;

@@ -75,6 +75,10 @@ struct Exchange {
   std::string_view requestId() const { return {requestIdBuf.data(), requestIdBuf.size()}; }
   std::chrono::system_clock::time_point wallStart;
   std::chrono::steady_clock::time_point start;
+  double msSinceStart() const {
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+        .count();
+  }
 
   // The request (parsed by http::RequestReader; views into its arena) and where it goes.
   http::Request req;

@@ -6,19 +6,7 @@
 
 namespace tg::proxy {
 
-namespace {
-
-// First value of a request header by lower-case name, nullopt when absent.
-std::optional<std::string_view> firstHeader(const http::Request& req, std::string_view name) {
-  for (const auto& h : req.headers) {
-    if (core::iequals(h.name, name)) {
-      return h.value;
-    }
-  }
-  return std::nullopt;
-}
-
-}  // namespace
+namespace {}  // namespace
 
 // Key-auth: the consumer of the presented gateway key (Authorization: Bearer, x-api-key, or the
 // configured header or query parameter), never from a header a client could set to a name.
@@ -30,7 +18,7 @@ bool identify(ClientConn& c, Exchange& x) {
   if (mode == config::KeyAuth::Off || set.consumers.empty()) {
     return mode != config::KeyAuth::Required;  // required with no consumers: nobody passes
   }
-  auto header = [&x](std::string_view n) { return firstHeader(x.req, n); };
+  auto header = [&x](std::string_view n) { return http::headerValue(x.req.headers, n); };
   limiter::KeySource source;
   std::optional<std::string> key =
       limiter::presentedKey(set.keySources, header, targetQuery(x.req.target), &source);

@@ -8,10 +8,6 @@ namespace tg::proxy {
 
 namespace {
 
-double msSince(std::chrono::steady_clock::time_point t) {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
-}
-
 // Appends `bytes` to the client's output in the response's framing.
 void frame(std::string& out, std::string_view bytes, Framing framing) {
   if (bytes.empty()) {
@@ -54,7 +50,7 @@ http::Task<void> relay(ClientConn& c, Exchange& x, const Services& s, http::Resp
     c.fwd.clear();
     if (!c.body.empty()) {
       if (!x.firstBodyMs) {
-        x.firstBodyMs = msSince(x.start);  // a stream's first event: time to first token
+        x.firstBodyMs = x.msSinceStart();  // a stream's first event: time to first token
       }
       acct.relay(c.body, c.fwd);
       c.body.clear();
@@ -70,7 +66,7 @@ http::Task<void> relay(ClientConn& c, Exchange& x, const Services& s, http::Resp
       }
       // The upstream's part is over: free its connection and settle before the client has
       // the last byte (relay.h).
-      x.upstreamDoneMs = msSince(x.start);
+      x.upstreamDoneMs = x.msSinceStart();
       tried.finish(tried.failedStatus(x.resp.status));
       if (upstreamOk && parser.reusable()) {
         ++c.upstream->requests;
@@ -129,7 +125,7 @@ http::Task<void> relay(ClientConn& c, Exchange& x, const Services& s, http::Resp
   c.fwd.clear();
   acct.end(false, c.fwd);  // no-op when the body ended cleanly
   if (!x.upstreamDoneMs) {
-    x.upstreamDoneMs = msSince(x.start);
+    x.upstreamDoneMs = x.msSinceStart();
   }
   // The upstream failed when its status says so or its response broke off (not when the
   // client left).

@@ -16,10 +16,6 @@ namespace {
 
 using SteadyClock = std::chrono::steady_clock;
 
-double msSince(SteadyClock::time_point t) {
-  return std::chrono::duration<double, std::milli>(SteadyClock::now() - t).count();
-}
-
 // Why an upstream gave no response head: what the client is answered.
 struct UpstreamError {
   int status = 502;
@@ -80,7 +76,7 @@ http::Task<bool> openUpstream(ClientConn& c, Exchange& x, size_t idx,
       }
       if (!gotBytes) {
         gotBytes = true;
-        x.firstByteMs = msSince(x.start);
+        x.firstByteMs = x.msSinceStart();
       }
       ub.commit(n);
       http::error_code pec;
