@@ -16,7 +16,7 @@ trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev
 bash "$SHARED/upstream/mock-upstream.sh" "$OUT" 18980 18981 18982 18983 >/dev/null 2>&1 &
 PIDS+=($!)
 sed -e "s/{PORT}/18990/g" -e "s/{UPSTREAM_PORT}/$UPORT/g" "$CFG" >"$OUT/c.yaml"
-valgrind --tool=callgrind --callgrind-out-file="$OUT/cg.out" "$BIN" run --config "$OUT/c.yaml" \
+valgrind --tool=callgrind --compress-strings=no --callgrind-out-file="$OUT/cg.out" "$BIN" run --config "$OUT/c.yaml" \
   >"$OUT/tg.log" 2>&1 &
 VG=$!
 PIDS+=($VG)

@@ -88,10 +88,14 @@ void Exchange::reset() {
 http::Task<void> writeAnswer(ClientConn& c, Exchange& x) {
   c.deadline.expiresAfter(c.limits.idleTimeout);
   http::error_code ec;
-  co_await c.stream.write(http::net::buffer(c.out), ec);
-  x.bytesOut += c.out.size();
+  x.bytesOut += co_await c.stream.write(http::net::buffer(c.out), ec);
   if (ec) {
+    // The client did not take the answer: the log says so (the answer's own error, such as
+    // rate_limited, is kept when there is one).
     x.keepAlive = false;
+    if (x.error == ExchangeError::None) {
+      x.error = ExchangeError::ClientGone;
+    }
   }
 }
 

@@ -35,6 +35,12 @@ http::Task<void> answerReadFailure(ClientConn& c, Exchange& x, const Services& s
   co_await lingeringClose(c);
 }
 
+// The 401 of a caller the route does not let in. `failed`: the status of a body that could not
+// be read; the connection then closes, after draining (bounded) the unread rest of the body so
+// the client can read the answer, unless the body timed out.
+http::Task<void> answerUnidentified(ClientConn& c, Exchange& x, const Services& s,
+                                    http::ReadStatus failed = http::ReadStatus::Ok);
+
 // Inspect: for an LLM call (a known dialect path), the dialect, model, stream flag, output cap
 // and a cheap prompt estimate (proxy/accounting.h). False when the body is not valid JSON
 // (answered 400).
@@ -47,6 +53,19 @@ http::Task<bool> inspect(ClientConn& c, Exchange& x, const Services& s, std::str
   }
   co_await sendError(c, x, s, 400, ExchangeError::InvalidJson, "invalid request body: " + bad);
   co_return false;
+}
+
+http::Task<void> answerUnidentified(ClientConn& c, Exchange& x, const Services& s,
+                                    http::ReadStatus failed) {
+  std::string_view msg = x.keyPresented
+                             ? "Incorrect API key provided."
+                             : "Missing API key: send it as 'Authorization: Bearer <key>' or "
+                               "in the header or parameter this gateway is configured to read.";
+  const bool readFailed = failed != http::ReadStatus::Ok;
+  co_await sendError(c, x, s, 401, ExchangeError::InvalidApiKey, msg, readFailed);
+  if (readFailed && failed != http::ReadStatus::Timeout) {
+    co_await lingeringClose(c);
+  }
 }
 
 // Everything between a readable request and its settlement: the stages in order, until one
@@ -64,11 +83,7 @@ http::Task<void> serveReadRequest(ClientConn& c, Exchange& x, const Services& s,
     co_return;
   }
   if (!identified) {
-    std::string_view msg = x.keyPresented
-                               ? "Incorrect API key provided."
-                               : "Missing API key: send it as 'Authorization: Bearer <key>' or "
-                                 "in the header or parameter this gateway is configured to read.";
-    co_await sendError(c, x, s, 401, ExchangeError::InvalidApiKey, msg);
+    co_await answerUnidentified(c, x, s);
     co_return;
   }
   const bool inspected = co_await inspect(c, x, s, path);
@@ -114,10 +129,14 @@ http::Task<bool> serveExchange(ClientConn& c, Exchange& x, const Services& s) {
     }
   }
   bool identified = true;
+  // Identify before the body is read or parsed: an unauthenticated caller is answered 401
+  // whatever its body holds (also a declared length over the limit: the head is whole then).
+  // The body is still read (bounded) so the connection stays usable.
+  if (x.route &&
+      (rr.status == http::ReadStatus::Ok || rr.status == http::ReadStatus::BodyTooLarge)) {
+    identified = identify(c, x);
+  }
   if (rr.status == http::ReadStatus::Ok) {
-    // Identify before the body is read or parsed: an unauthenticated caller is answered 401
-    // whatever its body holds. The body is still read (bounded) so the connection stays usable.
-    identified = !x.route || identify(c, x);
     rr = co_await c.reader.readBody(x.req);
     if (rr.status == http::ReadStatus::IoError) {
       co_return false;
@@ -128,6 +147,10 @@ http::Task<bool> serveExchange(ClientConn& c, Exchange& x, const Services& s) {
     x.keepAlive = x.req.keepAlive && (maxReq == 0 || c.served < maxReq);
     co_await serveReadRequest(c, x, s, path, identified);
     settle(x, s);  // exactly once, whatever happened to the response
+  } else if (!identified && rr.status != http::ReadStatus::Closed) {
+    // A body that could not be read (too large, too slow, badly framed) from a caller who is
+    // not let in: the caller learns only that its key is wrong, never the gateway's limits.
+    co_await answerUnidentified(c, x, s, rr.status);
   } else {
     co_await answerReadFailure(c, x, s, rr);
   }

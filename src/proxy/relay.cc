@@ -77,14 +77,13 @@ http::Task<void> relay(ClientConn& c, Exchange& x, const Services& s, http::Resp
     if (!c.out.empty()) {
       c.deadline.expiresAfter(c.limits.idleTimeout);
       http::error_code wec;
-      co_await c.stream.write(http::net::buffer(c.out), wec);
+      x.bytesOut += co_await c.stream.write(http::net::buffer(c.out), wec);
       if (wec) {
         x.error = ExchangeError::ClientGone;
         x.keepAlive = false;
         upstreamOk = false;
         break;
       }
-      x.bytesOut += c.out.size();
       c.out.clear();
     }
     if (done) {

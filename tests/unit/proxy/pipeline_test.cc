@@ -320,6 +320,32 @@ TEST(PipelineTest, BodyOverTheLimitIsAnswered413BeforeItIsReadAndTheConnectionCl
   EXPECT_EQ(h.upstreams().counts(1).connects, 0u);
 }
 
+// A caller without a key learns that its key is missing, not the gateway's body limit: the
+// 401 wins over the 413, and the connection closes (the body was not read).
+TEST(PipelineTest, BodyOverTheLimitWithoutAKeyIsAnswered401AndTheConnectionCloses) {
+  std::string yaml = kBaseConfig;
+  yaml.insert(yaml.find("upstreams:"), "limits: {max_body_bytes: 64}\n");
+  PipelineHarness h(yaml);
+  WireResponse resp;
+  bool closed = false;
+  h.run([&]() -> http::Task<void> {
+    auto& c = h.connect();
+    std::string head =
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: gw.test\r\n"
+        "Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n";
+    co_await c->send(head);
+    resp = co_await c->readResponse();
+    closed = co_await c->readEof();
+  });
+
+  EXPECT_EQ(resp.status, 401) << resp.body;
+  EXPECT_NE(resp.body.find(R"("code":"invalid_api_key")"), std::string::npos) << resp.body;
+  EXPECT_EQ(resp.body.find("exceeds"), std::string::npos) << resp.body;
+  EXPECT_EQ(resp.header("connection"), "close");
+  EXPECT_TRUE(closed);
+  EXPECT_EQ(h.upstreams().counts(0).connects, 0u);
+}
+
 TEST(PipelineTest, UnknownPathIsAnswered404AndTheConnectionStaysOpen) {
   PipelineHarness h(kBaseConfig);
   h.upstreams().setHandler(answerJson(kChatJson, nullptr));
@@ -338,6 +364,33 @@ TEST(PipelineTest, UnknownPathIsAnswered404AndTheConnectionStaysOpen) {
   EXPECT_NE(missing.body.find(R"("code":"route_not_found")"), std::string::npos) << missing.body;
   EXPECT_NE(missing.body.find("no route for /nowhere"), std::string::npos) << missing.body;
   EXPECT_EQ(ok.status, 200);
+}
+
+// An answer of the gateway's own that the client does not take (it left): the access log keeps
+// the answer's error, counts only the bytes that went out, and the connection is closed.
+TEST(PipelineTest, OwnAnswerTheClientDoesNotTakeCountsOnlyTheBytesSent) {
+  PipelineHarness h(kBaseConfig);
+  std::string got;
+  bool closed = false;
+  PipelineHarness::Client* client = nullptr;
+  h.run([&]() -> http::Task<void> {
+    auto& c = h.connect();
+    client = &c;
+    c.serverEnd->failWritesAfter(7);
+    std::string get = "GET /nowhere HTTP/1.1\r\nHost: gw.test\r\n\r\n";
+    co_await c->send(get);
+    co_await c->readEof();  // the 7 bytes that went out
+    got = c->pending();
+    closed = c.serverDone;
+  });
+
+  EXPECT_EQ(got, "HTTP/1.");
+  EXPECT_TRUE(closed || client->serverDone) << "the connection stays open";
+  std::vector<std::string> log = h.accessLog();
+  ASSERT_EQ(log.size(), 1u);
+  EXPECT_NE(log[0].find(R"("status":404)"), std::string::npos) << log[0];
+  EXPECT_NE(log[0].find(R"("bytes_out":7,)"), std::string::npos) << log[0];
+  EXPECT_NE(log[0].find(R"("error":"route_not_found")"), std::string::npos) << log[0];
 }
 
 // A pooled connection the upstream closed while it was idle: the request is retried once on a
