@@ -514,18 +514,7 @@ http::Task<void> serveConnection(std::shared_ptr<State> st, tcp::socket sock) {
   c->stream.close();
 }
 
-void logStray(std::exception_ptr e) {
-  if (!e) {
-    return;
-  }
-  try {
-    std::rethrow_exception(e);
-  } catch (const std::exception& ex) {
-    core::logError("admin: unexpected exception", {{"what", ex.what()}});
-  } catch (...) {
-    core::logError("admin: unexpected exception");
-  }
-}
+void logStray(std::exception_ptr e) { core::logStrayException(e, "admin: unexpected exception"); }
 
 http::Task<void> acceptLoop(std::shared_ptr<State> st) {
   net::steady_timer backoff(st->ex);

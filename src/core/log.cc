@@ -112,6 +112,24 @@ void appendIsoTime(std::string& out, std::chrono::system_clock::time_point t) {
   out += 'Z';
 }
 
+void logStrayException(std::exception_ptr e, std::string_view msg, LogField context) {
+  if (!e) {
+    return;
+  }
+  std::string what = "unknown exception";
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    what = ex.what();
+  } catch (...) {
+  }
+  if (context.first.empty()) {
+    logError(msg, {{"what", what}});
+  } else {
+    logError(msg, {context, {"what", what}});
+  }
+}
+
 void log(LogLevel level, std::string_view msg, std::initializer_list<LogField> fields) {
   if (!logEnabled(level)) {
     return;

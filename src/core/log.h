@@ -5,6 +5,7 @@
 // per-worker and buffered (proxy/access_log.h). The level is process-wide, set once at start.
 
 #include <chrono>
+#include <exception>
 #include <initializer_list>
 #include <string>
 #include <string_view>
@@ -29,6 +30,12 @@ inline void logWarn(std::string_view msg, std::initializer_list<LogField> f = {}
 inline void logError(std::string_view msg, std::initializer_list<LogField> f = {}) {
   log(LogLevel::Error, msg, f);
 }
+
+// The completion handler of a spawned task: logs the exception that ended it, if any, as an
+// error `msg` with its what() (or "unknown exception" for one not derived from
+// std::exception), plus one optional context field. Never throws: a task ending by an
+// exception must not take the process down.
+void logStrayException(std::exception_ptr e, std::string_view msg, LogField context = {});
 
 // Appends `s` to `out` as the inside of a JSON string (quotes not included).
 void appendJsonEscaped(std::string& out, std::string_view s);

@@ -133,15 +133,7 @@ void Worker::serve(http::tcp::socket sock, http::net::ssl::context* tls) {
   auto session = std::make_unique<Session>(*this, std::move(sock), tls);
   Session* raw = session.get();
   http::net::co_spawn(io_, raw->run(), [s = std::move(session)](std::exception_ptr e) {
-    if (e) {
-      try {
-        std::rethrow_exception(e);
-      } catch (const std::exception& ex) {
-        core::logError("connection ended by an exception", {{"what", ex.what()}});
-      } catch (...) {
-        core::logError("connection ended by an unknown exception");
-      }
-    }
+    core::logStrayException(e, "connection ended by an exception");
   });
 }
 

@@ -71,14 +71,7 @@ void Connection::start() {
   started_ = true;
   net::co_spawn(ex_, [self = shared_from_this()]() { return self->run(); },
                 [key = key_](std::exception_ptr e) {
-                  if (e) {
-                    try {
-                      std::rethrow_exception(e);
-                    } catch (const std::exception& ex) {
-                      core::logError("redis: connection task failed",
-                                     {{"node", key}, {"error", ex.what()}});
-                    }
-                  }
+                  core::logStrayException(e, "redis: connection task failed", {"node", key});
                 });
 }
 
