@@ -9,37 +9,47 @@ namespace tg::proxy {
 
 namespace {
 
-// The answer to a request that could not be read whole: 408, 400, 431, 413 (and close).
-http::Task<void> answerReadFailure(ClientConn& c, Exchange& x, const Services& s,
-                                   const http::ReadResult& rr) {
-  switch (rr.status) {
-    case http::ReadStatus::Timeout:
-      co_await sendError(c, x, s, 408, ExchangeError::RequestTimeout, rr.detail, true);
-      co_return;
-    case http::ReadStatus::BadRequest:
-      co_await sendError(c, x, s, 400, ExchangeError::BadRequest, rr.detail, true);
-      break;
-    case http::ReadStatus::HeadTooLarge:
-      co_await sendError(c, x, s, 431, ExchangeError::HeaderTooLarge, rr.detail, true);
-      break;
-    case http::ReadStatus::BodyTooLarge: {
-      std::string msg =
-          "request body exceeds " + std::to_string(x.cfg().limits.maxBodyBytes) + " bytes";
-      co_await sendError(c, x, s, 413, ExchangeError::RequestTooLarge, msg, true);
-      break;
-    }
-    default:
-      x.keepAlive = false;
-      co_return;
-  }
-  co_await lingeringClose(c);
+// The 401 message of a caller the route does not let in.
+std::string_view unidentifiedMessage(const Exchange& x) {
+  return x.keyPresented ? "Incorrect API key provided."
+                        : "Missing API key: send it as 'Authorization: Bearer <key>' or in the "
+                          "header or parameter this gateway is configured to read.";
 }
 
-// The 401 of a caller the route does not let in. `failed`: the status of a body that could not
-// be read; the connection then closes, after draining (bounded) the unread rest of the body so
-// the client can read the answer, unless the body timed out.
-http::Task<void> answerUnidentified(ClientConn& c, Exchange& x, const Services& s,
-                                    http::ReadStatus failed = http::ReadStatus::Ok);
+// The answer to a request that could not be read whole: 408, 400, 431, 413 (and close). A
+// caller the route does not let in (`identified` false) gets its 401 instead: it learns only
+// that its key is wrong, never the gateway's limits. Unless the body timed out, the unread
+// rest of it is drained (bounded) before the close, so the client can read the answer.
+http::Task<void> answerReadFailure(ClientConn& c, Exchange& x, const Services& s,
+                                   const http::ReadResult& rr, bool identified) {
+  if (!identified) {
+    co_await sendError(c, x, s, 401, ExchangeError::InvalidApiKey, unidentifiedMessage(x), true);
+  } else {
+    switch (rr.status) {
+      case http::ReadStatus::Timeout:
+        co_await sendError(c, x, s, 408, ExchangeError::RequestTimeout, rr.detail, true);
+        break;
+      case http::ReadStatus::BadRequest:
+        co_await sendError(c, x, s, 400, ExchangeError::BadRequest, rr.detail, true);
+        break;
+      case http::ReadStatus::HeadTooLarge:
+        co_await sendError(c, x, s, 431, ExchangeError::HeaderTooLarge, rr.detail, true);
+        break;
+      case http::ReadStatus::BodyTooLarge: {
+        std::string msg =
+            "request body exceeds " + std::to_string(x.cfg().limits.maxBodyBytes) + " bytes";
+        co_await sendError(c, x, s, 413, ExchangeError::RequestTooLarge, msg, true);
+        break;
+      }
+      default:
+        x.keepAlive = false;
+        co_return;
+    }
+  }
+  if (rr.status != http::ReadStatus::Timeout) {
+    co_await lingeringClose(c);
+  }
+}
 
 // Inspect: for an LLM call (a known dialect path), the dialect, model, stream flag, output cap
 // and a cheap prompt estimate (proxy/accounting.h). False when the body is not valid JSON
@@ -53,19 +63,6 @@ http::Task<bool> inspect(ClientConn& c, Exchange& x, const Services& s, std::str
   }
   co_await sendError(c, x, s, 400, ExchangeError::InvalidJson, "invalid request body: " + bad);
   co_return false;
-}
-
-http::Task<void> answerUnidentified(ClientConn& c, Exchange& x, const Services& s,
-                                    http::ReadStatus failed) {
-  std::string_view msg = x.keyPresented
-                             ? "Incorrect API key provided."
-                             : "Missing API key: send it as 'Authorization: Bearer <key>' or "
-                               "in the header or parameter this gateway is configured to read.";
-  const bool readFailed = failed != http::ReadStatus::Ok;
-  co_await sendError(c, x, s, 401, ExchangeError::InvalidApiKey, msg, readFailed);
-  if (readFailed && failed != http::ReadStatus::Timeout) {
-    co_await lingeringClose(c);
-  }
 }
 
 // Everything between a readable request and its settlement: the stages in order, until one
@@ -83,7 +80,7 @@ http::Task<void> serveReadRequest(ClientConn& c, Exchange& x, const Services& s,
     co_return;
   }
   if (!identified) {
-    co_await answerUnidentified(c, x, s);
+    co_await sendError(c, x, s, 401, ExchangeError::InvalidApiKey, unidentifiedMessage(x));
     co_return;
   }
   const bool inspected = co_await inspect(c, x, s, path);
@@ -147,12 +144,8 @@ http::Task<bool> serveExchange(ClientConn& c, Exchange& x, const Services& s) {
     x.keepAlive = x.req.keepAlive && (maxReq == 0 || c.served < maxReq);
     co_await serveReadRequest(c, x, s, path, identified);
     settle(x, s);  // exactly once, whatever happened to the response
-  } else if (!identified && rr.status != http::ReadStatus::Closed) {
-    // A body that could not be read (too large, too slow, badly framed) from a caller who is
-    // not let in: the caller learns only that its key is wrong, never the gateway's limits.
-    co_await answerUnidentified(c, x, s, rr.status);
   } else {
-    co_await answerReadFailure(c, x, s, rr);
+    co_await answerReadFailure(c, x, s, rr, identified);
   }
   observe(c, x, s);
   x.gen.reset();  // an idle keep-alive connection must not pin an old generation (its pool)
