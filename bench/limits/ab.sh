@@ -52,7 +52,9 @@ load() {  # load PORT SECONDS -> requests
   taskset -c 0 wrk -t1 -c"$CONNS" -d"$2"s -s "$SHARED/wrk/chat.lua" \
     "http://127.0.0.1:$1/v1/chat/completions" 2>&1 | awk '/requests in/ {print $1}'
 }
-load 18991 1 >/dev/null & load 18992 1 >/dev/null & wait %2 %3 2>/dev/null || true  # warm-up
+load 18991 1 >/dev/null & wa=$!  # warm-up
+load 18992 1 >/dev/null & wb=$!
+wait $wa $wb
 HZ=$(getconf CLK_TCK)
 echo "A=$1 B=$2 scenario=$SCENARIO conns=$CONNS each, ${DURATION}s x $ROUNDS rounds"
 ratios=()

@@ -31,16 +31,16 @@ def main():
             continue
         direct = by_target.get("direct")
         a_cpu = a["target_cpu_s"] / a["requests"]
+        g = groups[(sc, conns)]
+        g[("_anchor", "cpu_us")].append(a_cpu * 1e6)
         for t, r in by_target.items():
             if t in (anchor, "direct") or not r["requests"]:
                 continue
-            g = groups[(sc, conns)]
             g[(t, "cpu")].append(r["target_cpu_s"] / r["requests"] / a_cpu)
             g[(t, "rps")].append(r["requests"] / r["duration_us"] / (a["requests"] / a["duration_us"]))
             if direct:
                 g[(t, "p50")].append(r["lat_p50_us"] - a["lat_p50_us"])
             g[(t, "cpu_us")].append(r["target_cpu_s"] * 1e6 / r["requests"])
-            g[("_anchor", "cpu_us")].append(a_cpu * 1e6)
 
     def fmt(xs, f):
         return f"{f(statistics.median(xs))} [{f(min(xs))}–{f(max(xs))}]"

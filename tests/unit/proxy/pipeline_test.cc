@@ -293,23 +293,38 @@ TEST(PipelineTest, PipelinedRequestsAreAnsweredInOrder) {
   EXPECT_NE(log[1].find(R"("model":"model-b")"), std::string::npos) << log[1];
 }
 
+// With limits.max_body_bytes 64, sends only the head of a POST to `path` declaring a
+// 100,000-byte body (`keyHeader`: "Name: value\r\n" or empty), and reads the answer and whether
+// the gateway then closed the connection.
+struct OversizedAnswer {
+  WireResponse resp;
+  bool closed = false;
+};
+OversizedAnswer sendOversizedHead(PipelineHarness& h, std::string_view path,
+                                  std::string_view keyHeader) {
+  OversizedAnswer a;
+  h.run([&]() -> http::Task<void> {
+    auto& c = h.connect();
+    std::string head = "POST " + std::string(path) + " HTTP/1.1\r\nHost: gw.test\r\n" +
+                       std::string(keyHeader) +
+                       "Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n";
+    co_await c->send(head);
+    a.resp = co_await c->readResponse();
+    a.closed = co_await c->readEof();
+  });
+  return a;
+}
+std::string withBodyLimit64() {
+  std::string yaml = kBaseConfig;
+  yaml.insert(yaml.find("upstreams:"), "limits: {max_body_bytes: 64}\n");
+  return yaml;
+}
+
 // Content-Length over limits.max_body_bytes: 413 in the route's dialect as soon as the head
 // is read (the body is never sent here), then the connection closes.
 TEST(PipelineTest, BodyOverTheLimitIsAnswered413BeforeItIsReadAndTheConnectionCloses) {
-  std::string yaml = kBaseConfig;
-  yaml.insert(yaml.find("upstreams:"), "limits: {max_body_bytes: 64}\n");
-  PipelineHarness h(yaml);
-  WireResponse resp;
-  bool closed = false;
-  h.run([&]() -> http::Task<void> {
-    auto& c = h.connect();
-    std::string head =
-        "POST /v1/messages HTTP/1.1\r\nHost: gw.test\r\nx-api-key: sk-alice\r\n"
-        "Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n";
-    co_await c->send(head);
-    resp = co_await c->readResponse();
-    closed = co_await c->readEof();
-  });
+  PipelineHarness h(withBodyLimit64());
+  auto [resp, closed] = sendOversizedHead(h, "/v1/messages", "x-api-key: sk-alice\r\n");
 
   EXPECT_EQ(resp.status, 413);
   EXPECT_EQ(resp.header("connection"), "close");
@@ -323,20 +338,8 @@ TEST(PipelineTest, BodyOverTheLimitIsAnswered413BeforeItIsReadAndTheConnectionCl
 // A caller without a key learns that its key is missing, not the gateway's body limit: the
 // 401 wins over the 413, and the connection closes (the body was not read).
 TEST(PipelineTest, BodyOverTheLimitWithoutAKeyIsAnswered401AndTheConnectionCloses) {
-  std::string yaml = kBaseConfig;
-  yaml.insert(yaml.find("upstreams:"), "limits: {max_body_bytes: 64}\n");
-  PipelineHarness h(yaml);
-  WireResponse resp;
-  bool closed = false;
-  h.run([&]() -> http::Task<void> {
-    auto& c = h.connect();
-    std::string head =
-        "POST /v1/chat/completions HTTP/1.1\r\nHost: gw.test\r\n"
-        "Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n";
-    co_await c->send(head);
-    resp = co_await c->readResponse();
-    closed = co_await c->readEof();
-  });
+  PipelineHarness h(withBodyLimit64());
+  auto [resp, closed] = sendOversizedHead(h, "/v1/chat/completions", "");
 
   EXPECT_EQ(resp.status, 401) << resp.body;
   EXPECT_NE(resp.body.find(R"("code":"invalid_api_key")"), std::string::npos) << resp.body;
