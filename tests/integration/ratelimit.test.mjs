@@ -18,7 +18,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import {
   harness, freePort, gatewayConfig, toYaml, request, postJSON, runCli, sha256,
-  openaiError, anthropicError, awaitWindowRoom, accessLogLines, REPO,
+  openaiError, anthropicError, awaitWindowRoom, accessLogLines, rawExchange, REPO,
 } from './lib.mjs';
 
 const h = harness();
@@ -164,6 +164,21 @@ test('key-auth required: a missing or unknown key gets 401 in the route dialect 
   assert.equal(goodKey.status, 400, goodKey.text);
   openaiError(goodKey, { code: 'invalid_json' });
   agent.destroy();
+
+  // A declared body over max_body_bytes (8 MiB by default; the body is never sent): without a
+  // key the caller gets its 401, not the 413 that would tell it the gateway's limit, and the
+  // connection closes; with a valid key, the 413.
+  const oversized = (key) => rawExchange(gw.port, 'POST /req/v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n'
+    + `${key ? `Authorization: Bearer ${key}\r\n` : ''}Content-Type: application/json\r\nContent-Length: 9000000\r\n\r\n`);
+  const bigNoKey = await oversized(null);
+  assert.equal(bigNoKey.responses.length, 1, bigNoKey.raw.toString('latin1').slice(0, 200));
+  const bigNoKeyRes = bigNoKey.responses[0];
+  assert.equal(bigNoKeyRes.status, 401, bigNoKeyRes.text);
+  assert.equal(JSON.parse(bigNoKeyRes.text).error.code, 'invalid_api_key');
+  assert.ok(!bigNoKeyRes.text.includes('exceeds'), bigNoKeyRes.text);
+  assert.equal(bigNoKeyRes.headers.connection, 'close');
+  const bigKey = await oversized(ALICE_KEYS[0]);
+  assert.equal(bigKey.responses[0]?.status, 413, bigKey.raw.toString('latin1').slice(0, 200));
 
   const lines = await accessLogLines(gw, [missing, unknown, aMissing, aUnknown, hashText, echo, noKey, badKey].map(rid));
   for (const l of lines) {
