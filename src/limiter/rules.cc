@@ -304,7 +304,7 @@ bool DistinctKeyCap::admit(std::string_view scope, std::string_view value, uint6
   int64_t gen = std::chrono::duration_cast<Millis>(now.time_since_epoch()).count() /
                 std::max<int64_t>(1, period.count());
   uint64_t h = std::hash<std::string_view>{}(value);
-  std::lock_guard lock(mu_);
+  core::MutexLock lock(mu_);
   auto it = scopes_.find(std::string(scope));
   if (it == scopes_.end()) {
     it = scopes_.emplace(std::string(scope), Scope{}).first;

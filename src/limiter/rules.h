@@ -30,7 +30,6 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -38,6 +37,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "core/thread_annotations.h"
 #include "limiter/policy.h"
 #include "store/bucket.h"
 
@@ -86,8 +86,8 @@ class DistinctKeyCap {
     int64_t generation = -1;
     std::unordered_set<uint64_t> seen;
   };
-  std::mutex mu_;
-  std::unordered_map<std::string, Scope> scopes_;
+  core::Mutex mu_;
+  std::unordered_map<std::string, Scope> scopes_ TG_GUARDED_BY(mu_);
 };
 
 // Appends the buckets of `facts` to `out` (cleared first). `now` is the wall time, used only

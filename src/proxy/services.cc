@@ -5,7 +5,7 @@
 namespace tg::proxy {
 
 void ConsumerTotals::add(std::string_view consumer, uint64_t tokens) {
-  std::lock_guard<std::mutex> lock(mu_);
+  core::MutexLock lock(mu_);
   auto it = totals_.find(consumer);
   if (it == totals_.end()) {
     totals_.emplace(std::string(consumer), tokens);
@@ -17,7 +17,7 @@ void ConsumerTotals::add(std::string_view consumer, uint64_t tokens) {
 std::vector<std::pair<std::string, uint64_t>> ConsumerTotals::top(size_t n) const {
   std::vector<std::pair<std::string, uint64_t>> v;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    core::MutexLock lock(mu_);
     v.assign(totals_.begin(), totals_.end());
   }
   std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) {

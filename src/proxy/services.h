@@ -7,13 +7,13 @@
 #include <array>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
+#include "core/thread_annotations.h"
 #include "limiter/rules.h"
 #include "metrics/catalog.h"
 #include "proxy/access_log.h"
@@ -38,8 +38,8 @@ class ConsumerTotals {
     using is_transparent = void;
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
-  mutable std::mutex mu_;
-  std::unordered_map<std::string, uint64_t, Hash, std::equal_to<>> totals_;
+  mutable core::Mutex mu_;
+  std::unordered_map<std::string, uint64_t, Hash, std::equal_to<>> totals_ TG_GUARDED_BY(mu_);
 };
 
 // Request ids: 32 hex digits, unique across workers and restarts (a splitmix64 stream seeded

@@ -2,6 +2,8 @@
 
 namespace tg::store {
 
+using core::MutexLock;
+
 const char* quotaStatusName(QuotaStatus s) {
   switch (s) {
     case QuotaStatus::Ok:

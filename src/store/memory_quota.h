@@ -13,8 +13,8 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "core/thread_annotations.h"
 #include "store/quota.h"
-#include "store/thread_annotations.h"
 
 namespace tg::store {
 
@@ -43,7 +43,7 @@ class MemoryQuotaStore final : public QuotaStore {
     using is_transparent = void;
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
-  mutable Mutex mu_;
+  mutable core::Mutex mu_;
   std::unordered_map<std::string, int64_t, Hash, std::equal_to<>> quotas_ TG_GUARDED_BY(mu_);
 };
 

@@ -4,11 +4,14 @@
 #include <array>
 #include <bit>
 
+#include "core/thread_annotations.h"
 #include "store/algorithm.h"
 #include "store/bucket_table.h"
-#include "store/thread_annotations.h"
 
 namespace tg::store {
+
+using core::Mutex;
+using core::MutexLock;
 
 struct alignas(64) MemoryStore::Shard {
   Mutex mu;

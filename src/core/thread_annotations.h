@@ -2,8 +2,8 @@
 // Clang thread-safety annotations (-Wthread-safety) and a Mutex that carries them, in the
 // style of leveldb's port/thread_annotations.h. Under GCC (our default build) the macros
 // expand to nothing and serve as checked-by-review documentation; a clang build with
-// -Wthread-safety checks them. Lives in store/ because the store is the only module with
-// shared mutable state today; it moves to core/ when a second module needs it.
+// -Wthread-safety checks them (`make build-clang`, run by `make test`). Every class that
+// shares state between threads guards it with a core::Mutex and says so (TG_GUARDED_BY).
 
 #include <mutex>
 
@@ -21,7 +21,7 @@
 #define TG_RELEASE(...) TG_THREAD_ANNOTATION(release_capability(__VA_ARGS__))
 #define TG_NO_THREAD_SAFETY_ANALYSIS TG_THREAD_ANNOTATION(no_thread_safety_analysis)
 
-namespace tg::store {
+namespace tg::core {
 
 class TG_CAPABILITY("mutex") Mutex {
  public:
@@ -47,4 +47,4 @@ class TG_SCOPED_CAPABILITY MutexLock {
   Mutex& mu_;
 };
 
-}  // namespace tg::store
+}  // namespace tg::core
