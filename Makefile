@@ -4,6 +4,7 @@
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 TSAN_BUILD ?= build-tsan
+CLANG_BUILD ?= build-clang
 JOBS       ?= $(shell nproc)
 RUN_PORT   ?= 8080
 SIM_PORT   ?= 9090
@@ -13,7 +14,7 @@ SIM_PORT   ?= 9090
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := 1
 
-.PHONY: all setup build build-asan build-tsan run test test-unit test-integration test-asan \
+.PHONY: all setup build build-asan build-tsan build-clang run test test-unit test-integration test-asan \
         test-tsan bench clean
 
 all: build
@@ -41,14 +42,24 @@ $(TSAN_BUILD)/build.ninja:
 build-tsan: setup $(TSAN_BUILD)/build.ninja
 	ninja -C $(TSAN_BUILD) -j $(JOBS) tokengate tokengate-sim
 
+$(CLANG_BUILD)/build.ninja:
+	CXX=clang++ cmake -S . -B $(CLANG_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DTG_BENCH=OFF \
+	  -DTG_UNIT_TESTS=OFF
+
+# Clang with -Wthread-safety: the lock annotations checked at compile time. Only the modules
+# (every library the gateway links): the analysis runs per translation unit, and the tests and
+# programs hold no locks of their own.
+build-clang: setup $(CLANG_BUILD)/build.ninja
+	ninja -C $(CLANG_BUILD) -j $(JOBS) tg_app
+
 # Starts the simulated LLM upstream and tokengate in front of it; Ctrl-C stops both.
 run: build
 	@bash scripts/run.sh $(BUILD) $(RUN_PORT) $(SIM_PORT)
 
 # Every test: unit + integration + SDK compatibility on the optimised build, the same again
-# under AddressSanitizer + UndefinedBehaviorSanitizer, and the integration tests under
-# ThreadSanitizer.
-test: build build-asan build-tsan
+# under AddressSanitizer + UndefinedBehaviorSanitizer, the integration tests under
+# ThreadSanitizer, and the lock annotations checked by Clang's -Wthread-safety (build-clang).
+test: build build-asan build-tsan build-clang
 	@TSAN_BUILD=$(TSAN_BUILD) bash scripts/test.sh $(BUILD) $(ASAN_BUILD)
 
 test-unit: build
@@ -68,4 +79,4 @@ bench: build
 	bash bench/run.sh
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(CLANG_BUILD)

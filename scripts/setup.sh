@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 PACKAGES=(
-  build-essential cmake ninja-build ccache pkg-config
+  build-essential cmake ninja-build ccache pkg-config clang
   libboost1.81-dev libssl-dev libsimdjson-dev libyaml-cpp-dev libhiredis-dev
   libpcre2-dev libre2-dev libgtest-dev libgmock-dev libbenchmark-dev zlib1g-dev
   redis-server openssl curl ca-certificates nodejs npm

@@ -6,10 +6,10 @@
 
 #include "admin/api.h"
 #include "core/log.h"
-#include "http/deadline.h"
 #include "http/read_buffer.h"
 #include "http/request_reader.h"
-#include "http/stream.h"
+#include "io/deadline.h"
+#include "io/stream.h"
 
 namespace tg::admin {
 
@@ -187,8 +187,8 @@ struct AdminServer::State::Connection {
 
   std::shared_ptr<State> st;
   std::string peer;
-  http::Stream stream;
-  http::Deadline deadline;
+  io::Stream stream;
+  io::Deadline deadline;
   http::ReadBuffer buf;
   http::RequestReader reader;
   http::Request req;

@@ -16,7 +16,7 @@
 #include "admin/server.h"
 #include "core/log.h"
 #include "http/net.h"
-#include "http/tls.h"
+#include "io/tls.h"
 #include "limiter/rejection.h"
 #include "limiter/rules.h"
 #include "metrics/catalog.h"
@@ -414,7 +414,7 @@ admin::ReloadReply Gateway::State::reload() {
         upstreamTls.push_back(nullptr);
         continue;
       }
-      auto ctx = http::makeClientTlsContext(u.tls.caFile);
+      auto ctx = io::makeClientTlsContext(u.tls.caFile);
       if (!ctx) {
         out.errors.push_back("upstream " + u.name + ": " + ctx.error());
         break;
@@ -463,7 +463,7 @@ core::Result<std::unique_ptr<Gateway>> Gateway::create(GatewayConfig gc) {
       s->listenerTls.push_back(nullptr);
       continue;
     }
-    auto ctx = http::makeServerTlsContext(l.tls->certFile, l.tls->keyFile);
+    auto ctx = io::makeServerTlsContext(l.tls->certFile, l.tls->keyFile);
     if (!ctx) {
       return core::Error{"listener " + l.address + ": " + ctx.error()};
     }
@@ -474,7 +474,7 @@ core::Result<std::unique_ptr<Gateway>> Gateway::create(GatewayConfig gc) {
       s->shared.upstreamTls.push_back(nullptr);
       continue;
     }
-    auto ctx = http::makeClientTlsContext(u.tls.caFile);
+    auto ctx = io::makeClientTlsContext(u.tls.caFile);
     if (!ctx) {
       return core::Error{"upstream " + u.name + ": " + ctx.error()};
     }

@@ -101,7 +101,7 @@ class RequestReader::Parser final : public bhttp::basic_parser<true> {
   bool tooMany_ = false;
 };
 
-RequestReader::RequestReader(ByteStream& stream, ReadBuffer& buf, Deadline& deadline,
+RequestReader::RequestReader(io::ByteStream& stream, ReadBuffer& buf, io::Deadline& deadline,
                              const RequestLimits& limits)
     : stream_(stream), buf_(buf), deadline_(deadline), limits_(limits) {}
 

@@ -12,10 +12,11 @@
 #include <string>
 #include <string_view>
 
-#include "http/byte_stream.h"
-#include "http/deadline.h"
 #include "http/headers.h"
+#include "http/net.h"
 #include "http/read_buffer.h"
+#include "io/byte_stream.h"
+#include "io/deadline.h"
 
 namespace tg::http {
 
@@ -62,7 +63,7 @@ struct ReadResult {
 
 class RequestReader {
  public:
-  RequestReader(ByteStream& stream, ReadBuffer& buf, Deadline& deadline,
+  RequestReader(io::ByteStream& stream, ReadBuffer& buf, io::Deadline& deadline,
                 const RequestLimits& limits);
   ~RequestReader();
   RequestReader(const RequestReader&) = delete;
@@ -79,9 +80,9 @@ class RequestReader {
 
  private:
   class Parser;
-  ByteStream& stream_;
+  io::ByteStream& stream_;
   ReadBuffer& buf_;
-  Deadline& deadline_;
+  io::Deadline& deadline_;
   const RequestLimits& limits_;
   std::unique_ptr<Parser> parser_;
   bool idle_ = false;

@@ -38,9 +38,9 @@ void UpstreamPool::release(size_t idx, std::unique_ptr<UpstreamConn> conn) {
 
 Task<void> UpstreamPool::connect(size_t idx, std::unique_ptr<UpstreamConn>& conn, error_code& ec) {
   const UpstreamTarget& t = targets_[idx];
-  auto owned = t.https ? std::make_unique<Stream>(tcp::socket(ex_), *t.tls)
-                       : std::make_unique<Stream>(tcp::socket(ex_));
-  Stream& stream = *owned;
+  auto owned = t.https ? std::make_unique<io::Stream>(tcp::socket(ex_), *t.tls)
+                       : std::make_unique<io::Stream>(tcp::socket(ex_));
+  io::Stream& stream = *owned;
   conn = std::make_unique<UpstreamConn>(std::move(owned));
 
   DnsEntry& dns = dns_[idx];

@@ -18,8 +18,9 @@
 #include <string>
 #include <vector>
 
+#include "http/net.h"
 #include "http/read_buffer.h"
-#include "http/stream.h"
+#include "io/stream.h"
 
 namespace tg::http {
 
@@ -35,8 +36,8 @@ struct UpstreamTarget {
 };
 
 struct UpstreamConn {
-  explicit UpstreamConn(std::unique_ptr<ByteStream> s) : stream(std::move(s)) {}
-  std::unique_ptr<ByteStream> stream;  // never null
+  explicit UpstreamConn(std::unique_ptr<io::ByteStream> s) : stream(std::move(s)) {}
+  std::unique_ptr<io::ByteStream> stream;  // never null
   ReadBuffer buf;
   std::chrono::steady_clock::time_point idleSince;
   uint64_t requests = 0;                  // requests served; > 0 means this connection was reused

@@ -2,7 +2,7 @@
 
 namespace tg::proxy {
 
-ClientConn::ClientConn(http::ByteStream& s, http::net::any_io_executor ex,
+ClientConn::ClientConn(io::ByteStream& s, http::net::any_io_executor ex,
                        const config::LimitsConfig& cfg, std::string ip)
     : stream(s),
       deadline(std::move(ex),

@@ -13,11 +13,11 @@
 #include <string>
 
 #include "config/config.h"
-#include "http/byte_stream.h"
-#include "http/deadline.h"
 #include "http/read_buffer.h"
 #include "http/request_reader.h"
 #include "http/upstream_pool.h"
+#include "io/byte_stream.h"
+#include "io/deadline.h"
 #include "limiter/policy.h"
 #include "limiter/rules.h"
 
@@ -26,15 +26,15 @@ namespace tg::proxy {
 struct ClientConn {
   // `stream` must outlive the ClientConn. `clientIp`: the peer address, normalised
   // (IPv4-mapped IPv6 as IPv4).
-  ClientConn(http::ByteStream& stream, http::net::any_io_executor ex,
+  ClientConn(io::ByteStream& stream, http::net::any_io_executor ex,
              const config::LimitsConfig& cfg, std::string clientIp);
   ~ClientConn() { deadline.stop(); }
   ClientConn(const ClientConn&) = delete;
   ClientConn& operator=(const ClientConn&) = delete;
 
-  http::ByteStream& stream;
+  io::ByteStream& stream;
   http::ReadBuffer buf;
-  http::Deadline deadline;
+  io::Deadline deadline;
   http::RequestLimits limits;
   http::RequestReader reader;
   std::string clientIp;

@@ -20,9 +20,9 @@ std::string peerAddress(http::tcp::socket& s) {
   return addr.to_string();
 }
 
-std::unique_ptr<http::Stream> makeStream(http::tcp::socket sock, http::net::ssl::context* tls) {
-  return tls ? std::make_unique<http::Stream>(std::move(sock), *tls)
-             : std::make_unique<http::Stream>(std::move(sock));
+std::unique_ptr<io::Stream> makeStream(http::tcp::socket sock, http::net::ssl::context* tls) {
+  return tls ? std::make_unique<io::Stream>(std::move(sock), *tls)
+             : std::make_unique<io::Stream>(std::move(sock));
 }
 
 }  // namespace

@@ -7,7 +7,7 @@
 
 #include <memory>
 
-#include "http/stream.h"
+#include "io/stream.h"
 #include "proxy/client_conn.h"
 #include "proxy/exchange.h"
 
@@ -28,7 +28,7 @@ class Session {
 
  private:
   Worker& worker_;
-  std::unique_ptr<http::Stream> stream_;
+  std::unique_ptr<io::Stream> stream_;
   std::unique_ptr<ClientConn> conn_;
   Exchange exchange_;  // reused request after request
 };

@@ -14,7 +14,7 @@
 #include <unordered_set>
 
 #include "core/log.h"
-#include "http/tls.h"
+#include "io/tls.h"
 #include "redis/cluster.h"
 #include "redis/connection.h"
 #include "redis/resp.h"
@@ -119,7 +119,7 @@ void Client::Impl::start() {
     return;
   }
   if (options->tls) {
-    auto ctx = http::makeClientTlsContext(options->caFile);
+    auto ctx = io::makeClientTlsContext(options->caFile);
     if (!ctx.ok()) {
       core::logError("redis: cannot create the TLS context", {{"error", ctx.error()}});
       broken = true;
@@ -296,7 +296,7 @@ void Client::Impl::requestRefresh() {
   }
   refreshScheduled = true;
   refreshTimer.expires_at(at);
-  refreshTimer.async_wait([weak = weak_from_this()](const http::error_code& ec) {
+  refreshTimer.async_wait([weak = weak_from_this()](const io::error_code& ec) {
     auto self = weak.lock();
     if (ec || !self || self->stopped) {
       return;
@@ -410,7 +410,7 @@ void Client::Impl::applySlots(const std::vector<SlotRange>& ranges) {
 
 void Client::Impl::schedulePeriodic() {
   periodicTimer.expires_after(kPeriodicRefresh);
-  periodicTimer.async_wait([weak = weak_from_this()](const http::error_code& ec) {
+  periodicTimer.async_wait([weak = weak_from_this()](const io::error_code& ec) {
     auto self = weak.lock();
     if (ec || !self || self->stopped) {
       return;

@@ -7,15 +7,15 @@
 #include <exception>
 
 #include "core/log.h"
-#include "http/stream.h"
+#include "io/stream.h"
 #include "redis/cluster.h"
 #include "redis/resp.h"
 
 namespace tg::redis {
 
-using http::error_code;
-using http::tcp;
-using http::use;
+using io::error_code;
+using io::tcp;
+using io::use;
 
 void complete(const net::any_io_executor& ex, RequestPtr req, Status status, Reply&& reply) {
   net::post(ex, [req = std::move(req), status, reply = std::move(reply)]() mutable {
@@ -28,9 +28,9 @@ void complete(const net::any_io_executor& ex, RequestPtr req, Status status, Rep
 struct Connection::Session {
   Session(const net::any_io_executor& ex, net::ssl::context* tls) : resolver(ex) {
     if (tls != nullptr) {
-      stream = std::make_unique<http::Stream>(tcp::socket(ex), *tls);
+      stream = std::make_unique<io::Stream>(tcp::socket(ex), *tls);
     } else {
-      stream = std::make_unique<http::Stream>(tcp::socket(ex));
+      stream = std::make_unique<io::Stream>(tcp::socket(ex));
     }
   }
   void close() {
@@ -38,7 +38,7 @@ struct Connection::Session {
     stream->close();
   }
 
-  std::unique_ptr<http::Stream> stream;
+  std::unique_ptr<io::Stream> stream;
   tcp::resolver resolver;
   RespReader reader;
   std::string out;      // commands not yet handed to a write

@@ -29,7 +29,7 @@
 #include <memory>
 #include <string>
 
-#include "http/net.h"
+#include "io/asio.h"
 #include "redis/client.h"
 
 namespace boost::asio::ssl {

@@ -16,7 +16,7 @@ set(TG_REDIS_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/redis_quota.cc
 )
 tg_add_module(redis SOURCES ${TG_REDIS_SOURCES}
-  DEPS core http store
+  DEPS core io store
   LIBS PkgConfig::HIREDIS)
 
 # The Lua scripts live in lua/*.lua (readable, checkable as Lua) and are embedded at configure

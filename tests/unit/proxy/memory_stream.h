@@ -1,5 +1,5 @@
 #pragma once
-// MemoryStream: an in-memory http::ByteStream for component tests. pair() makes two connected
+// MemoryStream: an in-memory io::ByteStream for component tests. pair() makes two connected
 // ends on one io_context: what one end writes, the other reads, in order, with no socket.
 // A read waits (suspends) until bytes arrive, the peer shuts its sending side (eof) or the
 // stream is cancelled (operation_aborted). failWritesAfter(n) makes writes fail with
@@ -30,11 +30,11 @@
 #include <utility>
 #include <vector>
 
-#include "http/byte_stream.h"
+#include "io/byte_stream.h"
 
 namespace tg::proxy::test {
 
-class MemoryStream final : public http::ByteStream {
+class MemoryStream final : public io::ByteStream {
  public:
   using Ptr = std::unique_ptr<MemoryStream>;
   static std::pair<Ptr, Ptr> pair(http::net::any_io_executor ex) {
@@ -46,7 +46,7 @@ class MemoryStream final : public http::ByteStream {
   MemoryStream(const MemoryStream&) = delete;
   MemoryStream& operator=(const MemoryStream&) = delete;
 
-  using http::ByteStream::write;
+  using io::ByteStream::write;
 
   http::Task<size_t> readSome(http::net::mutable_buffer buf, http::error_code& ec) override {
     ec.clear();

@@ -8,7 +8,7 @@
 
 #include "core/result.h"
 
-namespace tg::http {
+namespace tg::io {
 
 // A server context for a TLS listener: TLS 1.2+, the given PEM chain and key.
 core::Result<std::shared_ptr<boost::asio::ssl::context>> makeServerTlsContext(
@@ -19,4 +19,4 @@ core::Result<std::shared_ptr<boost::asio::ssl::context>> makeServerTlsContext(
 core::Result<std::shared_ptr<boost::asio::ssl::context>> makeClientTlsContext(
     const std::string& caFile);
 
-}  // namespace tg::http
+}  // namespace tg::io

@@ -1,6 +1,6 @@
 #pragma once
 // ByteStream: the seam between the proxy and its transports. A connection's bytes in and out,
-// whatever carries them: a TCP socket, TLS over one (http/stream.h), or an in-memory pipe in
+// whatever carries them: a TCP socket, TLS over one (io/stream.h), or an in-memory pipe in
 // component tests (tests/unit/proxy/memory_stream.h), so the whole request pipeline runs in a
 // C++ test without sockets.
 //
@@ -18,9 +18,9 @@
 
 #include <cstddef>
 
-#include "http/net.h"
+#include "io/asio.h"
 
-namespace tg::http {
+namespace tg::io {
 
 class ByteStream {
  public:
@@ -41,4 +41,4 @@ class ByteStream {
   virtual bool isTls() const = 0;
 };
 
-}  // namespace tg::http
+}  // namespace tg::io

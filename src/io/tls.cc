@@ -1,8 +1,8 @@
-#include "http/tls.h"
+#include "io/tls.h"
 
 #include <openssl/ssl.h>
 
-namespace tg::http {
+namespace tg::io {
 
 namespace ssl = boost::asio::ssl;
 
@@ -51,4 +51,4 @@ core::Result<std::shared_ptr<ssl::context>> makeClientTlsContext(const std::stri
   return ctx;
 }
 
-}  // namespace tg::http
+}  // namespace tg::io

@@ -1,10 +1,10 @@
-#include "http/stream.h"
+#include "io/stream.h"
 
 #include <openssl/ssl.h>
 
 #include <boost/asio/ssl/host_name_verification.hpp>
 
-namespace tg::http {
+namespace tg::io {
 
 Task<void> Stream::handshakeServer(error_code& ec) {
   if (tls_) {
@@ -36,4 +36,4 @@ Task<void> Stream::handshakeClient(const std::string& serverName, bool verify, e
   co_await tls_->async_handshake(net::ssl::stream_base::client, use(ec));
 }
 
-}  // namespace tg::http
+}  // namespace tg::io

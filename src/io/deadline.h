@@ -13,9 +13,9 @@
 #include <functional>
 #include <memory>
 
-#include "http/net.h"
+#include "io/asio.h"
 
-namespace tg::http {
+namespace tg::io {
 
 class Deadline {
  public:
@@ -85,4 +85,4 @@ class Deadline {
   std::shared_ptr<State> state_;
 };
 
-}  // namespace tg::http
+}  // namespace tg::io

@@ -1,5 +1,5 @@
 #pragma once
-// Stream: the ByteStream of a socket (http/byte_stream.h), TCP plain or TLS, used for client
+// Stream: the ByteStream of a socket (io/byte_stream.h), TCP plain or TLS, used for client
 // and upstream connections alike so that the proxy code is written once. Not thread-safe: a
 // Stream belongs to the coroutine of its connection, on one io_context thread.
 //
@@ -14,10 +14,10 @@
 #include <memory>
 #include <string>
 
-#include "http/byte_stream.h"
-#include "http/net.h"
+#include "io/asio.h"
+#include "io/byte_stream.h"
 
-namespace tg::http {
+namespace tg::io {
 
 class Stream final : public ByteStream {
  public:
@@ -86,4 +86,4 @@ class Stream final : public ByteStream {
   std::unique_ptr<net::ssl::stream<tcp::socket>> tls_;
 };
 
-}  // namespace tg::http
+}  // namespace tg::io
