@@ -9,7 +9,7 @@ PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config clang
   libboost1.81-dev libssl-dev libsimdjson-dev libyaml-cpp-dev libhiredis-dev
   libpcre2-dev libre2-dev libgtest-dev libgmock-dev libbenchmark-dev zlib1g-dev
-  redis-server openssl curl ca-certificates nodejs npm
+  redis-server openssl curl ca-certificates tzdata nodejs npm
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

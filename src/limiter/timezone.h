@@ -9,7 +9,10 @@
 // the tz database: Boost.DateTime's local_time takes POSIX strings or its own CSV file, not
 // zoneinfo, and has no history of rule changes. glibc's localtime_r works only through the
 // process-global TZ variable, which a gateway serving policies in several zones cannot switch per
-// request. So this file reads the system's compiled tz database (/usr/share/zoneinfo, Debian
+// request. Debian's libhowardhinnant-date (date/tz.h, 3.0.1) was measured and not adopted: it
+// ignores the TZif footer rule (197 of 598 zones wrong from 2038 with Debian's files, wrong
+// today with "slim" files) and $TZDIR (docs/design.md, "Time zones"; bench/limits/timezone_*).
+// So this file reads the system's compiled tz database (/usr/share/zoneinfo, Debian
 // package tzdata) itself. The TZif format (RFC 8536, updated by RFC 9636) is small: we read the
 // 64-bit (version 2+) data block: transition times + local time types, and for instants after the
 // last transition the POSIX TZ string in the footer ("CET-1CEST,M3.5.0,M10.5.0/3"; the Jn, n and

@@ -256,6 +256,19 @@ TEST_F(TimeZoneTest, FixedOffsetsUseTheSameType) {
   EXPECT_EQ(z->offsetSecondsAt(utc(1900, 7, 1)), 19'800);
 }
 
+TEST_F(TimeZoneTest, UtcAndEtcZonesAreFixed) {
+  // The IANA names of fixed offsets; Etc/GMT+5 is five hours WEST of UTC (POSIX sign).
+  auto utcZone = zone("UTC");
+  ASSERT_TRUE(utcZone);
+  auto gmtPlus5 = zone("Etc/GMT+5");
+  ASSERT_TRUE(gmtPlus5);
+  for (int64_t t : {utc(1975, 1, 1), utc(2026, 3, 8, 7), utc(2026, 7, 1), utc(2026, 11, 1, 6),
+                    utc(2090, 7, 1)}) {
+    EXPECT_EQ(utcZone->offsetSecondsAt(t), 0) << t;
+    EXPECT_EQ(gmtPlus5->offsetSecondsAt(t), -5 * 3600) << t;
+  }
+}
+
 TEST_F(TimeZoneTest, UnknownZonesAreErrors) {
   auto z = loadTimeZone("Europe/Atlantis", kZoneinfo);
   ASSERT_FALSE(z.ok());
