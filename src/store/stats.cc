@@ -12,49 +12,17 @@ const std::vector<double> kStoreSeconds = {0.00001, 0.00005, 0.0001, 0.00025, 0.
                                            0.05,    0.1,     0.25,   0.5,     1};
 constexpr uint32_t kMaxStoreSeries = 64;  // store, op (x4 with error)
 
+// The names by enumerator value (the enums are dense, from 0).
+constexpr std::string_view kKindNames[] = {"memory", "redis", "redis_cluster"};
+constexpr std::string_view kOpNames[kStoreOps] = {"reserve", "settle", "peek", "reset"};
+constexpr std::string_view kErrorNames[kStoreErrors] = {"full", "timeout", "unavailable",
+                                                        "protocol", "reply"};
+
 }  // namespace
 
-std::string_view storeKindName(StoreKind k) {
-  switch (k) {
-    case StoreKind::Memory:
-      return "memory";
-    case StoreKind::Redis:
-      return "redis";
-    case StoreKind::RedisCluster:
-      return "redis_cluster";
-  }
-  return "unknown";
-}
-
-std::string_view storeOpName(StoreOp o) {
-  switch (o) {
-    case StoreOp::Reserve:
-      return "reserve";
-    case StoreOp::Settle:
-      return "settle";
-    case StoreOp::Peek:
-      return "peek";
-    case StoreOp::Reset:
-      return "reset";
-  }
-  return "unknown";
-}
-
-std::string_view storeErrorName(StoreError e) {
-  switch (e) {
-    case StoreError::Full:
-      return "full";
-    case StoreError::Timeout:
-      return "timeout";
-    case StoreError::Unavailable:
-      return "unavailable";
-    case StoreError::Protocol:
-      return "protocol";
-    case StoreError::Reply:
-      return "reply";
-  }
-  return "unknown";
-}
+std::string_view storeKindName(StoreKind k) { return kKindNames[static_cast<size_t>(k)]; }
+std::string_view storeOpName(StoreOp o) { return kOpNames[static_cast<size_t>(o)]; }
+std::string_view storeErrorName(StoreError e) { return kErrorNames[static_cast<size_t>(e)]; }
 
 StoreStats::StoreStats(metrics::Registry& r)
     : operations(r.counter({"tokengate_store_operations_total",
