@@ -10,8 +10,10 @@ namespace tg::limiter {
 namespace {
 
 // A request's overshoot or refund is at most a few max_tokens.
-const std::vector<double> kTokenBuckets = {1,    10,   50,    100,   250,   500,    1000,
-                                           2500, 5000, 10000, 25000, 50000, 100000, 250000};
+// (Built on use: a registration from a static initialiser elsewhere must not see it empty.)
+std::vector<double> tokenBounds() {
+  return {1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000};
+}
 
 }  // namespace
 
@@ -33,13 +35,13 @@ LimiterStats::LimiterStats(metrics::Registry& r)
                              "they reserved, by route.",
                              {"route"},
                              kMaxRouteSeries},
-                            kTokenBuckets)),
+                            tokenBounds())),
       refund(r.histogram({"tokengate_ratelimit_refund_tokens",
                           "Reserved minus settled tokens, for requests that used less than "
                           "they reserved, by route.",
                           {"route"},
                           kMaxRouteSeries},
-                         kTokenBuckets)),
+                         tokenBounds())),
       failures(r.counter({"tokengate_store_failure_policy_total",
                           "Requests for which the store could not decide and a policy applied "
                           "its store_failure mode, by policy and mode.",

@@ -7,12 +7,18 @@ namespace tg::proxy {
 
 namespace {
 
-const std::vector<double> kFirstByteSeconds = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
-                                               1,     2.5,  5,     10,   30,  60,   120};
-const std::vector<double> kFirstTokenSeconds = {0.05, 0.1, 0.25, 0.5, 0.75, 1,  1.5,
-                                                2,    3,   5,    10,  20,   30, 60};
-const std::vector<double> kTokensPerSecond = {1,   5,   10,  20,  30,  50,   75,
-                                              100, 150, 200, 300, 500, 1000, 2000};
+// (Built on use: a registration from a static initialiser elsewhere must not see it empty.)
+std::vector<double> firstByteBounds() {
+  return {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120};
+}
+
+std::vector<double> firstTokenBounds() {
+  return {0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 20, 30, 60};
+}
+
+std::vector<double> tokensPerSecondBounds() {
+  return {1, 5, 10, 20, 30, 50, 75, 100, 150, 200, 300, 500, 1000, 2000};
+}
 
 metrics::RegistryOptions registryOptions() {
   metrics::RegistryOptions o;
@@ -48,19 +54,19 @@ ProxyStats::ProxyStats(metrics::Registry& r)
                        "Time from sending the request upstream to the response head, by upstream.",
                        {"upstream"},
                        kMaxUpstreamSeries},
-                      kFirstByteSeconds)),
+                      firstByteBounds())),
       timeToFirstToken(r.histogram({"tokengate_time_to_first_token_seconds",
                                     "Streaming responses: time from sending the request "
                                     "upstream to the first output event, by upstream and model.",
                                     {"upstream", "model"},
                                     kMaxUpstreamModelSeries},
-                                   kFirstTokenSeconds)),
+                                   firstTokenBounds())),
       outputTokensPerSecond(r.histogram({"tokengate_output_tokens_per_second",
                                          "Streaming responses: output tokens per second after "
                                          "the first token, by upstream and model.",
                                          {"upstream", "model"},
                                          kMaxUpstreamModelSeries},
-                                        kTokensPerSecond)),
+                                        tokensPerSecondBounds())),
       breakerState(r.gauge({"tokengate_circuit_breaker_state",
                             "Circuit breaker state by upstream: 0 closed, 1 half-open, 2 open.",
                             {"upstream"},

@@ -7,9 +7,12 @@ namespace tg::store {
 namespace {
 
 // A memory-store call is ~100 ns, a Redis round trip ~100 us to a few ms.
-const std::vector<double> kStoreSeconds = {0.00001, 0.00005, 0.0001, 0.00025, 0.0005,
-                                           0.001,   0.0025,  0.005,  0.01,    0.025,
-                                           0.05,    0.1,     0.25,   0.5,     1};
+// (Built on use: a registration from a static initialiser elsewhere must not see it empty.)
+std::vector<double> storeSecondsBounds() {
+  return {0.00001, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+          0.01,    0.025,   0.05,   0.1,     0.25,   0.5,   1};
+}
+
 constexpr uint32_t kMaxStoreSeries = 64;  // store, op (x4 with error)
 
 // The names by enumerator value (the enums are dense, from 0).
@@ -33,7 +36,7 @@ StoreStats::StoreStats(metrics::Registry& r)
                             "Latency of limit-store calls, by store and operation.",
                             {"store", "op"},
                             kMaxStoreSeries},
-                           kStoreSeconds)),
+                           storeSecondsBounds())),
       errors(r.counter({"tokengate_store_errors_total",
                         "Failed limit-store calls, by store, operation and error.",
                         {"store", "op", "error"},
