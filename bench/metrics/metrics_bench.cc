@@ -3,11 +3,11 @@
 //   CounterInc              Counter::inc through a cached handle (the request path)
 //   CounterIncOneAtomic     baseline: every thread fetch_adds ONE shared atomic (what the
 //                           per-thread shards avoid)
-//   HistogramObserve        Histogram::observe, 14 buckets (the catalog's latency families)
+//   HistogramObserve        Histogram::observe, 14 buckets (the latency families)
 //   GaugeSet                Gauge::set
 //   LabelsLookup            family.labels({...}) of an existing 3-label set (mutex + map):
 //                           what a caller that does not cache handles pays
-//   RecordRequest           Recorder::recordRequest of a full observation (cache hit): one
+//   RecordRequest           proxy::Recorder::recordRequest of a full observation (cache hit): one
 //                           request's metrics, ~12 series
 //   Expose/1000 counters    Registry::exposeTo with 1000 counter series
 //   ExposeHistograms/1000   ... with 1000 histogram series (14 buckets: 17,000 lines)
@@ -19,8 +19,9 @@
 #include <atomic>
 #include <string>
 
-#include "metrics/catalog.h"
 #include "metrics/registry.h"
+#include "proxy/recorder.h"
+#include "proxy/stats.h"
 
 namespace {
 
@@ -98,9 +99,9 @@ void LabelsLookup(benchmark::State& state) {
 BENCHMARK(LabelsLookup);
 
 void RecordRequest(benchmark::State& state) {
-  static Catalog catalog("bench");
-  Recorder rec(catalog);
-  RequestObservation obs;
+  static tg::proxy::Metrics metrics("bench");
+  tg::proxy::Recorder rec(metrics);
+  tg::proxy::RequestObservation obs;
   obs.route = "chat";
   obs.upstream = "openai";
   obs.consumer = "alice";

@@ -19,7 +19,6 @@
 #include "io/tls.h"
 #include "limiter/rejection.h"
 #include "limiter/rules.h"
-#include "metrics/catalog.h"
 #include "proxy/worker.h"
 #include "redis/redis_quota.h"
 #include "redis/redis_store.h"
@@ -196,7 +195,7 @@ std::string Gateway::State::startAdmin() {
   }
   admin::Hooks h;
   h.ready = [this] { return !draining; };
-  h.metrics = [this] { return shared.catalog ? shared.catalog->registry().expose() : ""; };
+  h.metrics = [this] { return shared.metrics ? shared.metrics->registry.expose() : ""; };
   h.config = [this] { return admin::configJson(*config); };
   h.buckets = [this](const admin::BucketQuery& q, std::function<void(admin::BucketsReply)> done) {
     buckets(q, false, std::move(done));
@@ -501,10 +500,13 @@ core::Result<std::unique_ptr<Gateway>> Gateway::create(GatewayConfig gc) {
     core::logWarn("tokenizer data not found: output estimates fall back to bytes/4",
                   {{"error", tok.error()}});
   }
+  // Metrics: every module's stats in one registry; the stores record into theirs.
+  s->shared.metrics = std::make_shared<proxy::Metrics>(TOKENGATE_VERSION);
   // Rate limits: one store shared by every worker (the embedded, sharded MemoryStore).
   s->shared.policies = gc.policies ? gc.policies : std::make_shared<const limiter::PolicySet>();
   store::MemoryStoreOptions memOptions;
   memOptions.maxEntries = cfg.store.maxBuckets;
+  memOptions.stats = &s->shared.metrics->store;
   s->shared.memoryStore = std::make_shared<store::MemoryStore>(memOptions);
   std::string storeName = "memory";
   if (cfg.store.type == config::StoreConfig::Type::Redis) {
@@ -526,6 +528,7 @@ core::Result<std::unique_ptr<Gateway>> Gateway::create(GatewayConfig gc) {
     ro.client.connectTimeout = rc.connectTimeout;
     ro.client.commandTimeout = rc.timeout;
     ro.keyPrefix = rc.keyPrefix;
+    ro.stats = &s->shared.metrics->store;
     s->shared.makeStore = [ro](net::io_context& io, unsigned) -> std::shared_ptr<store::Store> {
       return std::make_shared<redis::RedisStore>(io.get_executor(), ro);
     };
@@ -542,10 +545,6 @@ core::Result<std::unique_ptr<Gateway>> Gateway::create(GatewayConfig gc) {
     s->shared.memoryQuota = std::make_shared<store::MemoryQuotaStore>();
   }
   s->shared.keyCap = std::make_shared<limiter::DistinctKeyCap>();
-  // The limiter owns the words of its decisions; the catalog starts each at 0.
-  s->shared.catalog = std::make_shared<metrics::Catalog>(
-      TOKENGATE_VERSION,
-      metrics::Vocabulary{limiter::decisionNames(), limiter::storeFailureModeNames()});
   s->shared.consumerTotals = std::make_shared<proxy::ConsumerTotals>();
   if (!s->shared.policies->policies.empty() || !s->shared.policies->consumers.empty()) {
     core::logInfo("rate limits",

@@ -1,8 +1,9 @@
-# limiter: admission helpers (reservation sizing, too-large check, rate-limit headers) and the
+# limiter: admission helpers (reservation sizing, too-large check, rate-limit headers), the
 # pure rules layer: native policies and Higress ai-token-ratelimit configs (policy.h, higress.h,
-# config_reader.h) compiled into a PolicySet, and the matcher (rules.h) that turns a request's
-# facts into store::BucketSpecs. Request-path wiring lives in proxy/. Included from
-# src/CMakeLists.txt; paths are relative to this file so any includer works.
+# config_reader.h) compiled into a PolicySet, the matcher (rules.h) that turns a request's
+# facts into store::BucketSpecs, and the limiter's metric families (stats.h). Request-path
+# wiring lives in proxy/. Included from src/CMakeLists.txt; paths are relative to this file so
+# any includer works.
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(RE2 REQUIRED IMPORTED_TARGET re2)
 tg_add_module(limiter
@@ -17,5 +18,6 @@ tg_add_module(limiter
     ${CMAKE_CURRENT_LIST_DIR}/higress.cc
     ${CMAKE_CURRENT_LIST_DIR}/config_reader.cc
     ${CMAKE_CURRENT_LIST_DIR}/yaml_reader.cc
-  DEPS core config store
+    ${CMAKE_CURRENT_LIST_DIR}/stats.cc
+  DEPS core config store metrics
   LIBS PkgConfig::RE2 yaml-cpp OpenSSL::Crypto)

@@ -1,9 +1,11 @@
 #include "metrics/registry.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
-#include <cstdlib>
+#include <new>
 #include <stdexcept>
 
 namespace tg::metrics {
@@ -19,22 +21,64 @@ uint32_t assignShard() {
   return s;
 }
 
+ZeroPages::ZeroPages(size_t bytes) : bytes_(bytes) {
+  if (bytes == 0) {
+    return;
+  }
+  // Anonymous mappings are zero-filled by the kernel page by page, on first touch.
+  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) {
+    throw std::bad_alloc();
+  }
+  data_ = p;
+}
+
+ZeroPages::~ZeroPages() {
+  if (data_ != nullptr) {
+    munmap(data_, bytes_);
+  }
+}
+
+ZeroPages::ZeroPages(ZeroPages&& o) noexcept
+    : data_(std::exchange(o.data_, nullptr)), bytes_(std::exchange(o.bytes_, 0)) {}
+
+ZeroPages& ZeroPages::operator=(ZeroPages&& o) noexcept {
+  if (this != &o) {
+    ZeroPages old(std::move(*this));
+    data_ = std::exchange(o.data_, nullptr);
+    bytes_ = std::exchange(o.bytes_, 0);
+  }
+  return *this;
+}
+
+namespace {
+// Bytes rounded up to whole cache lines, so that shards never share one.
+size_t lineRounded(size_t bytes) { return (bytes + 63) / 64 * 64; }
+}  // namespace
+
+Cells::Cells(uint32_t series, uint32_t stride_, uint32_t shards_, bool doubles)
+    : stride(stride_), shards(shards_) {
+  const size_t wordBytes = lineRounded(size_t{series} * stride * sizeof(uint64_t));
+  const size_t doubleBytes = doubles ? lineRounded(size_t{series} * sizeof(double)) : 0;
+  storage = ZeroPages((wordBytes + doubleBytes) * shards);
+  auto* base = static_cast<unsigned char*>(storage.data());
+  for (uint32_t s = 0; s < shards; ++s) {
+    unsigned char* part = base + (wordBytes + doubleBytes) * s;
+    if (wordBytes > 0) {
+      words[s] = reinterpret_cast<uint64_t*>(part);
+    }
+    if (doubleBytes > 0) {
+      sums[s] = reinterpret_cast<double*>(part + wordBytes);
+    }
+  }
+}
+
 }  // namespace detail
 
 namespace {
 
 constexpr uint32_t kMaxSeriesLimit = 1u << 20;
 constexpr size_t kMaxBuckets = 256;
-
-template <class T>
-T* allocZeroed(size_t n) {
-  // calloc: large blocks come from fresh zero pages, touched only as series appear.
-  void* p = std::calloc(n, sizeof(T));
-  if (p == nullptr) {
-    throw std::bad_alloc();
-  }
-  return static_cast<T*>(p);
-}
 
 bool validMetricName(std::string_view n) {
   if (n.empty()) {
@@ -155,33 +199,46 @@ void validateSpec(const FamilySpec& spec) {
   }
 }
 
-FamilySpec normalized(FamilySpec spec) {
+FamilySpec normalized(FamilySpec spec, FamilyKind kind) {
   validateSpec(spec);
+  if (kind == FamilyKind::Histogram) {
+    for (const auto& l : spec.labels) {
+      if (l == "le") {
+        throw std::invalid_argument("metrics: " + spec.name + ": label 'le' is reserved");
+      }
+    }
+  }
   if (spec.labels.empty()) {
     spec.maxSeries = 1;
   }
   return spec;
 }
 
-void allocCells(detail::Cells& c, uint32_t series, bool sums) {
-  for (uint32_t s = 0; s < kShards; ++s) {
-    c.words[s] = allocZeroed<uint64_t>(static_cast<size_t>(series) * c.stride);
-    if (sums) {
-      c.sums[s] = allocZeroed<double>(series);
+detail::Cells makeCells(const FamilySpec& spec, FamilyKind kind, std::vector<double> bounds) {
+  const uint32_t series = spec.maxSeries + 1;  // + the overflow series
+  if (kind == FamilyKind::Counter) {
+    return detail::Cells(series, 1, kShards, false);
+  }
+  if (kind == FamilyKind::Gauge) {
+    return detail::Cells(series, 0, 1, true);
+  }
+  if (bounds.empty() || bounds.size() > kMaxBuckets) {
+    throw std::invalid_argument("metrics: " + spec.name + ": 1 to 256 buckets");
+  }
+  for (size_t i = 0; i < bounds.size(); ++i) {
+    if (!std::isfinite(bounds[i]) || (i > 0 && bounds[i] <= bounds[i - 1])) {
+      throw std::invalid_argument("metrics: " + spec.name +
+                                  ": bucket bounds must be finite and strictly ascending");
     }
   }
-}
-
-void freeCells(detail::Cells& c) {
-  for (uint32_t s = 0; s < kShards; ++s) {
-    std::free(c.words[s]);
-    std::free(c.sums[s]);
-  }
+  detail::Cells c(series, static_cast<uint32_t>(bounds.size() + 1), kShards, true);
+  c.bounds = std::move(bounds);
+  return c;
 }
 
 uint64_t loadWord(const detail::Cells& c, size_t offset) {
   uint64_t total = 0;
-  for (uint32_t s = 0; s < kShards; ++s) {
+  for (uint32_t s = 0; s < c.shards; ++s) {
     total += std::atomic_ref<uint64_t>(c.words[s][offset]).load(std::memory_order_relaxed);
   }
   return total;
@@ -189,7 +246,7 @@ uint64_t loadWord(const detail::Cells& c, size_t offset) {
 
 double loadSum(const detail::Cells& c, size_t index) {
   double total = 0;
-  for (uint32_t s = 0; s < kShards; ++s) {
+  for (uint32_t s = 0; s < c.shards; ++s) {
     total += std::atomic_ref<double>(c.sums[s][index]).load(std::memory_order_relaxed);
   }
   return total;
@@ -199,38 +256,28 @@ double loadSum(const detail::Cells& c, size_t index) {
 
 // ---- text format ---------------------------------------------------------------------------
 
-void appendLabelValueEscaped(std::string& out, std::string_view v) {
+namespace {
+
+// The text format escapes \\ and newline everywhere, and " in label values only.
+void appendEscaped(std::string& out, std::string_view v, bool quotes) {
   for (const char c : v) {
-    switch (c) {
-      case '\\':
-        out += "\\\\";
-        break;
-      case '"':
-        out += "\\\"";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      default:
-        out += c;
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '"' && quotes) {
+      out += "\\\"";
+    } else {
+      out += c;
     }
   }
 }
 
-void appendHelpEscaped(std::string& out, std::string_view v) {
-  for (const char c : v) {
-    switch (c) {
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      default:
-        out += c;
-    }
-  }
-}
+}  // namespace
+
+void appendLabelValueEscaped(std::string& out, std::string_view v) { appendEscaped(out, v, true); }
+
+void appendHelpEscaped(std::string& out, std::string_view v) { appendEscaped(out, v, false); }
 
 void appendDouble(std::string& out, double v) {
   if (std::isnan(v)) {
@@ -283,22 +330,29 @@ uint64_t Histogram::bucketCount(size_t i) const {
   return loadWord(*cells_, offset_ + i);
 }
 
-// ---- Family --------------------------------------------------------------------------------
+// ---- FamilyBase ----------------------------------------------------------------------------
 
-Family::Family(FamilySpec spec) : spec_(normalized(std::move(spec))) {}
+FamilyBase::FamilyBase(FamilySpec spec, FamilyKind kind, std::vector<double> bounds)
+    : spec_(normalized(std::move(spec), kind)),
+      kind_(kind),
+      cells_(makeCells(spec_, kind, std::move(bounds))) {
+  if (spec_.labels.empty()) {
+    resolve({});  // the one series of a label-less family exists from the start
+  }
+}
 
-Family::~Family() = default;
+FamilyBase::~FamilyBase() = default;
 
-size_t Family::seriesCount() const {
-  std::lock_guard lock(mu_);
+size_t FamilyBase::seriesCount() const {
+  core::MutexLock lock(mu_);
   return next_ + (overflowUsed_ ? 1 : 0);
 }
 
-uint32_t Family::resolve(std::span<const std::string_view> values) {
+uint32_t FamilyBase::resolve(std::span<const std::string_view> values) {
   if (values.size() != spec_.labels.size()) {
     return UINT32_MAX;
   }
-  std::lock_guard lock(mu_);
+  core::MutexLock lock(mu_);
   scratch_.clear();
   bool allOverflow = !values.empty();
   for (size_t i = 0; i < values.size(); ++i) {
@@ -336,7 +390,8 @@ uint32_t Family::resolve(std::span<const std::string_view> values) {
   return spec_.maxSeries;
 }
 
-void Family::expose(std::string& out) const {
+void FamilyBase::expose(std::string& out) const {
+  static constexpr std::string_view kTypeNames[] = {"counter", "gauge", "histogram"};
   out += "# HELP ";
   out += spec_.name;
   out += ' ';
@@ -344,9 +399,9 @@ void Family::expose(std::string& out) const {
   out += "\n# TYPE ";
   out += spec_.name;
   out += ' ';
-  out += typeName();
+  out += kTypeNames[static_cast<size_t>(kind_)];
   out += '\n';
-  std::lock_guard lock(mu_);
+  core::MutexLock lock(mu_);
   for (const auto& [key, idx] : index_) {
     exposeSeries(out, rendered_[idx], idx);
   }
@@ -355,109 +410,44 @@ void Family::expose(std::string& out) const {
   }
 }
 
-// ---- CounterFamily -------------------------------------------------------------------------
+// ---- the kinds' series lines ---------------------------------------------------------------
 
-CounterFamily::CounterFamily(FamilySpec spec) : Family(std::move(spec)) {
-  allocCells(cells_, this->spec().maxSeries + 1, false);
-  if (this->spec().labels.empty()) {
-    resolve({});
-  }
-}
+namespace {
 
-CounterFamily::~CounterFamily() { freeCells(cells_); }
-
-Counter CounterFamily::labels(std::initializer_list<std::string_view> values) {
-  return labels(std::span<const std::string_view>(values.begin(), values.size()));
-}
-
-Counter CounterFamily::labels(std::span<const std::string_view> values) {
-  const uint32_t idx = resolve(values);
-  return idx == UINT32_MAX ? Counter() : Counter(&cells_, idx);
-}
-
-void CounterFamily::exposeSeries(std::string& out, std::string_view labels, uint32_t index) const {
-  out += spec().name;
+// `name{labels} ` (no braces without labels).
+void appendSeriesName(std::string& out, std::string_view name, std::string_view suffix,
+                      std::string_view labels) {
+  out += name;
+  out += suffix;
   if (!labels.empty()) {
     out += '{';
     out += labels;
     out += '}';
   }
   out += ' ';
+}
+
+}  // namespace
+
+template <>
+void BasicFamily<Counter>::exposeSeries(std::string& out, std::string_view labels,
+                                        uint32_t index) const {
+  appendSeriesName(out, spec().name, "", labels);
   appendUint(out, loadWord(cells_, index));
   out += '\n';
 }
 
-// ---- GaugeFamily ---------------------------------------------------------------------------
-
-GaugeFamily::GaugeFamily(FamilySpec spec) : Family(std::move(spec)) {
-  values_ = allocZeroed<double>(this->spec().maxSeries + 1);
-  if (this->spec().labels.empty()) {
-    resolve({});
-  }
-}
-
-GaugeFamily::~GaugeFamily() { std::free(values_); }
-
-Gauge GaugeFamily::labels(std::initializer_list<std::string_view> values) {
-  return labels(std::span<const std::string_view>(values.begin(), values.size()));
-}
-
-Gauge GaugeFamily::labels(std::span<const std::string_view> values) {
-  const uint32_t idx = resolve(values);
-  return idx == UINT32_MAX ? Gauge() : Gauge(&values_[idx]);
-}
-
-void GaugeFamily::exposeSeries(std::string& out, std::string_view labels, uint32_t index) const {
-  out += spec().name;
-  if (!labels.empty()) {
-    out += '{';
-    out += labels;
-    out += '}';
-  }
-  out += ' ';
-  appendDouble(out, std::atomic_ref<double>(values_[index]).load(std::memory_order_relaxed));
+template <>
+void BasicFamily<Gauge>::exposeSeries(std::string& out, std::string_view labels,
+                                      uint32_t index) const {
+  appendSeriesName(out, spec().name, "", labels);
+  appendDouble(out, std::atomic_ref<double>(cells_.sums[0][index]).load(std::memory_order_relaxed));
   out += '\n';
 }
 
-// ---- HistogramFamily -----------------------------------------------------------------------
-
-HistogramFamily::HistogramFamily(FamilySpec spec, std::vector<double> bounds)
-    : Family(std::move(spec)) {
-  for (const auto& l : this->spec().labels) {
-    if (l == "le") {
-      throw std::invalid_argument("metrics: " + this->spec().name + ": label 'le' is reserved");
-    }
-  }
-  if (bounds.empty() || bounds.size() > kMaxBuckets) {
-    throw std::invalid_argument("metrics: " + this->spec().name + ": 1 to 256 buckets");
-  }
-  for (size_t i = 0; i < bounds.size(); ++i) {
-    if (!std::isfinite(bounds[i]) || (i > 0 && bounds[i] <= bounds[i - 1])) {
-      throw std::invalid_argument("metrics: " + this->spec().name +
-                                  ": bucket bounds must be finite and strictly ascending");
-    }
-  }
-  cells_.bounds = std::move(bounds);
-  cells_.stride = static_cast<uint32_t>(cells_.bounds.size() + 1);
-  allocCells(cells_, this->spec().maxSeries + 1, true);
-  if (this->spec().labels.empty()) {
-    resolve({});
-  }
-}
-
-HistogramFamily::~HistogramFamily() { freeCells(cells_); }
-
-Histogram HistogramFamily::labels(std::initializer_list<std::string_view> values) {
-  return labels(std::span<const std::string_view>(values.begin(), values.size()));
-}
-
-Histogram HistogramFamily::labels(std::span<const std::string_view> values) {
-  const uint32_t idx = resolve(values);
-  return idx == UINT32_MAX ? Histogram() : Histogram(&cells_, idx);
-}
-
-void HistogramFamily::exposeSeries(std::string& out, std::string_view labels,
-                                   uint32_t index) const {
+template <>
+void BasicFamily<Histogram>::exposeSeries(std::string& out, std::string_view labels,
+                                          uint32_t index) const {
   const std::string& name = spec().name;
   const size_t base = static_cast<size_t>(index) * cells_.stride;
   uint64_t cumulative = 0;
@@ -475,20 +465,10 @@ void HistogramFamily::exposeSeries(std::string& out, std::string_view labels,
     appendUint(out, cumulative);
     out += '\n';
   }
-  const auto line = [&](std::string_view suffix) {
-    out += name;
-    out += suffix;
-    if (!labels.empty()) {
-      out += '{';
-      out += labels;
-      out += '}';
-    }
-    out += ' ';
-  };
-  line("_sum");
+  appendSeriesName(out, name, "_sum", labels);
   appendDouble(out, loadSum(cells_, index));
   out += '\n';
-  line("_count");
+  appendSeriesName(out, name, "_count", labels);
   appendUint(out, cumulative);
   out += '\n';
 }
@@ -503,8 +483,10 @@ Registry::Registry(RegistryOptions options) : options_(std::move(options)) {
 
 Registry::~Registry() = default;
 
-void Registry::add(std::unique_ptr<Family> f) {
-  std::lock_guard lock(mu_);
+template <class F>
+F& Registry::add(std::unique_ptr<F> f) {
+  F& ref = *f;
+  core::MutexLock lock(mu_);
   const std::string& name = f->spec().name;
   if (name == options_.overflowMetric) {
     throw std::invalid_argument("metrics: duplicate metric name '" + name + "'");
@@ -515,24 +497,21 @@ void Registry::add(std::unique_ptr<Family> f) {
     }
   }
   families_.push_back(std::move(f));
+  return ref;
 }
 
+// (new, not make_unique: the constructors are private to the registry.)
 CounterFamily& Registry::counter(FamilySpec spec) {
-  auto* f = new CounterFamily(std::move(spec));
-  add(std::unique_ptr<Family>(f));
-  return *f;
+  return add(std::unique_ptr<CounterFamily>(new CounterFamily(std::move(spec))));
 }
 
 GaugeFamily& Registry::gauge(FamilySpec spec) {
-  auto* f = new GaugeFamily(std::move(spec));
-  add(std::unique_ptr<Family>(f));
-  return *f;
+  return add(std::unique_ptr<GaugeFamily>(new GaugeFamily(std::move(spec))));
 }
 
 HistogramFamily& Registry::histogram(FamilySpec spec, std::vector<double> bounds) {
-  auto* f = new HistogramFamily(std::move(spec), std::move(bounds));
-  add(std::unique_ptr<Family>(f));
-  return *f;
+  return add(
+      std::unique_ptr<HistogramFamily>(new HistogramFamily(std::move(spec), std::move(bounds))));
 }
 
 std::string Registry::expose() const {
@@ -542,17 +521,18 @@ std::string Registry::expose() const {
 }
 
 void Registry::exposeTo(std::string& out) const {
-  std::vector<const Family*> sorted;
+  std::vector<const FamilyBase*> sorted;
   {
-    std::lock_guard lock(mu_);
+    core::MutexLock lock(mu_);
     sorted.reserve(families_.size());
     for (const auto& f : families_) {
       sorted.push_back(f.get());
     }
   }
-  std::sort(sorted.begin(), sorted.end(),
-            [](const Family* a, const Family* b) { return a->spec().name < b->spec().name; });
-  for (const Family* f : sorted) {
+  std::sort(sorted.begin(), sorted.end(), [](const FamilyBase* a, const FamilyBase* b) {
+    return a->spec().name < b->spec().name;
+  });
+  for (const FamilyBase* f : sorted) {
     f->expose(out);
   }
   if (options_.overflowMetric.empty()) {
@@ -565,7 +545,7 @@ void Registry::exposeTo(std::string& out) const {
       "cap.\n# TYPE ";
   out += options_.overflowMetric;
   out += " counter\n";
-  for (const Family* f : sorted) {
+  for (const FamilyBase* f : sorted) {
     if (const uint64_t n = f->overflowLookups(); n > 0) {
       out += options_.overflowMetric;
       out += "{family=\"";

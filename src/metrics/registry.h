@@ -26,7 +26,7 @@
 // exposed last); lookups that landed there are counted (RegistryOptions::overflowMetric). Label
 // values are truncated to kMaxLabelValueBytes bytes and invalid UTF-8 bytes become U+FFFD, so a
 // client-chosen value (a model name) bounds memory too. Memory per family is reserved up front
-// for maxSeries + 1 series (calloc: pages are touched only as series appear):
+// for maxSeries + 1 series (anonymous pages, touched only as series appear: detail::ZeroPages):
 // counters 8 B x kShards per series, histograms 8 B x (buckets + 2) x kShards, gauges 8 B.
 //
 // Exposition order is deterministic: families sorted by name, series by their label values
@@ -41,17 +41,20 @@
 // never throws: a wrong number of values returns a null handle, whose updates do nothing.
 // Families and the registry must outlive every handle.
 
+#include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
+
+#include "core/thread_annotations.h"
 
 namespace tg::metrics {
 
@@ -61,6 +64,9 @@ inline constexpr uint32_t kShards = 16;
 inline constexpr size_t kMaxLabelValueBytes = 128;
 // The label value of every label of a family's overflow series.
 inline constexpr std::string_view kOverflowValue = "__other__";
+
+// The three kinds of family; each handle names its own (Handle::kKind).
+enum class FamilyKind : uint8_t { Counter, Gauge, Histogram };
 
 namespace detail {
 
@@ -72,12 +78,36 @@ inline uint32_t shard() {
   return s != 0 ? s - 1 : assignShard();
 }
 
-// Cells of one counter or histogram family: per shard, (maxSeries + 1) x stride words.
+// Zeroed memory whose pages the kernel provides only when first written (anonymous mmap), so
+// a family reserves its cap up front but pays memory only for the series that appear (a
+// zero-initialising new[] would write, and so touch, every page at registration). Owns the
+// mapping; move-only.
+class ZeroPages {
+ public:
+  ZeroPages() = default;
+  explicit ZeroPages(size_t bytes);  // throws std::bad_alloc
+  ~ZeroPages();
+  ZeroPages(ZeroPages&& o) noexcept;
+  ZeroPages& operator=(ZeroPages&& o) noexcept;
+  void* data() const { return data_; }
+
+ private:
+  void* data_ = nullptr;
+  size_t bytes_ = 0;
+};
+
+// The cells of one family, of any kind. Per shard: (maxSeries + 1) x stride 64-bit counts
+// (counters: 1 per series; histograms: one per bucket, +Inf included) and one double per
+// series (histograms: the sum; gauges: the value). Each shard's part starts on its own cache
+// line. Gauges have no counts and one shard (they are set from control paths).
 struct Cells {
-  uint64_t* words[kShards] = {};
-  double* sums[kShards] = {};  // histograms: one sum per series per shard
-  std::vector<double> bounds;  // histograms: upper bounds, ascending, +Inf excluded
-  uint32_t stride = 1;         // words per series: 1 (counter) or bounds.size() + 1
+  Cells(uint32_t series, uint32_t stride, uint32_t shards, bool doubles);
+  std::array<uint64_t*, kShards> words{};  // into `storage`; null when stride is 0
+  std::array<double*, kShards> sums{};     // into `storage`; null unless `doubles`
+  std::vector<double> bounds;              // histograms: upper bounds, +Inf excluded
+  uint32_t stride;                         // counts per series: 0, 1, or bounds.size() + 1
+  uint32_t shards;                         // kShards, or 1 (gauges)
+  ZeroPages storage;
 };
 
 }  // namespace detail
@@ -85,6 +115,7 @@ struct Cells {
 // A counter series. Null (default-constructed) handles ignore updates and read 0.
 class Counter {
  public:
+  static constexpr FamilyKind kKind = FamilyKind::Counter;
   Counter() = default;
   void inc(uint64_t n = 1) const {
     if (cells_ != nullptr) {
@@ -96,8 +127,9 @@ class Counter {
   explicit operator bool() const { return cells_ != nullptr; }
 
  private:
-  friend class CounterFamily;
-  Counter(detail::Cells* c, uint32_t offset) : cells_(c), offset_(offset) {}
+  template <class Handle>
+  friend class BasicFamily;
+  Counter(detail::Cells* c, uint32_t index) : cells_(c), offset_(index) {}
   detail::Cells* cells_ = nullptr;
   uint32_t offset_ = 0;
 };
@@ -105,6 +137,7 @@ class Counter {
 // A gauge series: a double, set or adjusted from any thread.
 class Gauge {
  public:
+  static constexpr FamilyKind kKind = FamilyKind::Gauge;
   Gauge() = default;
   void set(double v) const {
     if (value_ != nullptr) {
@@ -120,14 +153,16 @@ class Gauge {
   explicit operator bool() const { return value_ != nullptr; }
 
  private:
-  friend class GaugeFamily;
-  explicit Gauge(double* v) : value_(v) {}
+  template <class Handle>
+  friend class BasicFamily;
+  Gauge(detail::Cells* c, uint32_t index) : value_(c->sums[0] + index) {}
   double* value_ = nullptr;
 };
 
 // A histogram series with the family's fixed buckets. observe(NaN) is ignored.
 class Histogram {
  public:
+  static constexpr FamilyKind kKind = FamilyKind::Histogram;
   Histogram() = default;
   void observe(double v) const {
     if (cells_ == nullptr || v != v) {
@@ -151,7 +186,8 @@ class Histogram {
   explicit operator bool() const { return cells_ != nullptr; }
 
  private:
-  friend class HistogramFamily;
+  template <class Handle>
+  friend class BasicFamily;
   Histogram(detail::Cells* c, uint32_t index)
       : cells_(c), offset_(index * c->stride), index_(index) {}
   detail::Cells* cells_ = nullptr;
@@ -167,87 +203,87 @@ struct FamilySpec {
   uint32_t maxSeries = 1000;        // >= 1; label-less families have exactly one series
 };
 
-// Shared bookkeeping of every family kind: the label sets, the cap, the overflow series.
-class Family {
+// What every family kind shares: the spec, the label sets and their index, the cap, the
+// overflow series, the cells, and the exposition frame (HELP, TYPE, series in order). A kind
+// (BasicFamily<Handle>) adds only its handle and its series lines.
+class FamilyBase {
  public:
-  virtual ~Family();
-  Family(const Family&) = delete;
-  Family& operator=(const Family&) = delete;
+  virtual ~FamilyBase();
+  FamilyBase(const FamilyBase&) = delete;
+  FamilyBase& operator=(const FamilyBase&) = delete;
 
   const FamilySpec& spec() const { return spec_; }
+  FamilyKind kind() const { return kind_; }
   // Series created so far, the overflow series included.
   size_t seriesCount() const;
   // labels() calls that resolved to the overflow series.
   uint64_t overflowLookups() const { return overflowLookups_.load(std::memory_order_relaxed); }
 
  protected:
-  explicit Family(FamilySpec spec);
+  // Validates the spec (and, for histograms, the bounds) and reserves the cells.
+  FamilyBase(FamilySpec spec, FamilyKind kind, std::vector<double> bounds);
   // The series index of a label set (creating it, or the overflow index past the cap);
   // UINT32_MAX when the number of values is wrong.
   uint32_t resolve(std::span<const std::string_view> values);
-  // Appends the exposition of this family.
+  // Appends the exposition lines of series `index`, whose rendered labels are `labels`.
   virtual void exposeSeries(std::string& out, std::string_view labels, uint32_t index) const = 0;
-  virtual const char* typeName() const = 0;
 
  private:
   friend class Registry;
   void expose(std::string& out) const;
 
-  FamilySpec spec_;
-  mutable std::mutex mu_;
+  const FamilySpec spec_;
+  const FamilyKind kind_;
+
+ protected:
+  detail::Cells cells_;
+
+ private:
+  mutable core::Mutex mu_;
   // Joined label values ('\0'-separated; values never contain '\0') -> series index. The
   // separator is the smallest byte, so map order is the element-by-element order.
-  std::map<std::string, uint32_t, std::less<>> index_;
-  std::vector<std::string> rendered_;  // by index: `a="x",b="y"` (escaped), for exposition
-  std::string overflowRendered_;
-  uint32_t next_ = 0;
-  bool overflowUsed_ = false;
-  std::string scratch_;  // resolve(): the joined key
+  std::map<std::string, uint32_t, std::less<>> index_ TG_GUARDED_BY(mu_);
+  // By index: `a="x",b="y"` (escaped), for exposition.
+  std::vector<std::string> rendered_ TG_GUARDED_BY(mu_);
+  std::string overflowRendered_ TG_GUARDED_BY(mu_);
+  uint32_t next_ TG_GUARDED_BY(mu_) = 0;
+  bool overflowUsed_ TG_GUARDED_BY(mu_) = false;
+  std::string scratch_ TG_GUARDED_BY(mu_);  // resolve(): the joined key
   std::atomic<uint64_t> overflowLookups_{0};
 };
 
-class CounterFamily final : public Family {
+// One family kind, by its handle: BasicFamily<Counter>, <Gauge>, <Histogram> (use the aliases
+// below). Only the series lines differ by kind (specialised in registry.cc).
+template <class Handle>
+class BasicFamily final : public FamilyBase {
  public:
-  ~CounterFamily() override;
-  Counter labels(std::initializer_list<std::string_view> values);
-  Counter labels(std::span<const std::string_view> values);
-
- private:
-  friend class Registry;
-  explicit CounterFamily(FamilySpec spec);
-  void exposeSeries(std::string& out, std::string_view labels, uint32_t index) const override;
-  const char* typeName() const override { return "counter"; }
-  detail::Cells cells_;
-};
-
-class GaugeFamily final : public Family {
- public:
-  ~GaugeFamily() override;
-  Gauge labels(std::initializer_list<std::string_view> values);
-  Gauge labels(std::span<const std::string_view> values);
-
- private:
-  friend class Registry;
-  explicit GaugeFamily(FamilySpec spec);
-  void exposeSeries(std::string& out, std::string_view labels, uint32_t index) const override;
-  const char* typeName() const override { return "gauge"; }
-  double* values_ = nullptr;
-};
-
-class HistogramFamily final : public Family {
- public:
-  ~HistogramFamily() override;
-  Histogram labels(std::initializer_list<std::string_view> values);
-  Histogram labels(std::span<const std::string_view> values);
+  Handle labels(std::initializer_list<std::string_view> values) {
+    return labels(std::span<const std::string_view>(values.begin(), values.size()));
+  }
+  Handle labels(std::span<const std::string_view> values) {
+    const uint32_t idx = resolve(values);
+    return idx == UINT32_MAX ? Handle() : Handle(&cells_, idx);
+  }
+  // Histograms: the upper bounds, ascending, +Inf excluded (empty for the other kinds).
   const std::vector<double>& bounds() const { return cells_.bounds; }
 
  private:
   friend class Registry;
-  HistogramFamily(FamilySpec spec, std::vector<double> bounds);
+  explicit BasicFamily(FamilySpec spec, std::vector<double> bounds = {})
+      : FamilyBase(std::move(spec), Handle::kKind, std::move(bounds)) {}
   void exposeSeries(std::string& out, std::string_view labels, uint32_t index) const override;
-  const char* typeName() const override { return "histogram"; }
-  detail::Cells cells_;
 };
+
+using CounterFamily = BasicFamily<Counter>;
+using GaugeFamily = BasicFamily<Gauge>;
+using HistogramFamily = BasicFamily<Histogram>;
+// Each kind's series lines (registry.cc).
+template <>
+void BasicFamily<Counter>::exposeSeries(std::string&, std::string_view, uint32_t) const;
+template <>
+void BasicFamily<Gauge>::exposeSeries(std::string&, std::string_view, uint32_t) const;
+template <>
+void BasicFamily<Histogram>::exposeSeries(std::string&, std::string_view, uint32_t) const;
 
 struct RegistryOptions {
   // When not empty, expose() adds a counter of this name with a `family` label: the labels()
@@ -273,11 +309,12 @@ class Registry {
   void exposeTo(std::string& out) const;  // appends
 
  private:
-  void add(std::unique_ptr<Family> f);
+  template <class F>
+  F& add(std::unique_ptr<F> f);
 
-  RegistryOptions options_;
-  mutable std::mutex mu_;
-  std::vector<std::unique_ptr<Family>> families_;
+  const RegistryOptions options_;
+  mutable core::Mutex mu_;
+  std::vector<std::unique_ptr<FamilyBase>> families_ TG_GUARDED_BY(mu_);
 };
 
 // Helpers of the text format, exposed for tests.

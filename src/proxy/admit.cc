@@ -149,7 +149,6 @@ http::Task<bool> admit(ClientConn& c, Exchange& x, const Services& s) {
   if (s.store.decidesInline()) {
     a.admit(set, s.store, s.keyCap, facts, demand, now, s.localStore);
   } else if (a.begin(set, s.keyCap, facts, demand, now)) {
-    const auto waitStart = std::chrono::steady_clock::now();
     // (No variable is declared in a loop condition around a co_await: GCC 12 miscompiles
     // those.)
     for (;;) {
@@ -164,7 +163,6 @@ http::Task<bool> admit(ClientConn& c, Exchange& x, const Services& s) {
       co_await awaitStart(start);
       a.reserved(s.store, s.localStore, now);
     }
-    x.storeWait = std::chrono::steady_clock::now() - waitStart;
   }
   x.limited = a.outcome() != limiter::Outcome::NoLimits;
   a.appendHeaders(x.limitHeaders);

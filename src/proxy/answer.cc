@@ -71,7 +71,6 @@ void Exchange::reset() {
   quotaCharged = false;
   limited = false;
   limitHeaders.clear();
-  storeWait.reset();
   resp.reset();
   status = 0;
   bytesOut = 0;

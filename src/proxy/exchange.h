@@ -105,7 +105,6 @@ struct Exchange {
   limiter::Admission admission;                       // reused request after request
   bool limited = false;                               // admission ran: settle it
   std::string limitHeaders;                           // x-ratelimit-* lines for the client
-  std::optional<std::chrono::nanoseconds> storeWait;  // a networked store's answer time
 
   // The response.
   http::ResponseHead resp;

@@ -16,14 +16,14 @@ bool isQuotaError(ExchangeError e) {
   return e == ExchangeError::InsufficientQuota || e == ExchangeError::QuotaStoreUnavailable;
 }
 
-// Requests, tokens, decisions, reserved vs settled, store wait, upstream timings
-// (metrics/catalog.h).
+// Requests, tokens, decisions, reserved vs settled, upstream timings (proxy/recorder.h). The
+// store backends record their own calls (store/stats.h).
 void recordMetrics(const Exchange& x, const Services& s) {
-  metrics::Recorder* rec = s.recorder;
+  Recorder* rec = s.recorder;
   if (rec == nullptr) {
     return;
   }
-  metrics::RequestObservation obs;
+  RequestObservation obs;
   obs.route = x.route ? std::string_view(x.route->name) : std::string_view();
   obs.upstream = x.upstream ? std::string_view(x.upstream->name) : std::string_view();
   obs.consumer = x.consumer ? std::string_view(x.consumer->name) : std::string_view();
@@ -35,8 +35,8 @@ void recordMetrics(const Exchange& x, const Services& s) {
   if (u && (u->reported || u->estimated)) {
     obs.tokens = *u;
     if (u->estimated) {
-      obs.estimated = x.error == ExchangeError::None ? metrics::EstimateReason::Missing
-                                                     : metrics::EstimateReason::Incomplete;
+      obs.estimated = x.error == ExchangeError::None ? EstimateReason::Missing
+                                                     : EstimateReason::Incomplete;
     }
   }
   if (x.firstByteMs) {
@@ -57,14 +57,13 @@ void recordMetrics(const Exchange& x, const Services& s) {
       obs.reservedTokens = a.reservedTokens();
       obs.settledTokens = u ? static_cast<int64_t>(u->billed()) : 0;
     }
-    const std::string_view decision = limiter::outcomeName(outcome);
     const limiter::MatchedBucket* d = a.decisive();
     if (d != nullptr && outcome != limiter::Outcome::Allowed) {
       const limiter::Policy& p = set.policies[d->policyIndex];
-      rec->recordDecision(p.name, p.rules[d->ruleIndex].name, decision);
+      rec->recordDecision(p.name, p.rules[d->ruleIndex].name, outcome);
       if (outcome == limiter::Outcome::StoreFailure ||
           outcome == limiter::Outcome::StoreUnavailable) {
-        rec->recordFailurePolicy(p.name, limiter::storeFailureModeName(p.storeFailure));
+        rec->recordFailurePolicy(p.name, p.storeFailure);
       }
     } else {
       // Allowed: one decision per distinct (policy, rule) the request was counted in.
@@ -76,20 +75,9 @@ void recordMetrics(const Exchange& x, const Services& s) {
         }
         if (!seen) {
           const limiter::Policy& p = set.policies[m[i].policyIndex];
-          rec->recordDecision(p.name, p.rules[m[i].ruleIndex].name, decision);
+          rec->recordDecision(p.name, p.rules[m[i].ruleIndex].name, outcome);
         }
       }
-    }
-    if (x.storeWait) {
-      const bool failed = outcome == limiter::Outcome::StoreFailure ||
-                          outcome == limiter::Outcome::StoreUnavailable;
-      std::optional<metrics::StoreError> err;
-      if (failed) {
-        err = metrics::StoreError::Unavailable;
-      }
-      rec->recordStore(x.cfg().store.redis.cluster ? metrics::StoreKind::RedisCluster
-                                                   : metrics::StoreKind::Redis,
-                       metrics::StoreOp::Reserve, *x.storeWait, err);
     }
   }
   rec->recordRequest(obs);

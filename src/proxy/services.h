@@ -15,7 +15,7 @@
 
 #include "core/thread_annotations.h"
 #include "limiter/rules.h"
-#include "metrics/catalog.h"
+#include "proxy/recorder.h"
 #include "proxy/access_log.h"
 #include "proxy/generation.h"
 #include "store/quota.h"
@@ -60,7 +60,7 @@ struct Services {
   store::Store* localStore;                 // the `local` failure-mode fallback (null = none)
   limiter::DistinctKeyCap* keyCap;          // per_ rules' distinct-key caps (null = none)
   store::QuotaStore* quota;                 // null = quotas off
-  metrics::Recorder* recorder;              // null = no metrics
+  Recorder* recorder;                       // null = no metrics
   ConsumerTotals* consumerTotals;           // null = not kept
   const tokenizer::Tokenizers* tokenizers;  // null = bytes/4 estimates only
   AccessLog& accessLog;

@@ -51,7 +51,7 @@ bool sameTargets(const std::vector<http::UpstreamTarget>& a,
 }
 
 std::vector<std::shared_ptr<CircuitBreaker>> breakersFor(
-    const config::Config& cfg, unsigned index, std::shared_ptr<metrics::Catalog> catalog) {
+    const config::Config& cfg, unsigned index, std::shared_ptr<Metrics> metrics) {
   std::vector<std::shared_ptr<CircuitBreaker>> out;
   for (const config::UpstreamConfig& u : cfg.upstreams) {
     if (!u.circuitBreaker) {
@@ -59,16 +59,13 @@ std::vector<std::shared_ptr<CircuitBreaker>> breakersFor(
       continue;
     }
     // Logged once per transition, with the upstream and the worker (each has its own state).
-    if (catalog) {
-      catalog->setBreakerState(u.name, metrics::BreakerState::Closed);
+    if (metrics) {
+      metrics->proxy.setBreakerState(u.name, BreakerState::Closed);
     }
-    auto log = [name = u.name, index, catalog](const CircuitBreaker::Transition& t) {
-      if (catalog) {
+    auto log = [name = u.name, index, metrics](const CircuitBreaker::Transition& t) {
+      if (metrics) {
         // The gauge shows the latest transition of any worker (each keeps its own state).
-        catalog->setBreakerState(name, t.to == BreakerState::Open ? metrics::BreakerState::Open
-                                       : t.to == BreakerState::HalfOpen
-                                           ? metrics::BreakerState::HalfOpen
-                                           : metrics::BreakerState::Closed);
+        metrics->proxy.setBreakerState(name, t.to);
       }
       std::string worker = std::to_string(index);
       std::string ms =
@@ -96,13 +93,13 @@ Worker::Worker(http::net::io_context& io, const SharedState& shared, unsigned in
       accessLog_(io.get_executor(), shared.accessLogFd),
       rateLimitLog_(io.get_executor(), shared.rateLimitLogFd),
       tokenizers_(shared.tokenizers),
+      metrics_(shared.metrics),
       memoryStore_(shared.memoryStore ? shared.memoryStore
                                       : std::make_shared<store::MemoryStore>()),
       store_(shared.makeStore ? shared.makeStore(io, index) : memoryStore_),
       keyCap_(shared.keyCap ? shared.keyCap : std::make_shared<limiter::DistinctKeyCap>()),
       quota_(shared.makeQuota ? shared.makeQuota(io, index) : shared.memoryQuota),
-      catalog_(shared.catalog),
-      recorder_(shared.catalog ? std::make_unique<metrics::Recorder>(*shared.catalog) : nullptr),
+      recorder_(shared.metrics ? std::make_unique<Recorder>(*shared.metrics) : nullptr),
       consumerTotals_(shared.consumerTotals),
       requestIds_([index] {
         std::random_device rd;
@@ -125,7 +122,7 @@ void Worker::reconfigure(const SharedState& next, uint64_t number) {
   }  // else: same upstreams, keep the warm connections
   g->upstreams = pool_;
   // Breakers start closed in a new generation (their thresholds may have changed).
-  g->breakers = breakersFor(*g->config, index_, catalog_);
+  g->breakers = breakersFor(*g->config, index_, metrics_);
   gen_ = std::move(g);
 }
 

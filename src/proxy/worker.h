@@ -18,10 +18,10 @@
 #include "http/upstream_pool.h"
 #include "limiter/policy.h"
 #include "limiter/rules.h"
-#include "metrics/catalog.h"
 #include "proxy/access_log.h"
 #include "proxy/generation.h"
 #include "proxy/services.h"
+#include "proxy/stats.h"
 #include "store/memory_store.h"
 #include "store/quota.h"
 #include "store/store.h"
@@ -33,6 +33,10 @@ class Session;
 
 // What every worker receives from start-up, read-only.
 struct SharedState {
+  // Metrics: the registry and stats every worker records into (each through its own
+  // Recorder); null = none. The stores record into its store stats themselves. First, so
+  // that it outlives the stores below.
+  std::shared_ptr<Metrics> metrics;
   std::shared_ptr<const config::Config> config;
   std::vector<std::shared_ptr<http::net::ssl::context>> upstreamTls;  // per upstream; null = http
   int accessLogFd = -1;
@@ -52,8 +56,6 @@ struct SharedState {
   std::shared_ptr<store::QuotaStore> memoryQuota;
   std::function<std::shared_ptr<store::QuotaStore>(http::net::io_context&, unsigned worker)>
       makeQuota;
-  // Metrics: the catalog every worker records into (each through its own Recorder).
-  std::shared_ptr<metrics::Catalog> catalog;
   std::shared_ptr<ConsumerTotals> consumerTotals;  // null = not kept
 };
 
@@ -102,12 +104,12 @@ class Worker {
   AccessLog accessLog_;
   AccessLog rateLimitLog_;
   std::shared_ptr<const tokenizer::Tokenizers> tokenizers_;
+  std::shared_ptr<Metrics> metrics_;  // before the stores: outlives them
   std::shared_ptr<store::MemoryStore> memoryStore_;
   std::shared_ptr<store::Store> store_;
   std::shared_ptr<limiter::DistinctKeyCap> keyCap_;
   std::shared_ptr<store::QuotaStore> quota_;
-  std::shared_ptr<metrics::Catalog> catalog_;
-  std::unique_ptr<metrics::Recorder> recorder_;
+  std::unique_ptr<Recorder> recorder_;
   std::shared_ptr<ConsumerTotals> consumerTotals_;
   RequestIds requestIds_;
   bool draining_ = false;

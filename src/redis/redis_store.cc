@@ -42,6 +42,19 @@ void fillError(std::span<const store::BucketSpec> buckets, store::ReserveResult&
   }
 }
 
+using store::StoreError;
+using store::StoreOp;
+using Clock = std::chrono::steady_clock;
+
+// The error of a failed call: the client's status, or Reply when Redis answered but not as
+// expected (an error reply, a script error, a reply of the wrong shape).
+StoreError errorOf(Status s) {
+  return s == Status::Timeout       ? StoreError::Timeout
+         : s == Status::Unavailable ? StoreError::Unavailable
+         : s == Status::Protocol    ? StoreError::Protocol
+                                    : StoreError::Reply;
+}
+
 }  // namespace
 
 struct RedisStore::ReserveOp {
@@ -56,6 +69,7 @@ struct RedisStore::ReserveOp {
   std::vector<std::vector<size_t>> groups;    // bucket indices per slot, first appearance order
   std::vector<store::ReserveResult> results;  // one per group run so far
   std::vector<store::BucketSpec> specs;       // the current group's
+  Clock::time_point start;                    // for the duration metric
   bool single() const { return groups.empty(); }
   std::span<const store::BucketSpec> queuedSpecs() const {
     return single() ? buckets : std::span<const store::BucketSpec>(specs);
@@ -77,6 +91,25 @@ RedisStore::RedisStore(boost::asio::any_io_executor ex, RedisStoreOptions option
       batchScript_(std::string(batchScriptText())),
       peekScript_(std::string(peekScriptText())),
       settleTimer_(std::move(ex)),
+      recorder_(options_.stats,
+                options_.client.cluster ? store::StoreKind::RedisCluster : store::StoreKind::Redis,
+                {StoreOp::Reserve, StoreOp::Peek, StoreOp::Reset},
+                {{StoreOp::Reserve, StoreError::Timeout},
+                 {StoreOp::Reserve, StoreError::Unavailable},
+                 {StoreOp::Reserve, StoreError::Protocol},
+                 {StoreOp::Reserve, StoreError::Reply},
+                 {StoreOp::Settle, StoreError::Timeout},
+                 {StoreOp::Settle, StoreError::Unavailable},
+                 {StoreOp::Settle, StoreError::Protocol},
+                 {StoreOp::Settle, StoreError::Reply},
+                 {StoreOp::Peek, StoreError::Timeout},
+                 {StoreOp::Peek, StoreError::Unavailable},
+                 {StoreOp::Peek, StoreError::Protocol},
+                 {StoreOp::Peek, StoreError::Reply},
+                 {StoreOp::Reset, StoreError::Timeout},
+                 {StoreOp::Reset, StoreError::Unavailable},
+                 {StoreOp::Reset, StoreError::Protocol},
+                 {StoreOp::Reset, StoreError::Reply}}),
       alive_(std::make_shared<std::atomic<bool>>(true)) {
   client_.start();
 }
@@ -102,7 +135,11 @@ bool RedisStore::reserveStart(std::span<const store::BucketSpec> buckets,
                               std::function<void()> done) {
   (void)now;  // Redis server time
   ++stats_.reserves;
+  recorder_.count(StoreOp::Reserve);
   auto op = std::make_shared<ReserveOp>();
+  if (recorder_) {
+    op->start = Clock::now();
+  }
   op->buckets = buckets;
   op->amounts = amounts;
   op->mode = mode;
@@ -236,8 +273,10 @@ void RedisStore::send(Pending& p) {
                  std::vector<int64_t> values;
                  if (s != Status::Ok || !integersOf(reply, values) || values.size() != expected) {
                    stats_.settleErrors += settles;
+                   const StoreError e = errorOf(s);
+                   recorder_.error(StoreOp::Settle, e, settles);
                    for (const std::shared_ptr<ReserveOp>& op : *waiters) {
-                     failAll(op);
+                     failAll(op, e);
                    }
                    return;
                  }
@@ -249,16 +288,17 @@ void RedisStore::send(Pending& p) {
                    offset += n;
                    if (op->single()) {
                      if (parseReserveReply(part, specs, *op->out)) {
+                       recordReserve(*op, nullptr);
                        auto done = std::move(op->done);
                        done();
                      } else {
-                       failAll(op);
+                       failAll(op, StoreError::Reply);
                      }
                      continue;
                    }
                    store::ReserveResult r;
                    if (!parseReserveReply(part, specs, r)) {
-                     failAll(op);
+                     failAll(op, StoreError::Reply);
                    } else {
                      const bool admitted = r.admitted();
                      op->results.push_back(std::move(r));
@@ -317,12 +357,23 @@ void RedisStore::finish(const std::shared_ptr<ReserveOp>& op) {
     }
     settle(back, deltas, store::TimePoint{});
   }
+  recordReserve(*op, nullptr);
   auto done = std::move(op->done);
   done();
 }
 
-void RedisStore::failAll(const std::shared_ptr<ReserveOp>& op) {
+void RedisStore::recordReserve(const ReserveOp& op, const StoreError* error) const {
+  if (recorder_) {
+    recorder_.duration(StoreOp::Reserve, Clock::now() - op.start);
+    if (error != nullptr) {
+      recorder_.error(StoreOp::Reserve, *error);
+    }
+  }
+}
+
+void RedisStore::failAll(const std::shared_ptr<ReserveOp>& op, StoreError error) {
   ++stats_.reserveErrors;
+  recordReserve(*op, &error);
   // Earlier slot groups were charged: give it back (best effort; Redis may be down).
   std::vector<store::Reservation> back;
   std::vector<int64_t> deltas;
@@ -374,6 +425,7 @@ void RedisStore::settle(std::span<const store::Reservation> reservations,
       keys.push_back(std::move(allKeys[i]));
     }
     ++stats_.settles;
+    recorder_.count(StoreOp::Settle);
     Pending& p = pendingFor(slots[g]);
     p.batch.addSettle(keys, rs, ds);
     ++p.settles;
@@ -393,10 +445,14 @@ void RedisStore::peek(const store::BucketSpec& bucket,
   std::vector<std::string> argv;
   appendPeekArgs(bucket, 0, argv);
   std::vector<std::string> keys{redisKeyFor(options_.keyPrefix, bucket)};
+  recorder_.count(StoreOp::Peek);
   client_.eval(peekScript_, std::move(keys), std::move(argv),
-               [done = std::move(done)](Status s, Reply&& reply) {
+               [done = std::move(done), rec = recorder_, start = Clock::now()](Status s,
+                                                                              Reply&& reply) {
+                 rec.duration(StoreOp::Peek, Clock::now() - start);
                  std::vector<int64_t> v;
                  if (s != Status::Ok || !integersOf(reply, v) || v.size() < 4) {
+                   rec.error(StoreOp::Peek, errorOf(s));
                    done(std::nullopt);
                    return;
                  }
@@ -407,9 +463,17 @@ void RedisStore::peek(const store::BucketSpec& bucket,
 void RedisStore::reset(const store::BucketSpec& bucket, std::function<void(bool ok)> done) {
   std::string key = redisKeyFor(options_.keyPrefix, bucket);
   std::vector<std::string> args{"DEL", key};
-  client_.command(std::move(args), key, [done = std::move(done)](Status s, Reply&& reply) {
-    done(s == Status::Ok && !reply.isError());
-  });
+  recorder_.count(StoreOp::Reset);
+  client_.command(std::move(args), key,
+                  [done = std::move(done), rec = recorder_, start = Clock::now()](Status s,
+                                                                                 Reply&& reply) {
+                    rec.duration(StoreOp::Reset, Clock::now() - start);
+                    const bool ok = s == Status::Ok && !reply.isError();
+                    if (!ok) {
+                      rec.error(StoreOp::Reset, errorOf(s));
+                    }
+                    done(ok);
+                  });
 }
 
 }  // namespace tg::redis

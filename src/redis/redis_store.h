@@ -42,6 +42,7 @@
 #include <string>
 
 #include "redis/client.h"
+#include "store/stats.h"
 #include "store/store.h"
 
 namespace tg::redis {
@@ -49,6 +50,9 @@ namespace tg::redis {
 struct RedisStoreOptions {
   Options client;
   std::string keyPrefix = "tg:";  // before every bucket key; must not contain '{'
+  // Metrics (store/stats.h): every call counted; reserve, peek and reset timed (call to
+  // answer; settles are not waited for); errors by kind. Null = none. Must outlive the store.
+  store::StoreStats* stats = nullptr;
 };
 
 // Counters as data, per RedisStore (per worker).
@@ -103,7 +107,8 @@ class RedisStore final : public store::Store {
   struct Pending;
   void runGroup(const std::shared_ptr<ReserveOp>& op);
   void finish(const std::shared_ptr<ReserveOp>& op);
-  void failAll(const std::shared_ptr<ReserveOp>& op);
+  void failAll(const std::shared_ptr<ReserveOp>& op, store::StoreError error);
+  void recordReserve(const ReserveOp& op, const store::StoreError* error) const;
   Pending& pendingFor(uint16_t slot);
   void queued(Pending& p, bool waited);
   void flush();
@@ -119,6 +124,7 @@ class RedisStore final : public store::Store {
   boost::asio::steady_timer settleTimer_;
   bool timerArmed_ = false;
   RedisStoreStats stats_;
+  store::StoreRecorder recorder_;
   std::shared_ptr<std::atomic<bool>> alive_;
 };
 

@@ -85,7 +85,10 @@ void setExpiry(BucketTable& table, Entry& e, const Params& p, int64_t nowMs) {
 
 }  // namespace
 
-MemoryStore::MemoryStore(MemoryStoreOptions options) : options_(options) {
+MemoryStore::MemoryStore(MemoryStoreOptions options)
+    : options_(options),
+      recorder_(options.stats, StoreKind::Memory, {},
+                {{StoreOp::Reserve, StoreError::Full}, {StoreOp::Settle, StoreError::Full}}) {
   shardCount_ = std::bit_ceil(std::max<size_t>(options_.shards, 1));
   shardMask_ = shardCount_ - 1;
   hashKey_ =
@@ -105,6 +108,7 @@ TG_NO_THREAD_SAFETY_ANALYSIS void MemoryStore::reserveInto(std::span<const Bucke
                                                            std::span<const int64_t> amounts,
                                                            ReserveMode mode, TimePoint now,
                                                            ReserveResult& out) {
+  recorder_.count(StoreOp::Reserve);
   const size_t n = buckets.size();
   out.verdict = Verdict::Admitted;
   out.decisiveIndex = 0;
@@ -269,6 +273,7 @@ TG_NO_THREAD_SAFETY_ANALYSIS void MemoryStore::reserveInto(std::span<const Bucke
       ++first.admitted;
     } else if (out.verdict == Verdict::StoreFull) {
       ++first.storeFull;
+      recorder_.error(StoreOp::Reserve, StoreError::Full);
     } else {
       ++first.rejected;
     }
@@ -298,6 +303,7 @@ TG_NO_THREAD_SAFETY_ANALYSIS void MemoryStore::reserveInto(std::span<const Bucke
 }
 
 BucketState MemoryStore::peek(const BucketSpec& spec, TimePoint now) {
+  recorder_.count(StoreOp::Peek);
   const Params p = paramsFor(spec);
   const BucketId id = bucketIdFor(hashKey_, spec.key, spec.algorithm, p.windowMs);
   Shard& shard = shards_[shardOf(id)];
@@ -319,6 +325,7 @@ BucketState MemoryStore::peek(const BucketSpec& spec, TimePoint now) {
 }
 
 void MemoryStore::reset(const BucketSpec& spec) {
+  recorder_.count(StoreOp::Reset);
   const Params p = paramsFor(spec);
   const BucketId id = bucketIdFor(hashKey_, spec.key, spec.algorithm, p.windowMs);
   Shard& shard = shards_[shardOf(id)];
@@ -330,6 +337,7 @@ void MemoryStore::reset(const BucketSpec& spec) {
 
 void MemoryStore::settle(std::span<const Reservation> reservations, std::span<const int64_t> deltas,
                          TimePoint now) {
+  recorder_.count(StoreOp::Settle);
   for (size_t i = 0; i < reservations.size() && i < deltas.size(); ++i) {
     const int64_t delta = deltas[i];
     if (delta == 0) {
@@ -356,6 +364,7 @@ void MemoryStore::settle(std::span<const Reservation> reservations, std::span<co
         e = shard.table.findOrInsert(id, &inserted);
         if (e == nullptr) {
           ++shard.settleDropped;
+          recorder_.error(StoreOp::Settle, StoreError::Full);
           continue;
         }
       }

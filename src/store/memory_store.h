@@ -40,6 +40,7 @@
 
 #include "store/bucket.h"
 #include "store/key_hash.h"
+#include "store/stats.h"
 #include "store/store.h"
 
 namespace tg::store {
@@ -50,6 +51,9 @@ struct MemoryStoreOptions {
   size_t sweepPerOperation = 2;  // slots examined per touched shard per operation
   // Hash secret; {0, 0} = random per store (production). Tests may fix it.
   HashKey hashKey;
+  // Metrics (store/stats.h): every call counted, StoreFull errors; not timed (a clock read
+  // would cost more than the call). Null = none. Must outlive the store.
+  StoreStats* stats = nullptr;
 };
 
 // Counters as data (STYLE.md rule 14): summed over shards by stats(). Monotonic except
@@ -105,6 +109,7 @@ class MemoryStore final : public Store {
   size_t shardCount_;
   size_t shardMask_;
   HashKey hashKey_;
+  StoreRecorder recorder_;
   std::unique_ptr<Shard[]> shards_;
 };
 

@@ -1,4 +1,4 @@
-# store: the Store seam and the embedded MemoryStore (no Asio, no sockets). Included from
+# store: the Store seam, the embedded MemoryStore (no Asio, no sockets) and the backends' stats. Included from
 # src/CMakeLists.txt; paths are relative to this file so any includer works.
 tg_add_module(store
   SOURCES
@@ -7,5 +7,6 @@ tg_add_module(store
     ${CMAKE_CURRENT_LIST_DIR}/key_hash.cc
     ${CMAKE_CURRENT_LIST_DIR}/memory_store.cc
     ${CMAKE_CURRENT_LIST_DIR}/memory_quota.cc
-  DEPS core
+    ${CMAKE_CURRENT_LIST_DIR}/stats.cc
+  DEPS core metrics
   LIBS Threads::Threads)

@@ -9,7 +9,6 @@
 #include <thread>
 #include <vector>
 
-#include "metrics/catalog.h"
 #include "metrics/registry.h"
 
 namespace tg::metrics {
@@ -91,36 +90,6 @@ TEST(MetricsConcurrency, HistogramAndGaugeUpdatesAreExact) {
   EXPECT_EQ(hist.bucketCount(2), n / 2);
   EXPECT_DOUBLE_EQ(hist.sum(), (n / 2) * 0.25 + (n / 2) * 2.0);
   EXPECT_DOUBLE_EQ(gauge.value(), static_cast<double>(n));
-}
-
-TEST(MetricsConcurrency, RecordersOnSeveralThreadsSumExactly) {
-  Catalog catalog("test");
-  constexpr int kWorkers = 4;
-  constexpr int kRequests = 5000;
-  std::vector<std::thread> threads;
-  for (int t = 0; t < kWorkers; ++t) {
-    threads.emplace_back([&] {
-      Recorder rec(catalog);
-      for (int i = 0; i < kRequests; ++i) {
-        RequestObservation obs;
-        obs.route = "chat";
-        obs.upstream = "openai";
-        obs.consumer = i % 2 == 0 ? "alice" : "bob";
-        obs.model = "gpt-4o";
-        obs.status = 200;
-        obs.tokens = tg::core::TokenUsage{.inputTokens = 10, .outputTokens = 3};
-        rec.recordRequest(obs);
-        rec.recordDecision("per-consumer", "tokens", "allowed");
-      }
-    });
-  }
-  for (auto& th : threads) {
-    th.join();
-  }
-  const uint64_t n = uint64_t{kWorkers} * kRequests;
-  EXPECT_EQ(catalog.requests.labels({"chat", "openai", "alice", "gpt-4o", "200"}).value(), n / 2);
-  EXPECT_EQ(catalog.tokens.labels({"bob", "gpt-4o", "input"}).value(), n / 2 * 10);
-  EXPECT_EQ(catalog.decisions.labels({"per-consumer", "tokens", "allowed"}).value(), n);
 }
 
 }  // namespace

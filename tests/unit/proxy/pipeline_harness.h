@@ -1,7 +1,7 @@
 #pragma once
 // PipelineHarness: the whole request pipeline (proxy/pipeline.h) on one io_context, without
 // sockets. It loads a gateway config (proxy config + rate limits, as the binary does), builds
-// the Generation with FakeUpstreams, a MemoryStore, a metrics Catalog and Recorder, consumer
+// the Generation with FakeUpstreams, a MemoryStore, the metrics (proxy/stats.h) and a Recorder, consumer
 // totals and an access log written to a temp file, and the Services over them. connect()
 // opens a client connection: a MemoryStream pair whose server end gets a ClientConn served by
 // the serveExchange loop (as Session::run does), whose client end the test drives through an
@@ -29,13 +29,14 @@
 #include "fake_upstreams.h"
 #include "limiter/rules.h"
 #include "memory_stream.h"
-#include "metrics/catalog.h"
 #include "proxy/access_log.h"
 #include "proxy/client_conn.h"
 #include "proxy/exchange.h"
 #include "proxy/generation.h"
 #include "proxy/pipeline.h"
+#include "proxy/recorder.h"
 #include "proxy/services.h"
+#include "proxy/stats.h"
 #include "store/memory_store.h"
 
 // A check the rest of a coroutine depends on: fails the test and leaves the coroutine.
@@ -214,7 +215,7 @@ class PipelineHarness {
   net::any_io_executor executor() { return io_.get_executor(); }
   FakeUpstreams& upstreams() { return *upstreams_; }
   store::MemoryStore& store() { return store_; }
-  metrics::Catalog& catalog() { return catalog_; }
+  Metrics& metrics() { return *metrics_; }
   ConsumerTotals& consumerTotals() { return totals_; }
   const config::Config& config() const { return *config_; }
   const limiter::PolicySet& policies() const { return *gw_.policies; }
@@ -380,15 +381,22 @@ class PipelineHarness {
     }
   }
 
+  static store::MemoryStoreOptions storeOptions(Metrics& m) {
+    store::MemoryStoreOptions o;
+    o.stats = &m.store;
+    return o;
+  }
+
   net::io_context io_;  // first: everything below uses it while it is destroyed
   app::GatewayConfig gw_;
   std::shared_ptr<const config::Config> config_;
   std::shared_ptr<FakeUpstreams> upstreams_;
   std::shared_ptr<const Generation> gen_;
-  store::MemoryStore store_;
+  // First of the two: the store records into it.
+  std::unique_ptr<Metrics> metrics_ = std::make_unique<Metrics>("test");
+  store::MemoryStore store_{storeOptions(*metrics_)};
   limiter::DistinctKeyCap keyCap_;
-  metrics::Catalog catalog_{"test", metrics::Vocabulary{limiter::decisionNames(), {}}};
-  metrics::Recorder recorder_{catalog_};
+  Recorder recorder_{*metrics_};
   ConsumerTotals totals_;
   struct FileCloser {
     std::FILE* f;

@@ -81,8 +81,8 @@ TEST(PipelineLimitsTest, RequestLimitAnswers429WithRateLimitHeadersAndAnOpenAIEr
 
   EXPECT_EQ(otherConsumer.status, 200);
   EXPECT_EQ(upstreamSaw, 2u) << "the rejected request reached the upstream";
-  EXPECT_EQ(h.catalog().decisions.labels({"per-consumer", "requests", "rejected"}).value(), 1u);
-  EXPECT_EQ(h.catalog().decisions.labels({"per-consumer", "requests", "allowed"}).value(), 2u);
+  EXPECT_EQ(h.metrics().limiter.decisions.labels({"per-consumer", "requests", "rejected"}).value(), 1u);
+  EXPECT_EQ(h.metrics().limiter.decisions.labels({"per-consumer", "requests", "allowed"}).value(), 2u);
   std::vector<std::string> log = h.accessLog();
   ASSERT_EQ(log.size(), 3u);
   EXPECT_NE(log[1].find(R"("error":"rate_limited")"), std::string::npos) << log[1];
@@ -175,14 +175,14 @@ void expectSettledOnceAsEstimate(PipelineHarness& h, std::string_view error) {
   const long long total = jsonInt(line, "total_tokens");
   EXPECT_GT(jsonInt(line, "input_tokens"), 0) << line;
   EXPECT_GT(jsonInt(line, "output_tokens"), 0) << "the relayed text counts: " << line;
-  EXPECT_EQ(h.catalog().estimatedUsage.labels({"chat", "incomplete"}).value(), 1u);
+  EXPECT_EQ(h.metrics().proxy.estimatedUsage.labels({"chat", "incomplete"}).value(), 1u);
   // Settled: the reservation (prompt + default_max_tokens 4096) became the estimate, once.
   EXPECT_EQ(h.used("chat", "alice", Quantity::TotalTokens), total);
   EXPECT_EQ(h.used("chat", "alice", Quantity::Concurrent), 0);
   EXPECT_EQ(
       h.consumerTotals().top(1),
       (std::vector<std::pair<std::string, uint64_t>>{{"alice", static_cast<uint64_t>(total)}}));
-  EXPECT_EQ(h.catalog().tokens.labels({"alice", "gpt-4o", "output"}).value(),
+  EXPECT_EQ(h.metrics().proxy.tokens.labels({"alice", "gpt-4o", "output"}).value(),
             static_cast<uint64_t>(jsonInt(line, "output_tokens")));
 }
 

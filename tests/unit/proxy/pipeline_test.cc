@@ -82,7 +82,7 @@ TEST(PipelineTest, JsonChatIsForwardedAndItsReportedUsageCounted) {
   EXPECT_EQ(resp.header("x-upstream-request-id"), "up-123");
   EXPECT_FALSE(resp.has("connection")) << "keep-alive stays implicit on HTTP/1.1";
 
-  metrics::Catalog& m = h.catalog();
+  ProxyStats& m = h.metrics().proxy;
   EXPECT_EQ(m.tokens.labels({"alice", "gpt-4o", "input"}).value(), 12u);
   EXPECT_EQ(m.tokens.labels({"alice", "gpt-4o", "output"}).value(), 5u);
   EXPECT_EQ(m.requests.labels({"chat", "llm", "alice", "gpt-4o", "200"}).value(), 1u);
@@ -158,8 +158,8 @@ TEST(PipelineTest, StreamGetsIncludeUsageInjectedAndTheExtraChunkStripped) {
   // Byte for byte the stream the client gets when it never asked for usage.
   EXPECT_EQ(resp.body, withoutNullUsage(kEvent1) + withoutNullUsage(kEvent2) + kDone);
 
-  EXPECT_EQ(h.catalog().tokens.labels({"alice", "gpt-4o", "input"}).value(), 9u);
-  EXPECT_EQ(h.catalog().tokens.labels({"alice", "gpt-4o", "output"}).value(), 2u);
+  EXPECT_EQ(h.metrics().proxy.tokens.labels({"alice", "gpt-4o", "input"}).value(), 9u);
+  EXPECT_EQ(h.metrics().proxy.tokens.labels({"alice", "gpt-4o", "output"}).value(), 2u);
   std::vector<std::string> log = h.accessLog();
   ASSERT_EQ(log.size(), 1u);
   EXPECT_NE(log[0].find(R"("stream":true)"), std::string::npos) << log[0];
