@@ -13,6 +13,7 @@ tg_add_module(limiter
     ${CMAKE_CURRENT_LIST_DIR}/reservation.cc
     ${CMAKE_CURRENT_LIST_DIR}/policy.cc
     ${CMAKE_CURRENT_LIST_DIR}/rules.cc
+    ${CMAKE_CURRENT_LIST_DIR}/inspect.cc
     ${CMAKE_CURRENT_LIST_DIR}/timezone.cc
     ${CMAKE_CURRENT_LIST_DIR}/higress.cc
     ${CMAKE_CURRENT_LIST_DIR}/config_reader.cc

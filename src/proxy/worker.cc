@@ -100,7 +100,6 @@ Worker::Worker(http::net::io_context& io, const SharedState& shared, unsigned in
                                       : std::make_shared<store::MemoryStore>()),
       store_(shared.makeStore ? shared.makeStore(io, index) : memoryStore_),
       keyCap_(shared.keyCap ? shared.keyCap : std::make_shared<limiter::DistinctKeyCap>()),
-      quota_(shared.makeQuota ? shared.makeQuota(io, index) : shared.memoryQuota),
       catalog_(shared.catalog),
       recorder_(shared.catalog ? std::make_unique<metrics::Recorder>(*shared.catalog) : nullptr),
       consumerTotals_(shared.consumerTotals),
@@ -109,7 +108,9 @@ Worker::Worker(http::net::io_context& io, const SharedState& shared, unsigned in
         return (static_cast<uint64_t>(rd()) << 32) ^ rd() ^ (uint64_t{index} << 56);
       }()) {
   reconfigure(shared, 0);
-  services_.emplace(Services{gen_, *store_, memoryStore_.get(), keyCap_.get(), quota_.get(),
+  // Quotas (config `quota:`) are buckets of the rate-limit store (store/quota.h).
+  store::Store* quota = shared.config && shared.config->quota.enabled ? store_.get() : nullptr;
+  services_.emplace(Services{gen_, *store_, memoryStore_.get(), keyCap_.get(), quota,
                              recorder_.get(), consumerTotals_.get(), tokenizers_.get(), accessLog_,
                              rateLimitLog_, requestIds_, draining_});
 }
@@ -158,9 +159,6 @@ void Worker::stopStoresWhenIdle() {
   }
   stoppedStores_ = true;
   store_->stop();
-  if (quota_) {
-    quota_->stop();
-  }
 }
 
 }  // namespace tg::proxy

@@ -76,6 +76,7 @@ RedisStore::RedisStore(boost::asio::any_io_executor ex, RedisStoreOptions option
       client_(ex, options_.client),
       batchScript_(std::string(batchScriptText())),
       peekScript_(std::string(peekScriptText())),
+      quotaChargeScript_(std::string(quotaChargeScriptText())),
       settleTimer_(std::move(ex)),
       alive_(std::make_shared<std::atomic<bool>>(true)) {
   client_.start();
@@ -101,6 +102,11 @@ bool RedisStore::reserveStart(std::span<const store::BucketSpec> buckets,
                               store::TimePoint now, store::ReserveResult& out,
                               std::function<void()> done) {
   (void)now;  // Redis server time
+  for (const store::BucketSpec& b : buckets) {
+    if (b.algorithm == store::Algorithm::Quota) {
+      return reserveQuota(buckets, out, std::move(done));
+    }
+  }
   ++stats_.reserves;
   auto op = std::make_shared<ReserveOp>();
   op->buckets = buckets;
@@ -354,6 +360,10 @@ void RedisStore::settle(std::span<const store::Reservation> reservations,
     if (deltas[i] == 0) {
       continue;
     }
+    if (reservations[i].bucket.algorithm == store::Algorithm::Quota) {
+      settleQuota(reservations[i], deltas[i]);
+      continue;
+    }
     allKeys[i] = redisKeyFor(options_.keyPrefix, reservations[i].bucket);
     const uint16_t slot = options_.client.cluster ? slotOf(allKeys[i]) : 0;
     auto it = std::find(slots.begin(), slots.end(), slot);
@@ -386,30 +396,6 @@ void RedisStore::stop() {
   timerArmed_ = false;
   flush();
   client_.stopWhenIdle();
-}
-
-void RedisStore::peek(const store::BucketSpec& bucket,
-                      std::function<void(std::optional<BucketUsage>)> done) {
-  std::vector<std::string> argv;
-  appendPeekArgs(bucket, 0, argv);
-  std::vector<std::string> keys{redisKeyFor(options_.keyPrefix, bucket)};
-  client_.eval(peekScript_, std::move(keys), std::move(argv),
-               [done = std::move(done)](Status s, Reply&& reply) {
-                 std::vector<int64_t> v;
-                 if (s != Status::Ok || !integersOf(reply, v) || v.size() < 4) {
-                   done(std::nullopt);
-                   return;
-                 }
-                 done(BucketUsage{v[0], v[1], v[2], v[3]});
-               });
-}
-
-void RedisStore::reset(const store::BucketSpec& bucket, std::function<void(bool ok)> done) {
-  std::string key = redisKeyFor(options_.keyPrefix, bucket);
-  std::vector<std::string> args{"DEL", key};
-  client_.command(std::move(args), key, [done = std::move(done)](Status s, Reply&& reply) {
-    done(s == Status::Ok && !reply.isError());
-  });
 }
 
 }  // namespace tg::redis
