@@ -1,8 +1,9 @@
 # limiter: admission helpers (reservation sizing, too-large check, rate-limit headers) and the
 # pure rules layer: native policies and Higress ai-token-ratelimit configs (policy.h, higress.h,
 # config_reader.h) compiled into a PolicySet, and the matcher (rules.h) that turns a request's
-# facts into store::BucketSpecs. Request-path wiring lives in proxy/. Included from
-# src/CMakeLists.txt; paths are relative to this file so any includer works.
+# facts into store::BucketSpecs, and bucket inspection for operators (inspect.h). Request-path
+# wiring lives in proxy/. Included from src/CMakeLists.txt; paths are relative to this file so
+# any includer works.
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(RE2 REQUIRED IMPORTED_TARGET re2)
 tg_add_module(limiter

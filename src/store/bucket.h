@@ -1,6 +1,6 @@
 #pragma once
 // The vocabulary of the store seam: what a bucket is, what a reserve asks, what it answers.
-// Plain value types shared by every Store implementation (MemoryStore now, RedisStore later)
+// Plain value types shared by every Store implementation (MemoryStore, RedisStore)
 // and by limiter/, which builds BucketSpecs and turns results into headers.
 //
 // A bucket is one key + one algorithm + one window + one limit, counting an amount: tokens,
@@ -24,8 +24,8 @@
 //                  counter = unlimited; reserve admits while remaining > 0 and charges
 //                  nothing; settle subtracts the usage (into debt), and never creates a
 //                  counter; operators set / add to it (Store::adjust) and remove it
-//                  (Store::reset). `limit`, `window` and `penalty` are ignored; the key alone
-//                  (the consumer) is its identity.
+//                  (Store::reset). `limit` and `window` are ignored (the key alone, the
+//                  consumer, is its identity) and `penalty` must be 0 (store/quota.h).
 //
 // Time: every operation takes `TimePoint now`, the WALL clock (system_clock), because windows
 // are aligned to the calendar and must agree across instances. Production passes
