@@ -135,7 +135,7 @@ http::Task<std::optional<T>> awaitCallback(net::any_io_executor ex, milliseconds
   co_return std::move(w->value);
 }
 
-// One QuotaStore call in flight: the result outlives a timed-out wait (the store still writes
+// One quota call in flight: the result outlives a timed-out wait (the store still writes
 // it), so it lives in shared state with the wake-up timer.
 struct QuotaCall {
   explicit QuotaCall(const net::any_io_executor& ex) : timer(ex) {}
@@ -216,10 +216,10 @@ http::Task<bool> runQuota(State& st, const std::shared_ptr<QuotaCall>& call, con
   co_return call->finished;
 }
 
-// The quota endpoints: straight to the QuotaStore.
+// The quota endpoints: straight to the store's quota buckets (store/quota.h).
 http::Task<void> handleQuota(State& st, Endpoint e, const std::string& consumer,
                              const http::Request& req, const std::string& peer, Reply& r) {
-  store::QuotaStore* qs = st.options.quota;
+  store::Store* qs = st.options.quota;
   if (!qs) {
     setError(r, 501, "quota_disabled", "quotas are not enabled (quota.enabled in the config)");
     co_return;
@@ -239,19 +239,19 @@ http::Task<void> handleQuota(State& st, Endpoint e, const std::string& consumer,
   switch (e) {
     case Endpoint::QuotaGet:
       op = [qs, &consumer](store::QuotaResult& out, std::function<void()> done) {
-        return qs->get(consumer, out, std::move(done));
+        return store::quotaGet(*qs, consumer, out, std::move(done));
       };
       break;
     case Endpoint::QuotaSet:
       action = "set";
       op = [qs, &consumer, value](store::QuotaResult& out, std::function<void()> done) {
-        return qs->set(consumer, value, out, std::move(done));
+        return store::quotaSet(*qs, consumer, value, out, std::move(done));
       };
       break;
     case Endpoint::QuotaDelete:
       action = "delete";
       op = [qs, &consumer](store::QuotaResult& out, std::function<void()> done) {
-        return qs->remove(consumer, out, std::move(done));
+        return store::quotaRemove(*qs, consumer, out, std::move(done));
       };
       break;
     case Endpoint::QuotaIncrease:
@@ -259,7 +259,7 @@ http::Task<void> handleQuota(State& st, Endpoint e, const std::string& consumer,
       action = e == Endpoint::QuotaIncrease ? "increase" : "decrease";
       int64_t delta = e == Endpoint::QuotaIncrease ? value : -value;
       op = [qs, &consumer, delta](store::QuotaResult& out, std::function<void()> done) {
-        return qs->add(consumer, delta, out, std::move(done));
+        return store::quotaAdd(*qs, consumer, delta, out, std::move(done));
       };
       break;
     }

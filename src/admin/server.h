@@ -6,7 +6,8 @@
 // What it does itself: accepting, reading requests with hard limits (http::RequestReader: head
 // size, field count, a small body, header/body/idle timeouts), routing, bearer-token auth
 // (constant-time, admin/api.h TokenAuth) on everything but /healthz and /readyz, JSON bodies,
-// and the quota endpoints, which go straight to a store::QuotaStore. Everything that needs the
+// and the quota endpoints, which go straight to the quota buckets of a store::Store
+// (store/quota.h). Everything that needs the
 // gateway's state (readiness, metrics, config, buckets, top consumers, reload) is a Hook the
 // gateway provides; a hook left empty answers 501 Not Implemented with a JSON error, so the
 // server can be wired one hook at a time.
@@ -19,7 +20,7 @@
 //
 // Lifetime: stop() closes the listener and every connection; connections hold the server's
 // shared state, so the AdminServer object may be destroyed right after stop(), but the hooks'
-// captures and the QuotaStore must stay valid while the io_context still runs handlers.
+// captures and the quota Store must stay valid while the io_context still runs handlers.
 //
 // Security: with no token configured every endpoint is open, so create() refuses a listen
 // address that is not a loopback address. Responses carry Cache-Control: no-store. The token is
@@ -111,8 +112,8 @@ struct AdminOptions {
   // "" (no auth: loopback only), a plain token, or "sha256:<hex>" of the token.
   std::string token;
   // The quota endpoints' store; null -> 501 ("quotas are not enabled"). Not owned; it must be
-  // usable from the server's thread (a RedisQuotaStore created on that io_context).
-  store::QuotaStore* quota = nullptr;
+  // usable from the server's thread (a RedisStore created on that io_context).
+  store::Store* quota = nullptr;
   // Request limits: admin requests are small.
   uint64_t maxBodyBytes = 64 * 1024;
   uint64_t maxHeaderBytes = 16 * 1024;

@@ -17,12 +17,11 @@
 #include "core/log.h"
 #include "http/net.h"
 #include "io/tls.h"
+#include "limiter/inspect.h"
 #include "limiter/rejection.h"
 #include "limiter/rules.h"
 #include "proxy/worker.h"
-#include "redis/redis_quota.h"
 #include "redis/redis_store.h"
-#include "store/memory_quota.h"
 #include "store/memory_store.h"
 #include "tokenizer/tokenizer.h"
 
@@ -110,7 +109,6 @@ struct Gateway::State {
   bool draining = false;
   std::optional<redis::RedisStoreOptions> redisOptions;  // the admin's own Redis connections
   std::unique_ptr<redis::RedisStore> adminStore;
-  std::unique_ptr<redis::RedisQuotaStore> adminQuota;
   std::unique_ptr<admin::AdminServer> admin;
   std::string startAdmin();
   admin::ReloadReply reload();
@@ -181,17 +179,11 @@ std::string Gateway::State::startAdmin() {
   ao.host = ac.host;
   ao.port = ac.port;
   ao.token = ac.token;
-  if (config->quota.enabled) {
-    if (redisOptions) {
-      adminQuota = std::make_unique<redis::RedisQuotaStore>(
-          mainIo->get_executor(), redisOptions->client, redisOptions->keyPrefix);
-      ao.quota = adminQuota.get();
-    } else {
-      ao.quota = shared.memoryQuota.get();
-    }
-  }
   if (redisOptions) {
     adminStore = std::make_unique<redis::RedisStore>(mainIo->get_executor(), *redisOptions);
+  }
+  if (config->quota.enabled) {  // quotas are buckets of the same store (store/quota.h)
+    ao.quota = adminStore ? static_cast<store::Store*>(adminStore.get()) : shared.memoryStore.get();
   }
   admin::Hooks h;
   h.ready = [this] { return !draining; };
@@ -230,26 +222,13 @@ std::string Gateway::State::startAdmin() {
 }
 
 // The buckets a request of the queried consumer would use, with their state now (the admin's
-// GET /admin/buckets), or reset (POST /admin/buckets/reset).
+// GET /admin/buckets), or reset (POST /admin/buckets/reset): limiter/inspect.h decides and
+// asks the store; this only translates to the admin's reply.
 void Gateway::State::buckets(const admin::BucketQuery& q, bool reset,
                              std::function<void(admin::BucketsReply)> done) {
-  admin::BucketsReply reply;
-  const std::shared_ptr<const limiter::PolicySet> set = shared.policies;
-  const limiter::Consumer* consumer = nullptr;
-  for (const auto& c : set->consumers) {
-    if (c.name == q.consumer) {
-      consumer = &c;
-    }
-  }
-  if (consumer == nullptr) {
-    reply.ok = false;
-    reply.notFound = true;
-    reply.error = "no consumer named '" + q.consumer + "'";
-    done(std::move(reply));
-    return;
-  }
-  const store::TimePoint now = std::chrono::system_clock::now();
-  std::vector<limiter::MatchedBucket> matched;
+  limiter::BucketQuery query;
+  query.consumer = q.consumer;
+  query.model = q.model;
   std::vector<std::string> routes;
   if (!q.route.empty()) {
     routes.push_back(q.route);
@@ -258,94 +237,36 @@ void Gateway::State::buckets(const admin::BucketQuery& q, bool reset,
       routes.push_back(r.name);
     }
   }
-  std::vector<limiter::MatchedBucket> all;
-  for (const std::string& route : routes) {
-    limiter::RequestFacts f;
-    f.consumer = consumer;
-    f.route = route;
-    f.model = q.model;
-    limiter::matchInto(*set, f, now, matched);
-    for (auto& b : matched) {
-      bool seen = false;
-      for (const auto& a : all) {
-        seen = seen || a.spec.key == b.spec.key;
+  auto inspection = std::make_shared<limiter::Inspection>();
+  auto answer = [inspection, done = std::move(done)] {
+    const limiter::Inspection& in = *inspection;
+    admin::BucketsReply reply;
+    reply.ok = in.ok();
+    reply.notFound = in.notFound;
+    reply.error = in.notFound || in.error.empty() ? in.error : "the store did not answer: " + in.error;
+    for (size_t i = 0; i < in.buckets.size(); ++i) {
+      const limiter::InspectedBucket& b = in.buckets[i];
+      admin::BucketView v;
+      v.key = b.spec.key;
+      v.policy = b.policy;
+      v.rule = b.rule;
+      v.unit = std::string(limiter::quantityName(b.quantity));
+      v.limit = static_cast<int64_t>(b.spec.limit);
+      v.windowMs = b.concurrency ? 0 : b.spec.window.count();
+      if (i < in.states.size() && in.states[i].ok()) {
+        v.used = in.states[i].used;
+        v.remaining = in.states[i].remaining;
+        v.resetMs = in.states[i].resetIn.count();
       }
-      if (!seen) {
-        all.push_back(std::move(b));
-      }
-    }
-  }
-  auto view = [set](const limiter::MatchedBucket& b) {
-    admin::BucketView v;
-    const limiter::Policy& p = set->policies[b.policyIndex];
-    v.key = b.spec.key;
-    v.policy = p.name;
-    v.rule = p.rules[b.ruleIndex].name;
-    v.unit = std::string(limiter::quantityName(b.quantity));
-    v.limit = static_cast<int64_t>(b.spec.limit);
-    v.windowMs = b.kind == limiter::AmountKind::Concurrency ? 0 : b.spec.window.count();
-    return v;
-  };
-  if (!adminStore) {
-    store::MemoryStore* mem = shared.memoryStore.get();
-    for (const auto& b : all) {
-      admin::BucketView v = view(b);
-      if (reset) {
-        mem->reset(b.spec);
-      }
-      store::BucketState st = mem->peek(b.spec, now);
-      v.remaining = st.remaining;
-      v.used = v.limit - st.remaining;
-      v.resetMs = st.resetIn.count();
       reply.buckets.push_back(std::move(v));
     }
     done(std::move(reply));
-    return;
-  }
-  // Redis: one peek (or DEL) per bucket, answered when the last one is back.
-  struct Pending {
-    admin::BucketsReply reply;
-    size_t left = 0;
-    std::function<void(admin::BucketsReply)> done;
   };
-  auto pending = std::make_shared<Pending>();
-  pending->left = all.size();
-  pending->done = std::move(done);
-  if (all.empty()) {
-    pending->done(std::move(pending->reply));
-    return;
-  }
-  for (size_t i = 0; i < all.size(); ++i) {
-    pending->reply.buckets.push_back(view(all[i]));
-  }
-  for (size_t i = 0; i < all.size(); ++i) {
-    auto finishOne = [pending]() {
-      if (--pending->left == 0) {
-        pending->done(std::move(pending->reply));
-      }
-    };
-    if (reset) {
-      adminStore->reset(all[i].spec, [pending, finishOne](bool ok) {
-        if (!ok) {
-          pending->reply.ok = false;
-          pending->reply.error = "the Redis store could not reset every bucket";
-        }
-        finishOne();
-      });
-    } else {
-      adminStore->peek(all[i].spec, [pending, i, finishOne](std::optional<redis::BucketUsage> u) {
-        if (!u) {
-          pending->reply.ok = false;
-          pending->reply.error = "the Redis store did not answer";
-        } else {
-          admin::BucketView& v = pending->reply.buckets[i];
-          v.used = u->used;
-          v.remaining = u->remaining;
-          v.resetMs = std::max(u->resetInMs, u->blockedForMs);
-        }
-        finishOne();
-      });
-    }
+  store::Store& st = adminStore ? static_cast<store::Store&>(*adminStore) : *shared.memoryStore;
+  const auto action = reset ? limiter::InspectAction::Reset : limiter::InspectAction::Peek;
+  if (limiter::inspectBuckets(*shared.policies, query, routes, st, action,
+                              std::chrono::system_clock::now(), *inspection, answer)) {
+    answer();
   }
 }
 
@@ -534,15 +455,6 @@ core::Result<std::unique_ptr<Gateway>> Gateway::create(GatewayConfig gc) {
     };
     storeName = std::string(rc.cluster ? "redis-cluster " : "redis ") + rc.addresses[0];
     s->redisOptions = ro;
-    if (cfg.quota.enabled) {
-      s->shared.makeQuota = [ro](net::io_context& io,
-                                 unsigned) -> std::shared_ptr<store::QuotaStore> {
-        return std::make_shared<redis::RedisQuotaStore>(io.get_executor(), ro.client, ro.keyPrefix);
-      };
-    }
-  }
-  if (cfg.quota.enabled && !s->shared.makeQuota) {
-    s->shared.memoryQuota = std::make_shared<store::MemoryQuotaStore>();
   }
   s->shared.keyCap = std::make_shared<limiter::DistinctKeyCap>();
   s->shared.consumerTotals = std::make_shared<proxy::ConsumerTotals>();

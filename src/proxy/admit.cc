@@ -16,7 +16,7 @@ namespace tg::proxy {
 namespace {
 
 // Runs an operation that completes inline (start returns true) or calls `done` later on this
-// thread (store::Store::reserveStart, store::QuotaStore); suspends only in the second case.
+// thread (store::Store::reserveStart, store/quota.h); suspends only in the second case.
 http::Task<void> awaitStart(const std::function<bool(std::function<void()>)>& start) {
   namespace net = http::net;
   auto initiate = [&](auto handler) {
@@ -91,7 +91,7 @@ std::string rejectionResponse(const Exchange& x) {
 // for an exhausted budget: no wait fixes it). Store failure: open, or 503 when the quota
 // section says failure_mode: closed.
 http::Task<bool> checkQuota(ClientConn& c, Exchange& x, const Services& s) {
-  store::QuotaStore* qs = s.quota;
+  store::Store* qs = s.quota;
   const config::QuotaConfig& qc = x.cfg().quota;
   if (qs == nullptr || x.consumer == nullptr || !qc.enabled) {
     co_return true;
@@ -102,12 +102,12 @@ http::Task<bool> checkQuota(ClientConn& c, Exchange& x, const Services& s) {
   }
   x.quota.reset();
   if (qs->decidesInline()) {
-    qs->check(x.consumer->name, x.quota, nullptr);
+    store::quotaCheck(*qs, x.consumer->name, x.quota, nullptr);
   } else {
     std::string_view consumer = x.consumer->name;
     // Built in a local: GCC 12 mishandles temporaries inside co_await arguments.
     std::function<bool(std::function<void()>)> start = [&](std::function<void()> done) {
-      return qs->check(consumer, x.quota, std::move(done));
+      return store::quotaCheck(*qs, consumer, x.quota, std::move(done));
     };
     co_await awaitStart(start);
   }

@@ -59,7 +59,7 @@ struct Services {
   store::Store& store;                      // the rate-limit store
   store::Store* localStore;                 // the `local` failure-mode fallback (null = none)
   limiter::DistinctKeyCap* keyCap;          // per_ rules' distinct-key caps (null = none)
-  store::QuotaStore* quota;                 // null = quotas off
+  store::Store* quota;                      // quotas' store (store/quota.h); null = quotas off
   Recorder* recorder;                       // null = no metrics
   ConsumerTotals* consumerTotals;           // null = not kept
   const tokenizer::Tokenizers* tokenizers;  // null = bytes/4 estimates only

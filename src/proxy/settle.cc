@@ -22,7 +22,8 @@ void settle(Exchange& x, const Services& s) {
     s.consumerTotals->add(x.consumer->name, u->billed());
   }
   if (x.quotaCharged && u && s.quota != nullptr && u->billed() > 0) {
-    s.quota->charge(x.consumer->name, static_cast<int64_t>(u->billed()));
+    store::quotaCharge(*s.quota, x.consumer->name, static_cast<int64_t>(u->billed()),
+                       std::chrono::system_clock::now());
   }
   if (x.limited) {
     x.admission.settle(u ? *u : core::TokenUsage{}, std::chrono::system_clock::now());

@@ -98,7 +98,6 @@ Worker::Worker(http::net::io_context& io, const SharedState& shared, unsigned in
                                       : std::make_shared<store::MemoryStore>()),
       store_(shared.makeStore ? shared.makeStore(io, index) : memoryStore_),
       keyCap_(shared.keyCap ? shared.keyCap : std::make_shared<limiter::DistinctKeyCap>()),
-      quota_(shared.makeQuota ? shared.makeQuota(io, index) : shared.memoryQuota),
       recorder_(shared.metrics ? std::make_unique<Recorder>(*shared.metrics) : nullptr),
       consumerTotals_(shared.consumerTotals),
       requestIds_([index] {
@@ -106,7 +105,9 @@ Worker::Worker(http::net::io_context& io, const SharedState& shared, unsigned in
         return (static_cast<uint64_t>(rd()) << 32) ^ rd() ^ (uint64_t{index} << 56);
       }()) {
   reconfigure(shared, 0);
-  services_.emplace(Services{gen_, *store_, memoryStore_.get(), keyCap_.get(), quota_.get(),
+  // Quotas (config `quota:`) are buckets of the rate-limit store (store/quota.h).
+  store::Store* quota = shared.config && shared.config->quota.enabled ? store_.get() : nullptr;
+  services_.emplace(Services{gen_, *store_, memoryStore_.get(), keyCap_.get(), quota,
                              recorder_.get(), consumerTotals_.get(), tokenizers_.get(), accessLog_,
                              rateLimitLog_, requestIds_, draining_});
 }
@@ -155,9 +156,6 @@ void Worker::stopStoresWhenIdle() {
   }
   stoppedStores_ = true;
   store_->stop();
-  if (quota_) {
-    quota_->stop();
-  }
 }
 
 }  // namespace tg::proxy

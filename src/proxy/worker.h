@@ -23,7 +23,6 @@
 #include "proxy/services.h"
 #include "proxy/stats.h"
 #include "store/memory_store.h"
-#include "store/quota.h"
 #include "store/store.h"
 #include "tokenizer/tokenizer.h"
 
@@ -51,11 +50,6 @@ struct SharedState {
   std::shared_ptr<store::MemoryStore> memoryStore;
   std::function<std::shared_ptr<store::Store>(http::net::io_context&, unsigned worker)> makeStore;
   std::shared_ptr<limiter::DistinctKeyCap> keyCap;
-  // Per-consumer token quotas (config `quota:`): the in-process store (memory mode), or a
-  // per-worker factory (Redis). Both null = quotas off.
-  std::shared_ptr<store::QuotaStore> memoryQuota;
-  std::function<std::shared_ptr<store::QuotaStore>(http::net::io_context&, unsigned worker)>
-      makeQuota;
   std::shared_ptr<ConsumerTotals> consumerTotals;  // null = not kept
 };
 
@@ -108,7 +102,6 @@ class Worker {
   std::shared_ptr<store::MemoryStore> memoryStore_;
   std::shared_ptr<store::Store> store_;
   std::shared_ptr<limiter::DistinctKeyCap> keyCap_;
-  std::shared_ptr<store::QuotaStore> quota_;
   std::unique_ptr<Recorder> recorder_;
   std::shared_ptr<ConsumerTotals> consumerTotals_;
   RequestIds requestIds_;

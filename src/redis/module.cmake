@@ -13,7 +13,7 @@ set(TG_REDIS_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/resp.cc
   ${CMAKE_CURRENT_LIST_DIR}/scripts.cc
   ${CMAKE_CURRENT_LIST_DIR}/redis_store.cc
-  ${CMAKE_CURRENT_LIST_DIR}/redis_quota.cc
+  ${CMAKE_CURRENT_LIST_DIR}/redis_store_ops.cc
 )
 tg_add_module(redis SOURCES ${TG_REDIS_SOURCES}
   DEPS core io store

@@ -90,28 +90,33 @@ RedisStore::RedisStore(boost::asio::any_io_executor ex, RedisStoreOptions option
       client_(ex, options_.client),
       batchScript_(std::string(batchScriptText())),
       peekScript_(std::string(peekScriptText())),
+      quotaChargeScript_(std::string(quotaChargeScriptText())),
       settleTimer_(std::move(ex)),
       recorder_(options_.stats,
                 options_.client.cluster ? store::StoreKind::RedisCluster : store::StoreKind::Redis,
-                {StoreOp::Reserve, StoreOp::Peek, StoreOp::Reset},
-                {{StoreOp::Reserve, StoreError::Timeout},
-                 {StoreOp::Reserve, StoreError::Unavailable},
-                 {StoreOp::Reserve, StoreError::Protocol},
-                 {StoreOp::Reserve, StoreError::Reply},
-                 {StoreOp::Settle, StoreError::Timeout},
-                 {StoreOp::Settle, StoreError::Unavailable},
-                 {StoreOp::Settle, StoreError::Protocol},
-                 {StoreOp::Settle, StoreError::Reply},
-                 {StoreOp::Peek, StoreError::Timeout},
-                 {StoreOp::Peek, StoreError::Unavailable},
-                 {StoreOp::Peek, StoreError::Protocol},
-                 {StoreOp::Peek, StoreError::Reply},
-                 {StoreOp::Reset, StoreError::Timeout},
-                 {StoreOp::Reset, StoreError::Unavailable},
-                 {StoreOp::Reset, StoreError::Protocol},
-                 {StoreOp::Reset, StoreError::Reply}}),
+                {StoreOp::Reserve, StoreOp::Peek, StoreOp::Reset, StoreOp::Adjust},
+                {StoreOp::Reserve, StoreOp::Settle, StoreOp::Peek, StoreOp::Reset, StoreOp::Adjust},
+                {StoreError::Timeout, StoreError::Unavailable, StoreError::Protocol,
+                 StoreError::Reply}),
       alive_(std::make_shared<std::atomic<bool>>(true)) {
   client_.start();
+}
+
+RedisStore::Call RedisStore::startCall(StoreOp op) const {
+  recorder_.count(op);
+  return Call{&recorder_, op, recorder_ ? Clock::now() : Clock::time_point{}};
+}
+
+void RedisStore::Call::done(Status s, const Reply& r) const {
+  if (!*rec) {
+    return;
+  }
+  rec->duration(op, Clock::now() - start);
+  if (s != Status::Ok) {
+    rec->error(op, errorOf(s));
+  } else if (r.isError()) {
+    rec->error(op, StoreError::Reply);
+  }
 }
 
 RedisStore::~RedisStore() {
@@ -134,6 +139,11 @@ bool RedisStore::reserveStart(std::span<const store::BucketSpec> buckets,
                               store::TimePoint now, store::ReserveResult& out,
                               std::function<void()> done) {
   (void)now;  // Redis server time
+  for (const store::BucketSpec& b : buckets) {
+    if (b.algorithm == store::Algorithm::Quota) {
+      return reserveQuota(buckets, out, std::move(done));
+    }
+  }
   ++stats_.reserves;
   recorder_.count(StoreOp::Reserve);
   auto op = std::make_shared<ReserveOp>();
@@ -405,6 +415,10 @@ void RedisStore::settle(std::span<const store::Reservation> reservations,
     if (deltas[i] == 0) {
       continue;
     }
+    if (reservations[i].bucket.algorithm == store::Algorithm::Quota) {
+      settleQuota(reservations[i], deltas[i]);
+      continue;
+    }
     allKeys[i] = redisKeyFor(options_.keyPrefix, reservations[i].bucket);
     const uint16_t slot = options_.client.cluster ? slotOf(allKeys[i]) : 0;
     auto it = std::find(slots.begin(), slots.end(), slot);
@@ -438,42 +452,6 @@ void RedisStore::stop() {
   timerArmed_ = false;
   flush();
   client_.stopWhenIdle();
-}
-
-void RedisStore::peek(const store::BucketSpec& bucket,
-                      std::function<void(std::optional<BucketUsage>)> done) {
-  std::vector<std::string> argv;
-  appendPeekArgs(bucket, 0, argv);
-  std::vector<std::string> keys{redisKeyFor(options_.keyPrefix, bucket)};
-  recorder_.count(StoreOp::Peek);
-  client_.eval(peekScript_, std::move(keys), std::move(argv),
-               [done = std::move(done), rec = recorder_, start = Clock::now()](Status s,
-                                                                              Reply&& reply) {
-                 rec.duration(StoreOp::Peek, Clock::now() - start);
-                 std::vector<int64_t> v;
-                 if (s != Status::Ok || !integersOf(reply, v) || v.size() < 4) {
-                   rec.error(StoreOp::Peek, errorOf(s));
-                   done(std::nullopt);
-                   return;
-                 }
-                 done(BucketUsage{v[0], v[1], v[2], v[3]});
-               });
-}
-
-void RedisStore::reset(const store::BucketSpec& bucket, std::function<void(bool ok)> done) {
-  std::string key = redisKeyFor(options_.keyPrefix, bucket);
-  std::vector<std::string> args{"DEL", key};
-  recorder_.count(StoreOp::Reset);
-  client_.command(std::move(args), key,
-                  [done = std::move(done), rec = recorder_, start = Clock::now()](Status s,
-                                                                                 Reply&& reply) {
-                    rec.duration(StoreOp::Reset, Clock::now() - start);
-                    const bool ok = s == Status::Ok && !reply.isError();
-                    if (!ok) {
-                      rec.error(StoreOp::Reset, errorOf(s));
-                    }
-                    done(ok);
-                  });
 }
 
 }  // namespace tg::redis

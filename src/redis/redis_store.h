@@ -24,6 +24,16 @@
 //            at most once per outage by the client.
 //   time     every script runs on the Redis server's clock (TIME), so gateway instances with
 //            skewed clocks agree on windows; the `now` passed in is not used.
+//   operators peek runs the peek script (scripts.h) per bucket, reset is a DEL per bucket
+//            (redis_store_ops.cc), each sent at once and answered when the last reply is in.
+//   quotas   Algorithm::Quota buckets are not packed bucket values but plain integer strings
+//            under <keyPrefix>quota:{<consumer>}, as Higress's ai-quota keeps them (so both
+//            may share them, and operators may `GET tg:quota:{alice}` with redis-cli): a
+//            reserve is a GET (admitted while the value is > 0 or the key is missing), a settle
+//            an EVALSHA that DECRBYs only an existing key (a charge never creates a quota),
+//            adjust a SET or INCRBY/DECRBY, reset a DEL. A Redis error reply or a value that
+//            is not an integer answers StoreStatus::Invalid to operators (StoreError to a
+//            reserve).
 //   failure  a batch that fails (timeout, Redis down: the client fails fast while down,
 //            Protocol, a script error) answers Verdict::StoreError for every bucket of each of
 //            its reserves and charges nothing; the limiter applies each policy's failure mode
@@ -65,14 +75,6 @@ struct RedisStoreStats {
   uint64_t batches = 0;         // batch script runs sent (round trips)
 };
 
-// One bucket as an operator sees it (peek).
-struct BucketUsage {
-  int64_t used = 0;
-  int64_t remaining = 0;
-  int64_t resetInMs = 0;
-  int64_t blockedForMs = 0;
-};
-
 class RedisStore final : public store::Store {
  public:
   static constexpr size_t kMaxBatchOps = 64;
@@ -94,9 +96,14 @@ class RedisStore final : public store::Store {
   // Sends the queued batches now, then closes the client once they are answered.
   void stop() override;
 
-  // Operators: one bucket's usage (nullopt when Redis could not answer), and deleting it.
-  void peek(const store::BucketSpec& bucket, std::function<void(std::optional<BucketUsage>)> done);
-  void reset(const store::BucketSpec& bucket, std::function<void(bool ok)> done);
+  // Operators (redis_store_ops.cc): never inline; `done` is not called once the store is
+  // destroyed.
+  bool peek(std::span<const store::BucketSpec> buckets, store::TimePoint now,
+            std::vector<store::BucketPeek>& out, std::function<void()> done) override;
+  bool reset(std::span<const store::BucketSpec> buckets, store::TimePoint now,
+             std::vector<store::BucketPeek>& out, std::function<void()> done) override;
+  bool adjust(const store::BucketSpec& bucket, Adjust how, int64_t value, store::TimePoint now,
+              store::BucketPeek& out, std::function<void()> done) override;
 
   Health health() const { return client_.health(); }
   const RedisStoreStats& stats() const { return stats_; }
@@ -105,10 +112,24 @@ class RedisStore final : public store::Store {
  private:
   struct ReserveOp;
   struct Pending;
+  // Quota buckets (redis_store_ops.cc).
+  bool reserveQuota(std::span<const store::BucketSpec> buckets, store::ReserveResult& out,
+                    std::function<void()> done);
+  void settleQuota(const store::Reservation& reservation, int64_t delta);
   void runGroup(const std::shared_ptr<ReserveOp>& op);
   void finish(const std::shared_ptr<ReserveOp>& op);
   void failAll(const std::shared_ptr<ReserveOp>& op, store::StoreError error);
   void recordReserve(const ReserveOp& op, const store::StoreError* error) const;
+  // One operator or quota call (redis_store_ops.cc): counted when it starts; when its answer
+  // arrives (and the store is still alive), done() records its latency and, if it failed, its
+  // kind (the client's status, or Reply for an error reply).
+  struct Call {
+    const store::StoreRecorder* rec;
+    store::StoreOp op;
+    std::chrono::steady_clock::time_point start;
+    void done(Status s, const Reply& r) const;
+  };
+  Call startCall(store::StoreOp op) const;
   Pending& pendingFor(uint16_t slot);
   void queued(Pending& p, bool waited);
   void flush();
@@ -119,6 +140,7 @@ class RedisStore final : public store::Store {
   Client client_;
   Script batchScript_;
   Script peekScript_;
+  Script quotaChargeScript_;
   std::vector<std::unique_ptr<Pending>> pending_;  // batches being filled, by slot
   bool flushPosted_ = false;
   boost::asio::steady_timer settleTimer_;

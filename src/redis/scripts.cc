@@ -64,6 +64,8 @@ std::string_view algorithmName(store::Algorithm a) {
       return "token";
     case store::Algorithm::Concurrency:
       return "concurrency";
+    case store::Algorithm::Quota:
+      return "quota";
   }
   return "unknown";
 }
@@ -88,12 +90,26 @@ std::string_view peekScriptText() {
   return text;
 }
 
+std::string_view quotaChargeScriptText() {
+  // DECRBY only an existing quota: no quota = unlimited, and a charge must not create one.
+  return "if redis.call('EXISTS', KEYS[1]) == 1 then\n"
+         "  return redis.call('DECRBY', KEYS[1], ARGV[1])\n"
+         "end\n"
+         "return false\n";
+}
+
 std::string_view hashTagOf(std::string_view bucketKey) {
   const size_t colon = bucketKey.rfind(':');
   return colon == std::string_view::npos ? bucketKey : bucketKey.substr(colon + 1);
 }
 
 std::string redisKeyFor(std::string_view prefix, const store::BucketSpec& spec) {
+  if (spec.algorithm == store::Algorithm::Quota) {
+    std::string key;
+    key.reserve(prefix.size() + spec.key.size() + 8);
+    key.append(prefix).append("quota:{").append(spec.key).append("}");
+    return key;
+  }
   const std::string_view tag = hashTagOf(spec.key);
   const std::string_view alg = algorithmName(spec.algorithm);
   const std::string window = std::to_string(scriptParams(spec).windowMs);

@@ -15,6 +15,11 @@
 //   * a TokenBucket wait of 2^52 ms or more is reported as "never" (kNeverMs), not its value.
 // Neither is reachable by a real configuration; below these bounds results are identical.
 //
+// Quota buckets (store::Algorithm::Quota) are not run by these scripts: redisKeyFor gives them
+// <prefix>quota:{<spec.key>} (the consumer is the hash tag), a plain integer string that
+// RedisStore reads and writes with GET / SET / INCRBY / DECRBY / DEL and the quota charge
+// script below, exactly as Higress's ai-quota plugin does.
+//
 // Keys: redisKeyFor(prefix, spec) = <prefix>{<tag>}<spec.key>|<algorithm>|<window ms>, one
 // Redis string per bucket (its counters and its block, below), set with PXAT at the bucket's
 // idle expiry (store/algorithm.h idleExpiryMs, or the end of a block if later), so idle buckets
@@ -71,6 +76,8 @@ inline constexpr int64_t kScriptMaxCount = int64_t{1} << 50;
 
 std::string_view batchScriptText();
 std::string_view peekScriptText();
+// Quota settle: KEYS[1] a quota key, ARGV[1] the tokens; DECRBY only when the key exists.
+std::string_view quotaChargeScriptText();
 
 // The hash tag of a bucket key (see above), without braces.
 std::string_view hashTagOf(std::string_view bucketKey);

@@ -46,6 +46,16 @@ int64_t mulDivCeil(int64_t a, int64_t b, int64_t c) {
   return saturate(q / c + (q % c != 0 ? 1 : 0));
 }
 
+// Quota counters use the whole int64 range (as Redis's INCRBY/DECRBY do) and saturate there: a
+// consumer deep in debt stays there.
+int64_t subQuota(int64_t remaining, int64_t delta) {
+  int64_t next = 0;
+  if (!__builtin_sub_overflow(remaining, delta, &next)) {
+    return next;
+  }
+  return delta > 0 ? INT64_MIN : INT64_MAX;
+}
+
 bool windowed(Algorithm a) { return a == Algorithm::FixedWindow || a == Algorithm::SlidingWindow; }
 
 // Time as the counters see it: never before their stamp.
@@ -73,6 +83,10 @@ Params paramsFor(const BucketSpec& spec) {
   p.limit = static_cast<int64_t>(std::min<uint64_t>(spec.limit, kMaxCount));
   int64_t w = std::clamp<int64_t>(spec.window.count(), 0, kMaxCount);
   p.windowMs = spec.algorithm == Algorithm::Concurrency ? w : std::max<int64_t>(w, 1);
+  if (spec.algorithm == Algorithm::Quota) {  // no limit, no window: the key is the identity
+    p.limit = 0;
+    p.windowMs = 0;
+  }
   return p;
 }
 
@@ -81,6 +95,9 @@ int64_t toMillis(TimePoint t) {
 }
 
 int64_t needFor(ReserveMode mode, Algorithm algorithm, int64_t amount) {
+  if (algorithm == Algorithm::Quota) {
+    return 1;  // admitted while remaining > 0, whatever the amount and the mode
+  }
   if (mode == ReserveMode::CheckOnly && algorithm != Algorithm::Concurrency) {
     return 0;
   }
@@ -88,10 +105,15 @@ int64_t needFor(ReserveMode mode, Algorithm algorithm, int64_t amount) {
 }
 
 bool chargesIn(ReserveMode mode, Algorithm algorithm) {
+  if (algorithm == Algorithm::Quota) {
+    return false;  // charged the usage at settle
+  }
   return mode == ReserveMode::Reserve || algorithm == Algorithm::Concurrency;
 }
 
-bool neverFits(const Params& p, int64_t need) { return need > p.limit; }
+bool neverFits(const Params& p, int64_t need) {
+  return p.algorithm != Algorithm::Quota && need > p.limit;
+}
 
 int64_t windowStartMs(const Params& p, int64_t nowMs) {
   if (!windowed(p.algorithm)) {
@@ -145,6 +167,7 @@ void advance(const Params& p, Counters& c, int64_t nowMs) {
       return;
     }
     case Algorithm::Concurrency:
+    case Algorithm::Quota:
       return;
   }
 }
@@ -160,6 +183,7 @@ int64_t remaining(const Params& p, const Counters& c, int64_t nowMs) {
       return saturate(static_cast<i128>(p.limit) - c.current - weighted);
     }
     case Algorithm::TokenBucket:
+    case Algorithm::Quota:
       return c.current;
   }
   return 0;
@@ -167,6 +191,10 @@ int64_t remaining(const Params& p, const Counters& c, int64_t nowMs) {
 
 void charge(const Params& p, Counters& c, int64_t amount, int64_t nowMs) {
   amount = std::max<int64_t>(amount, 0);
+  if (p.algorithm == Algorithm::Quota) {
+    c.current = subQuota(c.current, amount);
+    return;
+  }
   if (p.algorithm == Algorithm::TokenBucket) {
     c.current = addSat(c.current, -amount);
     return;
@@ -179,7 +207,9 @@ void charge(const Params& p, Counters& c, int64_t amount, int64_t nowMs) {
 
 void uncharge(const Params& p, Counters& c, int64_t amount) {
   amount = std::max<int64_t>(amount, 0);
-  if (p.algorithm == Algorithm::TokenBucket) {
+  if (p.algorithm == Algorithm::Quota) {
+    c.current = subQuota(c.current, -amount);
+  } else if (p.algorithm == Algorithm::TokenBucket) {
     c.current = addSat(c.current, amount);
   } else {
     c.current = addSat(c.current, -amount);
@@ -220,6 +250,9 @@ void settleInto(const Params& p, Counters& c, int64_t reservedWindowStartMs, int
       c.current = std::max<int64_t>(addSat(c.current, delta), 0);
       c.stampMs = std::max(c.stampMs, nowMs);
       return;
+    case Algorithm::Quota:
+      c.current = subQuota(c.current, delta);
+      return;
   }
 }
 
@@ -255,6 +288,7 @@ int64_t retryInMs(const Params& p, const Counters& c, int64_t nowMs, int64_t nee
     case Algorithm::TokenBucket:
       return tokenWaitMs(p, c, need);
     case Algorithm::Concurrency:
+    case Algorithm::Quota:  // unknown: an operator raises it, or never
       return 0;
   }
   return 0;
@@ -275,12 +309,16 @@ int64_t resetInMs(const Params& p, const Counters& c, int64_t nowMs) {
       return wait;
     }
     case Algorithm::Concurrency:
+    case Algorithm::Quota:
       return 0;
   }
   return 0;
 }
 
 int64_t idleExpiryMs(const Params& p, const Counters& c, int64_t nowMs) {
+  if (p.algorithm == Algorithm::Quota) {
+    return kNeverMs;  // a quota is kept until an operator removes it
+  }
   if (p.algorithm == Algorithm::Concurrency) {
     if (c.current == 0) {
       return nowMs;
@@ -289,6 +327,18 @@ int64_t idleExpiryMs(const Params& p, const Counters& c, int64_t nowMs) {
   }
   int64_t reset = resetInMs(p, c, nowMs);
   return reset >= kNeverMs - nowMs ? kNeverMs : nowMs + reset;
+}
+
+const char* storeStatusName(StoreStatus s) {
+  switch (s) {
+    case StoreStatus::Ok:
+      return "ok";
+    case StoreStatus::Unavailable:
+      return "unavailable";
+    case StoreStatus::Invalid:
+      return "invalid";
+  }
+  return "unknown";
 }
 
 }  // namespace tg::store

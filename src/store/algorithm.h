@@ -1,5 +1,5 @@
 #pragma once
-// The four rate-limit algorithms as pure functions over one bucket's counters. Every store
+// The rate-limit algorithms (and the Quota counter) as pure functions over one bucket's counters. Every store
 // runs exactly this math inside its atomic step (MemoryStore under a shard mutex; RedisStore
 // will mirror it in its Lua scripts, and its tests compare against these functions), so the
 // algorithms live once (STYLE.md rule 11). No clock, no locks, no allocation: times are
@@ -14,6 +14,8 @@
 //                                          (floor; may be negative)   1/windowMs token units,
 //                                                                     in [0, windowMs)
 //   Concurrency    last reserve/settle     in flight                  unused
+//   Quota          unused                  remaining tokens (int64,   unused
+//                                          may be negative)
 //
 // Windows are [k*W, (k+1)*W) on the epoch. A token bucket refills `limit` per `windowMs`; the
 // balance is kept exactly as current + previous/windowMs (no floating point, no drift), so
@@ -26,7 +28,13 @@
 // i.e. the exact weighted formula, rounded so that `amount <= remaining` is exactly
 // `previous*(1 - elapsed/W) + current + amount <= limit`.
 //
-// Counts saturate at +-2^62 and limits are clamped to 2^62, so no input overflows.
+// Quota: need is 1 in both modes (admitted while remaining > 0), nothing is charged at reserve
+// (chargesIn is false), settle subtracts the delta, no limit ever makes it TooLarge, and its
+// counters never expire (idleExpiryMs = kNeverMs). Whether a counter exists at all (no quota =
+// unlimited) is the store's business: these functions see only existing counters.
+//
+// Counts saturate at +-2^62 and limits are clamped to 2^62, so no input overflows (Quota
+// counters: the whole int64 range, saturating at its ends).
 // A clock that steps backwards is treated as "no time passed" (windows never move back).
 
 #include <cstdint>

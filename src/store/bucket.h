@@ -1,6 +1,6 @@
 #pragma once
 // The vocabulary of the store seam: what a bucket is, what a reserve asks, what it answers.
-// Plain value types shared by every Store implementation (MemoryStore now, RedisStore later)
+// Plain value types shared by every Store implementation (MemoryStore, RedisStore)
 // and by limiter/, which builds BucketSpecs and turns results into headers.
 //
 // A bucket is one key + one algorithm + one window + one limit, counting an amount: tokens,
@@ -20,6 +20,12 @@
 //   Concurrency    requests in flight: reserve adds the amount (1), settle with -1 releases.
 //                  `window` is a lease: a bucket untouched for `window` while not at zero is
 //                  reset (a crashed holder cannot leak slots forever); 0 = no lease.
+//   Quota          a remaining-token counter without a window (Higress's ai-quota): no
+//                  counter = unlimited; reserve admits while remaining > 0 and charges
+//                  nothing; settle subtracts the usage (into debt), and never creates a
+//                  counter; operators set / add to it (Store::adjust) and remove it
+//                  (Store::reset). `limit` and `window` are ignored (the key alone, the
+//                  consumer, is its identity) and `penalty` must be 0 (store/quota.h).
 //
 // Time: every operation takes `TimePoint now`, the WALL clock (system_clock), because windows
 // are aligned to the calendar and must agree across instances. Production passes
@@ -43,7 +49,7 @@ namespace tg::store {
 
 using TimePoint = std::chrono::system_clock::time_point;
 
-enum class Algorithm : uint8_t { FixedWindow, SlidingWindow, TokenBucket, Concurrency };
+enum class Algorithm : uint8_t { FixedWindow, SlidingWindow, TokenBucket, Concurrency, Quota };
 
 struct BucketSpec {
   std::string key;  // caller-built, already scoped (rule, selector, value); any bytes
@@ -52,6 +58,8 @@ struct BucketSpec {
   std::chrono::milliseconds window{60'000};  // < 1 ms is taken as 1 ms (Concurrency: lease)
   std::chrono::milliseconds penalty{0};      // block after an over-limit rejection; 0 = none
 };
+
+inline constexpr int64_t kUnlimited = INT64_MAX;  // BucketState::remaining of an unset quota
 
 enum class ReserveMode : uint8_t {
   // Strict: a bucket admits when remaining >= max(amount, 1) and is charged `amount`. A
@@ -78,7 +86,8 @@ struct BucketState {
   Verdict verdict = Verdict::Admitted;
   uint64_t limit = 0;
   // Units left after this reserve's charge (before it, when nothing was charged). Negative in
-  // debt. Higress mode reports the same quantity: limit - used.
+  // debt. Higress mode reports the same quantity: limit - used. A Quota bucket without a
+  // counter (unlimited) reports kUnlimited.
   int64_t remaining = 0;
   // Until the bucket is back to its initial state (OpenAI's x-ratelimit-reset-*): window end
   // for FixedWindow, when both windows have passed for SlidingWindow, when full for
@@ -87,6 +96,32 @@ struct BucketState {
   // Rejected buckets only: until this request would fit by this bucket alone, or until the
   // block ends. 0 on a rejected Concurrency bucket means "unknown" (depends on other requests).
   std::chrono::milliseconds retryIn{0};
+};
+
+// The outcome of an operator's call (Store::peek, reset, adjust).
+enum class StoreStatus : uint8_t {
+  Ok,
+  Unavailable,  // the store could not answer (Redis down, timeout, protocol error, full)
+  Invalid,      // the stored value is not what the algorithm keeps, the change would overflow,
+                // or the operation is not defined for the bucket's algorithm
+};
+const char* storeStatusName(StoreStatus s);  // "ok", "unavailable", "invalid"
+
+// One bucket as an operator sees it now (Store::peek; reset and adjust answer the state they
+// leave). Nothing in it is charged or changed by reading it.
+struct BucketPeek {
+  StoreStatus status = StoreStatus::Ok;
+  std::string error;  // status != Ok: what went wrong, for logs and the admin API
+  // Quota: a counter (a quota) is set; without one the consumer is unlimited. Other
+  // algorithms: the bucket differs from a fresh one (something used, or blocked).
+  bool present = false;
+  uint64_t limit = 0;      // the spec's (0 for Quota)
+  int64_t used = 0;        // limit - remaining (Quota: 0)
+  int64_t remaining = 0;   // Quota: the remaining tokens (0 when not present); may be negative
+  std::chrono::milliseconds resetIn{0};     // as BucketState::resetIn; includes a block
+  std::chrono::milliseconds blockedFor{0};  // a penalty in force: until it ends
+
+  bool ok() const { return status == StoreStatus::Ok; }
 };
 
 // Locator of a bucket inside a store (MemoryStore: the 128-bit keyed hash of key, algorithm

@@ -78,6 +78,12 @@ void refresh(Entry& e, const Params& p, bool inserted, int64_t nowMs) {
   advance(p, e.counters, nowMs);
 }
 
+// A Quota bucket's counter, or nullptr when it has none (reset marks it expired).
+Entry* liveQuota(BucketTable& table, const BucketId& id, int64_t nowMs) {
+  Entry* e = table.find(id);
+  return (e != nullptr && e->expiresAtMs > nowMs) ? e : nullptr;
+}
+
 void setExpiry(BucketTable& table, Entry& e, const Params& p, int64_t nowMs) {
   e.expiresAtMs = std::max(idleExpiryMs(p, e.counters, nowMs), e.blockedUntilMs);
   table.noteExpiry(e.expiresAtMs);
@@ -88,7 +94,7 @@ void setExpiry(BucketTable& table, Entry& e, const Params& p, int64_t nowMs) {
 MemoryStore::MemoryStore(MemoryStoreOptions options)
     : options_(options),
       recorder_(options.stats, StoreKind::Memory, {},
-                {{StoreOp::Reserve, StoreError::Full}, {StoreOp::Settle, StoreError::Full}}) {
+                {StoreOp::Reserve, StoreOp::Settle, StoreOp::Adjust}, {StoreError::Full}) {
   shardCount_ = std::bit_ceil(std::max<size_t>(options_.shards, 1));
   shardMask_ = shardCount_ - 1;
   hashKey_ =
@@ -170,7 +176,14 @@ TG_NO_THREAD_SAFETY_ANALYSIS void MemoryStore::reserveInto(std::span<const Bucke
     Work& w = work[i];
     Shard& shard = shards_[w.shard];
     bool inserted = false;
-    w.entry = shard.table.findOrInsert(w.id, &inserted);
+    if (w.params.algorithm == Algorithm::Quota) {  // no counter = unlimited; never created here
+      w.entry = liveQuota(shard.table, w.id, nowMs);
+      if (w.entry == nullptr) {
+        continue;  // admitted
+      }
+    } else {
+      w.entry = shard.table.findOrInsert(w.id, &inserted);
+    }
     if (w.entry == nullptr) {
       w.verdict = Verdict::StoreFull;
       failed = true;
@@ -218,6 +231,7 @@ TG_NO_THREAD_SAFETY_ANALYSIS void MemoryStore::reserveInto(std::span<const Bucke
     Work& w = work[i];
     if (w.entry == nullptr) {
       w.windowStartMs = windowStartMs(w.params, nowMs);
+      w.remaining = w.params.algorithm == Algorithm::Quota ? kUnlimited : 0;
       continue;
     }
     Entry& e = *w.entry;
@@ -302,39 +316,6 @@ TG_NO_THREAD_SAFETY_ANALYSIS void MemoryStore::reserveInto(std::span<const Bucke
   }
 }
 
-BucketState MemoryStore::peek(const BucketSpec& spec, TimePoint now) {
-  recorder_.count(StoreOp::Peek);
-  const Params p = paramsFor(spec);
-  const BucketId id = bucketIdFor(hashKey_, spec.key, spec.algorithm, p.windowMs);
-  Shard& shard = shards_[shardOf(id)];
-  MutexLock lock(shard.mu);
-  const int64_t nowMs = std::max(toMillis(now), shard.clockMs);
-  BucketState st;
-  st.limit = spec.limit;
-  Entry* e = shard.table.find(id);
-  Counters c = (e == nullptr || e->expiresAtMs <= nowMs) ? freshCounters(p, nowMs) : e->counters;
-  advance(p, c, nowMs);
-  st.remaining = remaining(p, c, nowMs);
-  st.resetIn = std::chrono::milliseconds(resetInMs(p, c, nowMs));
-  if (e != nullptr && e->expiresAtMs > nowMs && e->blockedUntilMs > nowMs) {
-    st.verdict = Verdict::Blocked;
-    st.retryIn = std::chrono::milliseconds(e->blockedUntilMs - nowMs);
-    st.resetIn = std::max(st.resetIn, st.retryIn);
-  }
-  return st;
-}
-
-void MemoryStore::reset(const BucketSpec& spec) {
-  recorder_.count(StoreOp::Reset);
-  const Params p = paramsFor(spec);
-  const BucketId id = bucketIdFor(hashKey_, spec.key, spec.algorithm, p.windowMs);
-  Shard& shard = shards_[shardOf(id)];
-  MutexLock lock(shard.mu);
-  if (Entry* e = shard.table.find(id)) {
-    e->expiresAtMs = INT64_MIN;  // expired: the next use starts fresh, a sweep reclaims it
-  }
-}
-
 void MemoryStore::settle(std::span<const Reservation> reservations, std::span<const int64_t> deltas,
                          TimePoint now) {
   recorder_.count(StoreOp::Settle);
@@ -355,8 +336,9 @@ void MemoryStore::settle(std::span<const Reservation> reservations, std::span<co
     Entry* e = shard.table.find(id);
     bool inserted = false;
     if (e == nullptr || e->expiresAtMs <= nowMs) {
-      // A fresh bucket: a refund changes nothing (nothing counted, or already full).
-      if (delta < 0) {
+      // A fresh bucket: a refund changes nothing (nothing counted, or already full). A quota
+      // is never created by a settle (no quota = unlimited).
+      if (delta < 0 || p.algorithm == Algorithm::Quota) {
         continue;
       }
       if (e == nullptr) {
@@ -375,6 +357,110 @@ void MemoryStore::settle(std::span<const Reservation> reservations, std::span<co
     ++shard.settles;
     shard.expired += shard.table.sweep(nowMs, options_.sweepPerOperation);
   }
+}
+
+// ---- operators ----
+
+BucketPeek MemoryStore::peekOne(const BucketSpec& spec, TimePoint now) {
+  const Params p = paramsFor(spec);
+  const BucketId id = bucketIdFor(hashKey_, spec.key, spec.algorithm, p.windowMs);
+  Shard& shard = shards_[shardOf(id)];
+  MutexLock lock(shard.mu);
+  const int64_t nowMs = std::max(toMillis(now), shard.clockMs);
+  return peekEntry(spec, p, shard.table.find(id), nowMs);
+}
+
+BucketPeek MemoryStore::peekEntry(const BucketSpec& spec, const Params& p, const Entry* e,
+                                  int64_t nowMs) {
+  BucketPeek out;
+  out.limit = spec.limit;
+  const bool live = e != nullptr && e->expiresAtMs > nowMs;
+  if (p.algorithm == Algorithm::Quota) {
+    out.limit = 0;
+    out.present = live;
+    out.remaining = live ? e->counters.current : 0;
+    return out;
+  }
+  Counters c = live ? e->counters : freshCounters(p, nowMs);
+  advance(p, c, nowMs);
+  out.remaining = remaining(p, c, nowMs);
+  out.used = p.limit - out.remaining;
+  out.resetIn = std::chrono::milliseconds(resetInMs(p, c, nowMs));
+  if (live && e->blockedUntilMs > nowMs) {
+    out.blockedFor = std::chrono::milliseconds(e->blockedUntilMs - nowMs);
+    out.resetIn = std::max(out.resetIn, out.blockedFor);
+  }
+  out.present = out.used != 0 || out.blockedFor.count() > 0;
+  return out;
+}
+
+bool MemoryStore::peek(std::span<const BucketSpec> buckets, TimePoint now,
+                       std::vector<BucketPeek>& out, std::function<void()>) {
+  recorder_.count(StoreOp::Peek);
+  out.resize(buckets.size());
+  for (size_t i = 0; i < buckets.size(); ++i) {
+    out[i] = peekOne(buckets[i], now);
+  }
+  return true;
+}
+
+bool MemoryStore::reset(std::span<const BucketSpec> buckets, TimePoint now,
+                        std::vector<BucketPeek>& out, std::function<void()>) {
+  recorder_.count(StoreOp::Reset);
+  out.resize(buckets.size());
+  for (size_t i = 0; i < buckets.size(); ++i) {
+    const BucketSpec& spec = buckets[i];
+    const Params p = paramsFor(spec);
+    const BucketId id = bucketIdFor(hashKey_, spec.key, spec.algorithm, p.windowMs);
+    Shard& shard = shards_[shardOf(id)];
+    MutexLock lock(shard.mu);
+    const int64_t nowMs = std::max(toMillis(now), shard.clockMs);
+    if (Entry* e = shard.table.find(id)) {
+      e->expiresAtMs = INT64_MIN;  // expired: the next use starts fresh, a sweep reclaims it
+    }
+    out[i] = peekEntry(spec, p, nullptr, nowMs);
+  }
+  return true;
+}
+
+bool MemoryStore::adjust(const BucketSpec& spec, Adjust how, int64_t value, TimePoint now,
+                         BucketPeek& out, std::function<void()>) {
+  recorder_.count(StoreOp::Adjust);
+  out = BucketPeek{};
+  if (spec.algorithm != Algorithm::Quota) {
+    out.status = StoreStatus::Invalid;
+    out.error = "only a quota can be set or adjusted";
+    return true;
+  }
+  const Params p = paramsFor(spec);
+  const BucketId id = bucketIdFor(hashKey_, spec.key, spec.algorithm, p.windowMs);
+  Shard& shard = shards_[shardOf(id)];
+  MutexLock lock(shard.mu);
+  const int64_t nowMs = shard.clockMs = std::max(toMillis(now), shard.clockMs);
+  Entry* e = liveQuota(shard.table, id, nowMs);
+  const int64_t current = e != nullptr ? e->counters.current : 0;  // unset: from 0
+  int64_t next = value;
+  if (how == Adjust::Add && __builtin_add_overflow(current, value, &next)) {
+    out.status = StoreStatus::Invalid;
+    out.error = "increment or decrement would overflow";
+    return true;
+  }
+  if (e == nullptr) {
+    bool inserted = false;
+    shard.expired += shard.table.prepare(1, nowMs);
+    e = shard.table.findOrInsert(id, &inserted);
+    if (e == nullptr) {
+      recorder_.error(StoreOp::Adjust, StoreError::Full);
+      out.status = StoreStatus::Unavailable;
+      out.error = "the memory store is full (store.max_buckets)";
+      return true;
+    }
+    e->blockedUntilMs = 0;
+  }
+  e->counters = Counters{nowMs, next, 0};
+  setExpiry(shard.table, *e, p, nowMs);
+  out = peekEntry(spec, p, e, nowMs);
+  return true;
 }
 
 size_t MemoryStore::sweep(TimePoint now, size_t slotsPerShard) {

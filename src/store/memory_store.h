@@ -45,6 +45,9 @@
 
 namespace tg::store {
 
+struct Params;  // store/algorithm.h
+struct Entry;   // store/bucket_table.h
+
 struct MemoryStoreOptions {
   size_t shards = 64;            // rounded up to a power of two, at least 1
   size_t maxEntries = 1 << 20;   // live buckets, over all shards
@@ -83,6 +86,15 @@ class MemoryStore final : public Store {
                    ReserveMode mode, TimePoint now, ReserveResult& out) override;
   void settle(std::span<const Reservation> reservations, std::span<const int64_t> deltas,
               TimePoint now) override;
+  // Operators (all inline: `done` is never called). A quota set by adjust counts towards
+  // maxEntries and is never forgotten until reset; adjust answers Unavailable when a new one
+  // does not fit.
+  bool peek(std::span<const BucketSpec> buckets, TimePoint now, std::vector<BucketPeek>& out,
+            std::function<void()> done) override;
+  bool reset(std::span<const BucketSpec> buckets, TimePoint now, std::vector<BucketPeek>& out,
+             std::function<void()> done) override;
+  bool adjust(const BucketSpec& bucket, Adjust how, int64_t value, TimePoint now,
+              BucketPeek& out, std::function<void()> done) override;
 
   // Reclaims expired buckets, examining up to `slotsPerShard` slots of every shard (one shard
   // locked at a time). Returns the number removed. For a periodic timer (e.g. every second
@@ -91,17 +103,16 @@ class MemoryStore final : public Store {
 
   MemoryStoreStats stats() const;
 
-  // Operators (the admin API): one bucket's state at `now` without changing it (remaining,
-  // limit, resetIn; verdict Blocked while a penalty runs), and forgetting a bucket (its next
-  // use starts fresh).
-  BucketState peek(const BucketSpec& spec, TimePoint now);
-  void reset(const BucketSpec& spec);
+  // One bucket's state at `now`, nothing changed (peek for one bucket, for tests and tools).
+  BucketPeek peekOne(const BucketSpec& spec, TimePoint now);
 
   // Bytes of one slot; a live bucket costs bytesPerSlot() / load, load in (3/8, 3/4].
   static size_t bytesPerSlot();
 
  private:
   struct Shard;
+  static BucketPeek peekEntry(const BucketSpec& spec, const Params& p, const Entry* e,
+                              int64_t nowMs);
   // Shard from the high word, slot (BucketTable) from the low word: independent bits.
   size_t shardOf(const BucketId& id) const { return static_cast<size_t>(id.hi) & shardMask_; }
 

@@ -13,11 +13,12 @@ std::vector<double> storeSecondsBounds() {
           0.01,    0.025,   0.05,   0.1,     0.25,   0.5,   1};
 }
 
-constexpr uint32_t kMaxStoreSeries = 64;  // store, op (x4 with error)
+constexpr uint32_t kMaxStoreSeries = 64;  // store, op (x5 with error)
 
 // The names by enumerator value (the enums are dense, from 0).
 constexpr std::string_view kKindNames[] = {"memory", "redis", "redis_cluster"};
-constexpr std::string_view kOpNames[kStoreOps] = {"reserve", "settle", "peek", "reset"};
+constexpr std::string_view kOpNames[kStoreOps] = {"reserve", "settle", "peek", "reset",
+                                                  "adjust"};
 constexpr std::string_view kErrorNames[kStoreErrors] = {"full", "timeout", "unavailable",
                                                         "protocol", "reply"};
 
@@ -40,11 +41,12 @@ StoreStats::StoreStats(metrics::Registry& r)
       errors(r.counter({"tokengate_store_errors_total",
                         "Failed limit-store calls, by store, operation and error.",
                         {"store", "op", "error"},
-                        kMaxStoreSeries * 4})) {}
+                        kMaxStoreSeries * kStoreErrors})) {}
 
 StoreRecorder::StoreRecorder(StoreStats* stats, StoreKind kind,
                              std::initializer_list<StoreOp> timed,
-                             std::initializer_list<std::pair<StoreOp, StoreError>> errors) {
+                             std::initializer_list<StoreOp> failing,
+                             std::initializer_list<StoreError> kinds) {
   if (stats == nullptr) {
     return;
   }
@@ -55,9 +57,11 @@ StoreRecorder::StoreRecorder(StoreStats* stats, StoreKind kind,
   for (const StoreOp op : timed) {
     durations_[index(op)] = stats->duration.labels({store, storeOpName(op)});
   }
-  for (const auto& [op, e] : errors) {
-    errors_[index(op)][static_cast<size_t>(e)] =
-        stats->errors.labels({store, storeOpName(op), storeErrorName(e)});
+  for (const StoreOp op : failing) {
+    for (const StoreError e : kinds) {
+      errors_[index(op)][static_cast<size_t>(e)] =
+          stats->errors.labels({store, storeOpName(op), storeErrorName(e)});
+    }
   }
 }
 

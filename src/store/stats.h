@@ -30,9 +30,9 @@ namespace tg::store {
 enum class StoreKind : uint8_t { Memory, Redis, RedisCluster };
 std::string_view storeKindName(StoreKind k);  // "memory", "redis", "redis_cluster"
 
-enum class StoreOp : uint8_t { Reserve, Settle, Peek, Reset };
-inline constexpr size_t kStoreOps = 4;
-std::string_view storeOpName(StoreOp o);  // "reserve", "settle", "peek", "reset"
+enum class StoreOp : uint8_t { Reserve, Settle, Peek, Reset, Adjust };
+inline constexpr size_t kStoreOps = 5;
+std::string_view storeOpName(StoreOp o);  // "reserve", "settle", "peek", "reset", "adjust"
 
 enum class StoreError : uint8_t {
   Full,         // MemoryStore: a new bucket was needed and its shard is full of live ones
@@ -55,10 +55,10 @@ struct StoreStats {
 class StoreRecorder {
  public:
   StoreRecorder() = default;
-  // `timed`: the ops whose latency the backend measures; `errors`: the (op, error) pairs it
-  // can produce. Every op is counted.
+  // `timed`: the ops whose latency the backend measures; `failing` x `kinds`: the (op, error)
+  // pairs it can produce (their series start at 0). Every op is counted.
   StoreRecorder(StoreStats* stats, StoreKind kind, std::initializer_list<StoreOp> timed,
-                std::initializer_list<std::pair<StoreOp, StoreError>> errors);
+                std::initializer_list<StoreOp> failing, std::initializer_list<StoreError> kinds);
 
   void count(StoreOp op) const { ops_[index(op)].inc(); }
   void duration(StoreOp op, std::chrono::nanoseconds d) const {

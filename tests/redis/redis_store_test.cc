@@ -86,14 +86,11 @@ class RedisStoreTest : public ::testing::Test {
   }
 
   int64_t used(const BucketSpec& b) {
-    std::optional<BucketUsage> u;
+    std::vector<store::BucketPeek> out;
     bool done = false;
-    store_->peek(b, [&](std::optional<BucketUsage> v) {
-      u = v;
-      done = true;
-    });
+    EXPECT_FALSE(store_->peek(std::span(&b, 1), {}, out, [&] { done = true; }));
     EXPECT_TRUE(runUntil(io_, [&] { return done; }));
-    return u ? u->used : -1;
+    return out.size() == 1 && out[0].ok() ? out[0].used : -1;
   }
 
   net::io_context io_;

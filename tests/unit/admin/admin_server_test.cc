@@ -1,6 +1,6 @@
 // AdminServer end to end: a real listener on a free loopback port, its io_context in a thread,
 // and a blocking HTTP/1.1 client in the test. Every endpoint with and without the token, the
-// quota endpoints over a MemoryQuotaStore, hooks answering inline, from another thread and
+// quota endpoints over a MemoryStore's quota buckets, hooks answering inline, from another thread and
 // never, limits, keep-alive, and the start-up checks.
 #include "admin/server.h"
 
@@ -15,7 +15,8 @@
 #include <future>
 #include <thread>
 
-#include "store/memory_quota.h"
+#include "store/memory_store.h"
+#include "store/quota.h"
 
 namespace tg::admin {
 namespace {
@@ -212,7 +213,7 @@ struct Fixture : ::testing::Test {
 
   Hooks hooks;
   AdminOptions options;
-  store::MemoryQuotaStore quotas;
+  store::MemoryStore quotas;
   std::atomic<bool> ready{true};
   std::atomic<bool> reloadOk{true};
   BucketQuery lastQuery;
@@ -257,7 +258,7 @@ TEST_F(Fixture, EveryProtectedEndpointNeeds401WithoutTheToken) {
   }
   // Nothing was changed by the unauthenticated calls: the quota was only touched with the token.
   store::QuotaResult q;
-  quotas.get("alice", q, nullptr);
+  store::quotaGet(quotas, "alice", q, nullptr);
   EXPECT_FALSE(q.remaining.has_value());  // the authorised DELETE came last
 }
 
@@ -337,19 +338,19 @@ TEST_F(Fixture, QuotaReadSetIncreaseDecreaseDelete) {
   EXPECT_EQ(dec.body, "{\"consumer\":\"alice\",\"quota\":-500,\"unlimited\":false}\n");
   // What the request path sees.
   store::QuotaResult q;
-  quotas.check("alice", q, nullptr);
+  store::quotaCheck(quotas, "alice", q, nullptr);
   EXPECT_FALSE(q.allowed);
-  quotas.charge("alice", 100);
+  store::quotaCharge(quotas, "alice", 100, std::chrono::system_clock::now());
   EXPECT_EQ(request(p, "GET", "/admin/quota/alice").body,
             "{\"consumer\":\"alice\",\"quota\":-600,\"unlimited\":false}\n");
   // Names are percent-decoded.
   request(p, "PUT", "/admin/quota/team%20a", kToken, "{\"quota\":7}");
-  quotas.get("team a", q, nullptr);
+  store::quotaGet(quotas, "team a", q, nullptr);
   EXPECT_EQ(q.remaining, 7);
   HttpReply del = request(p, "DELETE", "/admin/quota/alice");
   EXPECT_EQ(del.status, 200);
   EXPECT_EQ(del.body, "{\"consumer\":\"alice\",\"quota\":null,\"unlimited\":true}\n");
-  quotas.check("alice", q, nullptr);
+  store::quotaCheck(quotas, "alice", q, nullptr);
   EXPECT_TRUE(q.allowed);
 }
 
@@ -365,11 +366,11 @@ TEST_F(Fixture, QuotaBadBodiesAre400) {
   EXPECT_EQ(request(p, "POST", "/admin/quota/alice/increase", kToken, "{\"amount\":0}").status,
             400);
   EXPECT_EQ(request(p, "POST", "/admin/quota/alice/decrease", kToken, "{}").status, 400);
-  EXPECT_EQ(quotas.size(), 0u);
+  EXPECT_EQ(quotas.stats().entries, 0u);
   // An overflow reported by the store is a 409.
   request(p, "PUT", "/admin/quota/big", kToken, "{\"quota\":9007199254740991}");
   store::QuotaResult q;
-  quotas.set("big", INT64_MAX - 10, q, nullptr);
+  store::quotaSet(quotas, "big", INT64_MAX - 10, q, nullptr);
   HttpReply o = request(p, "POST", "/admin/quota/big/increase", kToken, "{\"amount\":100}");
   EXPECT_EQ(o.status, 409);
   EXPECT_NE(o.body.find("quota_invalid"), std::string::npos);

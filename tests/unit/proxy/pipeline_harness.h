@@ -310,14 +310,14 @@ class PipelineHarness {
     f.model = model;
     return limiter::match(policies(), f, std::chrono::system_clock::now());
   }
-  store::BucketState peek(const limiter::MatchedBucket& b) {
-    return store_.peek(b.spec, std::chrono::system_clock::now());
+  store::BucketPeek peek(const limiter::MatchedBucket& b) {
+    return store_.peekOne(b.spec, std::chrono::system_clock::now());
   }
   // Used units of the first bucket of `route`/`consumer` with quantity `q`; -1 when none.
   int64_t used(std::string_view route, std::string_view consumer, limiter::Quantity q) {
     for (const limiter::MatchedBucket& b : buckets(route, consumer)) {
       if (b.quantity == q) {
-        store::BucketState s = peek(b);
+        store::BucketPeek s = peek(b);
         return static_cast<int64_t>(s.limit) - s.remaining;
       }
     }

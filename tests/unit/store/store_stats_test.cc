@@ -1,5 +1,6 @@
 // The store backends' metrics (store/stats.h): MemoryStore counts every call and its StoreFull
-// errors into the store families, and creates only the series it can produce.
+// errors (reserve, settle, a quota set) into the store families, and creates only the series
+// it can produce.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -8,6 +9,7 @@
 #include "core/clock.h"
 #include "metrics/registry.h"
 #include "store/memory_store.h"
+#include "store/quota.h"
 #include "store/stats.h"
 
 namespace tg::store {
@@ -41,8 +43,14 @@ TEST(StoreStats, MemoryStoreCountsItsCallsAndFullErrors) {
   ASSERT_TRUE(reserve("b").admitted());
   EXPECT_EQ(reserve("c").verdict, Verdict::StoreFull);  // a third bucket does not fit
   store.settle(a.reservations, std::vector<int64_t>{2}, clock.wallNow());
-  store.peek(fixed("a", 10), clock.wallNow());
-  store.reset(fixed("b", 10));
+  // A quota needs a new bucket, and the shard's two places are taken by live ones: full.
+  BucketPeek adjusted;
+  ASSERT_TRUE(store.adjust(quotaBucket("alice"), Store::Adjust::Set, 100, clock.wallNow(),
+                           adjusted, nullptr));
+  EXPECT_EQ(adjusted.status, StoreStatus::Unavailable);
+  std::vector<BucketPeek> peeked;
+  ASSERT_TRUE(store.peek(std::vector{fixed("a", 10)}, clock.wallNow(), peeked, nullptr));
+  ASSERT_TRUE(store.reset(std::vector{fixed("b", 10)}, clock.wallNow(), peeked, nullptr));
 
   EXPECT_EQ(stats.operations.labels({"memory", "reserve"}).value(), 3u);
   EXPECT_EQ(stats.operations.labels({"memory", "settle"}).value(), 1u);
@@ -50,6 +58,8 @@ TEST(StoreStats, MemoryStoreCountsItsCallsAndFullErrors) {
   EXPECT_EQ(stats.operations.labels({"memory", "reset"}).value(), 1u);
   EXPECT_EQ(stats.errors.labels({"memory", "reserve", "full"}).value(), 1u);
   EXPECT_EQ(stats.errors.labels({"memory", "settle", "full"}).value(), 0u);
+  EXPECT_EQ(stats.operations.labels({"memory", "adjust"}).value(), 1u);
+  EXPECT_EQ(stats.errors.labels({"memory", "adjust", "full"}).value(), 1u);
 
   // Not timed, and no error kind it cannot produce.
   const std::string s = registry.expose();
