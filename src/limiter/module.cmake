@@ -1,7 +1,7 @@
 # limiter: admission helpers (reservation sizing, too-large check, rate-limit headers) and the
-# pure rules layer: native policies and Higress ai-token-ratelimit configs (policy.h, higress.h,
-# config_reader.h) compiled into a PolicySet, and the matcher (rules.h) that turns a request's
-# facts into store::BucketSpecs. Request-path wiring lives in proxy/. Included from
+# pure rules layer: native policies and Higress ai-token-ratelimit configs (read from YAML by
+# config/ into plain structs) compiled into a PolicySet (compile.h, higress.h), and the matcher
+# (rules.h) that turns a request's facts into store::BucketSpecs. Request-path wiring lives in proxy/. Included from
 # src/CMakeLists.txt; paths are relative to this file so any includer works.
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(RE2 REQUIRED IMPORTED_TARGET re2)
@@ -15,7 +15,6 @@ tg_add_module(limiter
     ${CMAKE_CURRENT_LIST_DIR}/rules.cc
     ${CMAKE_CURRENT_LIST_DIR}/timezone.cc
     ${CMAKE_CURRENT_LIST_DIR}/higress.cc
-    ${CMAKE_CURRENT_LIST_DIR}/config_reader.cc
-    ${CMAKE_CURRENT_LIST_DIR}/yaml_reader.cc
+    ${CMAKE_CURRENT_LIST_DIR}/compile.cc
   DEPS core config store
-  LIBS PkgConfig::RE2 yaml-cpp OpenSSL::Crypto)
+  LIBS PkgConfig::RE2 OpenSSL::Crypto)
