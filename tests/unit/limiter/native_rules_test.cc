@@ -9,12 +9,14 @@
 #include <sstream>
 
 #include "core/clock.h"
-#include "limiter/config_reader.h"
+#include "limiter/compile.h"
 #include "limiter/rules.h"
 #include "limiter_test_support.h"
 
 namespace tg::limiter {
 namespace {
+
+using testing::loadLimitsString;
 
 using namespace std::chrono_literals;
 using testing::Req;
