@@ -9,16 +9,10 @@ void readQuota(Reader& r, const YAML::Node& n, QuotaConfig& q, std::vector<int>&
               if (k == "enabled") {
                 r.boolean(v, p, q.enabled);
               } else if (k == "routes") {
-                if (!v.IsSequence()) {
-                  r.error(v, p, "must be a list of route names");
-                  return;
-                }
-                for (size_t i = 0; i < v.size(); ++i) {
-                  std::string name;
-                  if (r.str(v[i], p + "[" + std::to_string(i) + "]", name)) {
-                    q.routes.push_back(name);
-                    routeLines.push_back(v[i].Mark().line + 1);
-                  }
+                std::vector<Mark> marks;
+                r.strings(v, p, "route names", q.routes, &marks);
+                for (const auto& m : marks) {
+                  routeLines.push_back(m.line);
                 }
               } else if (k == "failure_mode") {
                 std::string m;

@@ -33,16 +33,7 @@ void readStore(Reader& r, const YAML::Node& n, StoreConfig& st) {
                           rc.addresses.push_back(a);
                         }
                       } else if (k2 == "addresses") {
-                        if (!v2.IsSequence()) {
-                          r.error(v2, p2, "must be a list of host:port");
-                          return;
-                        }
-                        for (size_t i = 0; i < v2.size(); ++i) {
-                          std::string a;
-                          if (r.str(v2[i], p2 + "[" + std::to_string(i) + "]", a)) {
-                            rc.addresses.push_back(a);
-                          }
-                        }
+                        r.strings(v2, p2, "host:port", rc.addresses);
                       } else if (k2 == "cluster") {
                         r.boolean(v2, p2, rc.cluster);
                       } else if (k2 == "username") {

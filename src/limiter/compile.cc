@@ -3,8 +3,6 @@
 // the values mean and applies the limiter's defaults.
 #include "limiter/compile.h"
 
-#include <re2/re2.h>
-
 #include <charconv>
 
 #include "core/strings.h"
@@ -75,13 +73,11 @@ class Compiler {
     } else if (key.rfind("regexp:", 0) == 0) {
       e.pattern.kind = KeyPattern::Kind::Regexp;
       e.pattern.text = key.substr(7);
-      RE2::Options opts;
-      opts.set_log_errors(false);
-      auto re = std::make_shared<const RE2>(e.pattern.text, opts);
-      if (!re->ok()) {
-        error(in.key.mark, "invalid RE2 regular expression: " + re->error());
+      std::string err;
+      e.pattern.re = compileRegexp(e.pattern.text, err);
+      if (!err.empty()) {
+        error(in.key.mark, "invalid RE2 regular expression: " + err);
       }
-      e.pattern.re = std::move(re);
     } else if (rule.selector == SelectorKind::ClientIp) {
       auto p = parseIpPrefix(key);
       if (!p) {

@@ -3,8 +3,6 @@
 // limit keys (CIDRs, regexes, the per_ forms) with Higress's wording.
 #include "limiter/higress.h"
 
-#include <re2/re2.h>
-
 #include <utility>
 
 namespace tg::limiter {
@@ -75,14 +73,12 @@ class HigressCompiler {
       } else if (key.rfind("regexp:", 0) == 0) {
         entry.pattern.kind = KeyPattern::Kind::Regexp;
         entry.pattern.text = key.substr(7);
-        RE2::Options opts;
-        opts.set_log_errors(false);
-        auto re = std::make_shared<const RE2>(entry.pattern.text, opts);
-        if (!re->ok()) {
-          error(in.keyMark, "failed to compile regex for key '" + key + "': " + re->error());
+        std::string err;
+        entry.pattern.re = compileRegexp(entry.pattern.text, err);
+        if (!err.empty()) {
+          error(in.keyMark, "failed to compile regex for key '" + key + "': " + err);
           return false;
         }
-        entry.pattern.re = std::move(re);
       } else {
         std::string nonPer = selName;
         nonPer.erase(nonPer.find("per_"), 4);

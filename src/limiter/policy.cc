@@ -175,6 +175,14 @@ std::string_view selectorName(SelectorKind k) {
   return "?";
 }
 
+std::shared_ptr<const re2::RE2> compileRegexp(const std::string& text, std::string& error) {
+  RE2::Options opts;
+  opts.set_log_errors(false);
+  auto re = std::make_shared<const RE2>(text, opts);
+  error = re->ok() ? std::string() : re->error();
+  return re;
+}
+
 bool KeyPattern::matches(std::string_view value) const {
   switch (kind) {
     case Kind::Any:
