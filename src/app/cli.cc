@@ -5,8 +5,8 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
-#include <sstream>
 #include <iostream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -152,13 +152,13 @@ std::string joined(const std::vector<std::string>& words) {
 // `check` on a file without `listeners:`: each section present is checked on its own.
 int printFragment(const std::string& source, const FragmentCheck& f) {
   if (!f.errors.empty()) {
-    std::cerr << source << ": a fragment (no listeners:), checked sections: "
-              << joined(f.sections) << "\n";
+    std::cerr << source << ": a fragment (no listeners:), checked sections: " << joined(f.sections)
+              << "\n";
     return printErrors(source, f.errors);
   }
-  std::cout << source << ": ok: a fragment (no listeners:), checked sections: "
-            << joined(f.sections) << " (" << f.policies << " rate-limit policies, " << f.consumers
-            << " consumers)\n";
+  std::cout << source
+            << ": ok: a fragment (no listeners:), checked sections: " << joined(f.sections) << " ("
+            << f.policies << " rate-limit policies, " << f.consumers << " consumers)\n";
   return 0;
 }
 
@@ -260,8 +260,8 @@ int runCli(int argc, char** argv) {
     config::LoadResult quick = quickStart(a);
     loaded.errors = std::move(quick.errors);
     if (quick.config) {
-      loaded.config = GatewayConfig{std::move(*quick.config),
-                                    std::make_shared<const limiter::PolicySet>()};
+      loaded.config =
+          GatewayConfig{std::move(*quick.config), std::make_shared<const limiter::PolicySet>()};
     }
   } else {
     return usageError(a.command == "run" ? "run needs --config FILE, or --listen and --upstream"
@@ -296,7 +296,8 @@ int runCli(int argc, char** argv) {
   }
   if (!a.config.empty()) {
     std::string file = a.config;
-    (*gw)->setReloadSource(file, [file] { return loadGatewayConfigFile(file, config::processEnv()); });
+    (*gw)->setReloadSource(file,
+                           [file] { return loadGatewayConfigFile(file, config::processEnv()); });
   }
   int rc = (*gw)->run();
   if ((*gw)->forcedStop()) {

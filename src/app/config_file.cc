@@ -97,8 +97,9 @@ GatewayLoadResult loadGatewayConfig(config::ReadResult read) {
   applyHigressRedis(doc.config, *lim.policies, res.notes);
   crossCheck(doc.config, *lim.policies, res.errors, res.notes, &doc);
   if (res.errors.empty()) {
-    res.config = GatewayConfig{std::move(doc.config),
-                               std::make_shared<const limiter::PolicySet>(std::move(*lim.policies))};
+    res.config =
+        GatewayConfig{std::move(doc.config),
+                      std::make_shared<const limiter::PolicySet>(std::move(*lim.policies))};
   }
   return res;
 }

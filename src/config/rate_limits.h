@@ -71,7 +71,7 @@ struct PolicyConfig {
   Mark mark;  // the policy item
   std::string name;
   std::vector<std::string> routes;
-  Mark routesMark;  // the `routes:` value
+  Mark routesMark;                          // the `routes:` value
   std::optional<MarkedString> algorithm;    // fixed_window | sliding_window | token_bucket
   std::optional<MarkedString> mode;         // strict | higress_compatible
   std::optional<MarkedString> reservation;  // none | prompt | prompt_plus_max

@@ -24,10 +24,10 @@ constexpr const char* kOneOfTokenFields =
     "set";
 
 constexpr std::array<HigressSelector, 9> kSelectors = {
-    HigressSelector::LimitByHeader,      HigressSelector::LimitByParam,
-    HigressSelector::LimitByCookie,      HigressSelector::LimitByPerHeader,
-    HigressSelector::LimitByPerParam,    HigressSelector::LimitByPerCookie,
-    HigressSelector::LimitByConsumer,    HigressSelector::LimitByPerConsumer,
+    HigressSelector::LimitByHeader,   HigressSelector::LimitByParam,
+    HigressSelector::LimitByCookie,   HigressSelector::LimitByPerHeader,
+    HigressSelector::LimitByPerParam, HigressSelector::LimitByPerCookie,
+    HigressSelector::LimitByConsumer, HigressSelector::LimitByPerConsumer,
     HigressSelector::LimitByPerIp,
 };
 
@@ -41,8 +41,7 @@ constexpr const char* kItemPrefix = "failed to parse rule_item in rule_items: ";
 // The one token_per_* of a mapping (global_threshold or a limit_keys entry). `prefix` is
 // Higress's wrapper ("failed to parse global_threshold: ").
 std::optional<HigressTokenLimit> readTokenLimit(Reader& r, const YAML::Node& n,
-                                                const std::string& path,
-                                                const std::string& prefix,
+                                                const std::string& path, const std::string& prefix,
                                                 const std::string& keyForMsg) {
   std::vector<std::pair<const TokenField*, YAML::Node>> found;
   for (const auto& f : kTokenFields) {
@@ -279,69 +278,68 @@ bool readHigressConfig(Reader& r, const YAML::Node& node, const std::string& pat
   }
   c.mark = Reader::markOf(node, path);
   bool haveRuleName = false, haveRedis = false, haveGlobal = false, haveItems = false;
-  r.forKeys(node, path,
-            {"rule_name", "global_threshold", "rule_items", "rejected_code", "rejected_msg",
-             "redis", "show_limit_quota_header"},
-            [&](const std::string& k, const YAML::Node& v, const std::string& kp) {
-              if (k == "rule_name") {
-                haveRuleName = r.str(v, kp, c.ruleName);
-              } else if (k == "redis") {
-                haveRedis = true;
-                if (!v.IsMap()) {
-                  r.error(v, kp, "missing redis in config");
-                  return;
-                }
-                readRedis(r, v, kp, c.redis);
-              } else if (k == "global_threshold") {
-                haveGlobal = true;
-                if (!v.IsMap()) {
-                  r.error(v, kp,
-                          std::string("failed to parse global_threshold: ") + kOneOfTokenFields +
-                              " for global_threshold");
-                  return;
-                }
-                r.forKeys(
-                    v, kp,
+  r.forKeys(
+      node, path,
+      {"rule_name", "global_threshold", "rule_items", "rejected_code", "rejected_msg", "redis",
+       "show_limit_quota_header"},
+      [&](const std::string& k, const YAML::Node& v, const std::string& kp) {
+        if (k == "rule_name") {
+          haveRuleName = r.str(v, kp, c.ruleName);
+        } else if (k == "redis") {
+          haveRedis = true;
+          if (!v.IsMap()) {
+            r.error(v, kp, "missing redis in config");
+            return;
+          }
+          readRedis(r, v, kp, c.redis);
+        } else if (k == "global_threshold") {
+          haveGlobal = true;
+          if (!v.IsMap()) {
+            r.error(v, kp,
+                    std::string("failed to parse global_threshold: ") + kOneOfTokenFields +
+                        " for global_threshold");
+            return;
+          }
+          r.forKeys(v, kp,
                     {"token_per_second", "token_per_minute", "token_per_hour", "token_per_day"},
                     [](const std::string&, const YAML::Node&, const std::string&) {});
-                c.globalThreshold =
-                    readTokenLimit(r, v, kp, "failed to parse global_threshold: ", "");
-              } else if (k == "rule_items") {
-                haveItems = true;
-                if (!v.IsSequence()) {
-                  r.error(v, kp, "rule_items must be a list");
-                  return;
-                }
-                if (v.size() == 0) {
-                  r.error(v, kp, "config rule_items cannot be empty");
-                  return;
-                }
-                if (v.size() > kHigressMaxRuleItems) {
-                  r.error(v, kp,
-                          "rule_items length " + std::to_string(v.size()) + " exceeds maximum " +
-                              std::to_string(kHigressMaxRuleItems));
-                  return;
-                }
-                for (size_t i = 0; i < v.size(); ++i) {
-                  if (auto item = readRuleItem(r, v[i], kp + "[" + std::to_string(i) + "]")) {
-                    c.ruleItems.push_back(std::move(*item));
-                  }
-                }
-              } else if (k == "rejected_code") {
-                int64_t code = 0;
-                if (r.integer(v, kp, 200, 599, code)) {
-                  c.rejectedCode = static_cast<uint32_t>(code);
-                }
-              } else if (k == "rejected_msg") {
-                std::string msg;
-                if (r.str(v, kp, msg)) {
-                  c.rejectedMsg = msg;
-                }
-              } else if (k == "show_limit_quota_header") {
-                bool ignored = false;  // accepted: tokengate always sends the headers
-                r.boolean(v, kp, ignored);
-              }
-            });
+          c.globalThreshold = readTokenLimit(r, v, kp, "failed to parse global_threshold: ", "");
+        } else if (k == "rule_items") {
+          haveItems = true;
+          if (!v.IsSequence()) {
+            r.error(v, kp, "rule_items must be a list");
+            return;
+          }
+          if (v.size() == 0) {
+            r.error(v, kp, "config rule_items cannot be empty");
+            return;
+          }
+          if (v.size() > kHigressMaxRuleItems) {
+            r.error(v, kp,
+                    "rule_items length " + std::to_string(v.size()) + " exceeds maximum " +
+                        std::to_string(kHigressMaxRuleItems));
+            return;
+          }
+          for (size_t i = 0; i < v.size(); ++i) {
+            if (auto item = readRuleItem(r, v[i], kp + "[" + std::to_string(i) + "]")) {
+              c.ruleItems.push_back(std::move(*item));
+            }
+          }
+        } else if (k == "rejected_code") {
+          int64_t code = 0;
+          if (r.integer(v, kp, 200, 599, code)) {
+            c.rejectedCode = static_cast<uint32_t>(code);
+          }
+        } else if (k == "rejected_msg") {
+          std::string msg;
+          if (r.str(v, kp, msg)) {
+            c.rejectedMsg = msg;
+          }
+        } else if (k == "show_limit_quota_header") {
+          bool ignored = false;  // accepted: tokengate always sends the headers
+          r.boolean(v, kp, ignored);
+        }
+      });
   if (!haveRedis) {
     r.error(node, sub("redis"), "missing redis in config");
   }

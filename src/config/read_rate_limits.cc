@@ -294,87 +294,86 @@ class RateLimitsReader {
 
   void policy(const YAML::Node& n, const std::string& path, PolicyConfig& p) {
     p.mark = Reader::markOf(n, path);
-    r_.forKeys(
-        n, path,
-        {"name", "routes", "algorithm", "mode", "reservation", "default_max_tokens", "weights",
-         "time_zone", "tier_label", "penalty", "shadow", "concurrency_lease", "rejected_code",
-         "rejected_msg", "store_failure", "local_share", "rules"},
-        [&](const std::string& k, const YAML::Node& v, const std::string& kp) {
-          std::string s;
-          int64_t i = 0;
-          Millis d{0};
-          bool b = false;
-          if (k == "name") {
-            r_.str(v, kp, p.name);
-          } else if (k == "routes") {
-            p.routesMark = Reader::markOf(v, kp);
-            r_.list(v, kp, [&](const YAML::Node& rv, const std::string& rp) {
-              std::string route;
-              if (r_.str(rv, rp, route)) {
-                p.routes.push_back(route);
-              }
-            });
-          } else if (k == "algorithm") {
-            p.algorithm = word(v, kp);
-          } else if (k == "mode") {
-            p.mode = word(v, kp);
-          } else if (k == "reservation") {
-            p.reservation = word(v, kp);
-          } else if (k == "store_failure") {
-            p.storeFailure = word(v, kp);
-          } else if (k == "default_max_tokens") {
-            if (r_.integer(v, kp, 1, INT64_MAX, i)) {
-              p.defaultMaxTokens = static_cast<uint64_t>(i);
-            }
-          } else if (k == "weights") {
-            weights(v, kp, p.weights);
-          } else if (k == "time_zone") {
-            MarkedString tz{"", Reader::markOf(v, kp)};
-            if (r_.str(v, kp, tz.value)) {
-              p.timeZone = std::move(tz);
-            }
-          } else if (k == "tier_label") {
-            if (r_.str(v, kp, s)) {
-              p.tierLabel = s;
-            }
-          } else if (k == "penalty") {
-            if (r_.duration(v, kp, true, d, kDurations)) {
-              p.penalty = d;
-            }
-          } else if (k == "shadow") {
-            if (r_.boolean(v, kp, b)) {
-              p.shadow = b;
-            }
-          } else if (k == "concurrency_lease") {
-            if (r_.duration(v, kp, true, d, kDurations)) {
-              p.concurrencyLease = d;
-            }
-          } else if (k == "rejected_code") {
-            if (r_.integer(v, kp, 200, 599, i)) {
-              p.rejectedCode = static_cast<uint32_t>(i);
-            }
-          } else if (k == "rejected_msg") {
-            if (r_.str(v, kp, s)) {
-              p.rejectedMsg = s;
-            }
-          } else if (k == "local_share") {
-            double x = 0;
-            if (r_.number(v, kp, x)) {
-              if (!(x > 0 && x <= 1)) {
-                r_.error(v, kp, "must be in (0, 1]");
-              } else {
-                p.localShare = x;
-              }
-            }
-          } else if (k == "rules") {
-            r_.listInto<RuleConfig>(
-                v, kp,
-                [&](const YAML::Node& rv, const std::string& rp, RuleConfig& rule) {
-                  this->rule(rv, rp, rule);
-                },
-                p.rules);
-          }
-        });
+    r_.forKeys(n, path,
+               {"name", "routes", "algorithm", "mode", "reservation", "default_max_tokens",
+                "weights", "time_zone", "tier_label", "penalty", "shadow", "concurrency_lease",
+                "rejected_code", "rejected_msg", "store_failure", "local_share", "rules"},
+               [&](const std::string& k, const YAML::Node& v, const std::string& kp) {
+                 std::string s;
+                 int64_t i = 0;
+                 Millis d{0};
+                 bool b = false;
+                 if (k == "name") {
+                   r_.str(v, kp, p.name);
+                 } else if (k == "routes") {
+                   p.routesMark = Reader::markOf(v, kp);
+                   r_.list(v, kp, [&](const YAML::Node& rv, const std::string& rp) {
+                     std::string route;
+                     if (r_.str(rv, rp, route)) {
+                       p.routes.push_back(route);
+                     }
+                   });
+                 } else if (k == "algorithm") {
+                   p.algorithm = word(v, kp);
+                 } else if (k == "mode") {
+                   p.mode = word(v, kp);
+                 } else if (k == "reservation") {
+                   p.reservation = word(v, kp);
+                 } else if (k == "store_failure") {
+                   p.storeFailure = word(v, kp);
+                 } else if (k == "default_max_tokens") {
+                   if (r_.integer(v, kp, 1, INT64_MAX, i)) {
+                     p.defaultMaxTokens = static_cast<uint64_t>(i);
+                   }
+                 } else if (k == "weights") {
+                   weights(v, kp, p.weights);
+                 } else if (k == "time_zone") {
+                   MarkedString tz{"", Reader::markOf(v, kp)};
+                   if (r_.str(v, kp, tz.value)) {
+                     p.timeZone = std::move(tz);
+                   }
+                 } else if (k == "tier_label") {
+                   if (r_.str(v, kp, s)) {
+                     p.tierLabel = s;
+                   }
+                 } else if (k == "penalty") {
+                   if (r_.duration(v, kp, true, d, kDurations)) {
+                     p.penalty = d;
+                   }
+                 } else if (k == "shadow") {
+                   if (r_.boolean(v, kp, b)) {
+                     p.shadow = b;
+                   }
+                 } else if (k == "concurrency_lease") {
+                   if (r_.duration(v, kp, true, d, kDurations)) {
+                     p.concurrencyLease = d;
+                   }
+                 } else if (k == "rejected_code") {
+                   if (r_.integer(v, kp, 200, 599, i)) {
+                     p.rejectedCode = static_cast<uint32_t>(i);
+                   }
+                 } else if (k == "rejected_msg") {
+                   if (r_.str(v, kp, s)) {
+                     p.rejectedMsg = s;
+                   }
+                 } else if (k == "local_share") {
+                   double x = 0;
+                   if (r_.number(v, kp, x)) {
+                     if (!(x > 0 && x <= 1)) {
+                       r_.error(v, kp, "must be in (0, 1]");
+                     } else {
+                       p.localShare = x;
+                     }
+                   }
+                 } else if (k == "rules") {
+                   r_.listInto<RuleConfig>(
+                       v, kp,
+                       [&](const YAML::Node& rv, const std::string& rp, RuleConfig& rule) {
+                         this->rule(rv, rp, rule);
+                       },
+                       p.rules);
+                 }
+               });
   }
 
   void consumer(const YAML::Node& n, const std::string& path, ConsumerConfig& c) {
@@ -407,8 +406,7 @@ class RateLimitsReader {
                });
   }
 
-  void keySource(const YAML::Node& n, const std::string& path,
-                 std::vector<KeySourceConfig>& out) {
+  void keySource(const YAML::Node& n, const std::string& path, std::vector<KeySourceConfig>& out) {
     using Kind = KeySourceConfig::Kind;
     if (n.IsScalar()) {
       std::string s = n.Scalar();

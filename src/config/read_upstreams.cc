@@ -1,8 +1,8 @@
 // `upstreams:` the providers requests are forwarded to (URL, TLS, timeouts, pool, header
 // rules, circuit breaker).
-#include "config/sections.h"
-
 #include <charconv>
+
+#include "config/sections.h"
 
 namespace tg::config {
 namespace {
@@ -21,8 +21,8 @@ bool validHeaderName(const std::string& s) {
   return true;
 }
 
-
-void headerMap(Reader& r, const YAML::Node& n, const std::string& path, std::vector<HeaderOp>& out) {
+void headerMap(Reader& r, const YAML::Node& n, const std::string& path,
+               std::vector<HeaderOp>& out) {
   if (!n || n.IsNull()) {
     return;
   }
@@ -109,7 +109,8 @@ void readCircuitBreaker(Reader& r, const YAML::Node& n, const std::string& path,
                       if (r.str(item, ip, s) && !parseStatusRange(s, range)) {
                         r.error(item, ip,
                                 "must be a status (429) or a range (500-599) within 100-599, "
-                                "got '" + s + "'");
+                                "got '" +
+                                    s + "'");
                       }
                     },
                     cb.failureStatuses);

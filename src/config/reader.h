@@ -56,8 +56,7 @@ class Reader {
   // A duration ("500ms", "10s", "5m", "1h", "1d"; a bare number is seconds). `examples` is
   // the list shown in the error message.
   bool duration(const YAML::Node& n, const std::string& path, bool allowZero,
-                std::chrono::milliseconds& out,
-                std::string_view examples = "500ms, 10s, 5m, 1h");
+                std::chrono::milliseconds& out, std::string_view examples = "500ms, 10s, 5m, 1h");
   // A positive size ("4096", "64KiB", "8MiB").
   bool size(const YAML::Node& n, const std::string& path, uint64_t& out);
   // A decimal number from 0 to 1000000.

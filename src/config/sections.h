@@ -25,15 +25,13 @@ void readRoute(Reader& r, const YAML::Node& n, const std::string& path, RouteCon
 void readStore(Reader& r, const YAML::Node& n, StoreConfig& st);
 void readAdmin(Reader& r, const YAML::Node& n, AdminConfig& a);
 void readQuota(Reader& r, const YAML::Node& n, QuotaConfig& q, std::vector<int>& routeLines);
-void readRateLimits(Reader& r, const YAML::Node& n, const std::string& path,
-                    RateLimitsConfig& out);
+void readRateLimits(Reader& r, const YAML::Node& n, const std::string& path, RateLimitsConfig& out);
 // `higress:` holds one ai-token-ratelimit config or a list of them; each config that read
 // without errors is appended.
 void readHigress(Reader& r, const YAML::Node& n, const std::string& path,
                  std::vector<HigressConfig>& out);
 // One config at `path` ("" for a whole document); false when it had errors.
-bool readHigressConfig(Reader& r, const YAML::Node& n, const std::string& path,
-                       HigressConfig& out);
+bool readHigressConfig(Reader& r, const YAML::Node& n, const std::string& path, HigressConfig& out);
 
 // Whole-config checks with the lines of list items (loader.h: validate()).
 std::vector<ConfigError> validateWithLines(Config& cfg, const ItemLines& lines);

@@ -1,11 +1,11 @@
 // Whole-config checks (names, references, files) after every section was read.
-#include "config/sections.h"
-
 #include <arpa/inet.h>
 #include <unistd.h>
 
 #include <functional>
 #include <set>
+
+#include "config/sections.h"
 
 namespace tg::config {
 namespace {
@@ -34,8 +34,8 @@ void validateAdminAndQuota(const Config& cfg, const ItemLines& lines,
     bool isIp = false;
     bool loopback = loopbackHost(a.host, isIp);
     if (!isIp && a.host != "localhost") {
-      add("admin.listen", lines.admin, "the host must be an IP address or localhost, got '" +
-                                           a.host + "'");
+      add("admin.listen", lines.admin,
+          "the host must be an IP address or localhost, got '" + a.host + "'");
     } else if (!loopback && a.token.empty()) {
       add("admin.token", lines.admin,
           "is required when admin.listen is not a loopback address (every admin endpoint would "

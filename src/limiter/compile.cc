@@ -135,7 +135,8 @@ class Compiler {
     auto needName = [&](SelectorKind k, const char* key, const std::string& value) {
       if (rule.selector == k) {
         if (value.empty()) {
-          error(at, std::string(".") + key, std::string("by: ") + by + " needs " + key + ": <name>");
+          error(at, std::string(".") + key,
+                std::string("by: ") + by + " needs " + key + ": <name>");
         }
         rule.selectorName = value;
       } else if (!value.empty()) {

@@ -117,9 +117,10 @@ TEST(HigressReader, ReadsOneConfigOrAList) {
 
 TEST(HigressReader, ShapeErrorsUseHigressWording) {
   std::vector<ConfigError> errors;
-  auto c = readHigressDocument("rule_name: x\nglobal_threshold: {token_per_minute: 1, "
-                               "token_per_hour: 2}\n",
-                               errors);
+  auto c = readHigressDocument(
+      "rule_name: x\nglobal_threshold: {token_per_minute: 1, "
+      "token_per_hour: 2}\n",
+      errors);
   EXPECT_FALSE(c);
   ASSERT_EQ(errors.size(), 2u);
   EXPECT_NE(errors[0].message.find("several of 'token_per_*' are set"), std::string::npos);

@@ -128,7 +128,8 @@ TEST(Compile, HandBuiltHigressConfigBecomesACompatiblePolicy) {
   item.selector = config::HigressSelector::LimitByPerIp;
   item.value = "from-header-x-real-ip";
   item.valueMark = {"higress.rule_items[0].limit_by_per_ip", 5};
-  item.limitKeys.push_back({"10.0.0.0/8", {"higress.rule_items[0].limit_keys[0].key", 7},
+  item.limitKeys.push_back({"10.0.0.0/8",
+                            {"higress.rule_items[0].limit_keys[0].key", 7},
                             config::HigressTokenLimit{50, 1s}});
   h.ruleItems.push_back(item);
   LimitsLoadResult res = compile(config::RateLimitsConfig{}, {h});
