@@ -68,13 +68,8 @@ class Compiler {
     const std::string& key = in.key.value;
     e.limits = limits(in.limits);
     e.pattern.text = key;
-    if (key == "*") {
-      e.pattern.kind = KeyPattern::Kind::Any;
-    } else if (key.rfind("regexp:", 0) == 0) {
-      e.pattern.kind = KeyPattern::Kind::Regexp;
-      e.pattern.text = key.substr(7);
-      std::string err;
-      e.pattern.re = compileRegexp(e.pattern.text, err);
+    std::string err;
+    if (wildcardPattern(key, e.pattern, err)) {
       if (!err.empty()) {
         error(in.key.mark, "invalid RE2 regular expression: " + err);
       }

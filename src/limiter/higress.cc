@@ -68,13 +68,8 @@ class HigressCompiler {
       entry.pattern.kind = KeyPattern::Kind::Cidr;
       entry.pattern.prefix = *prefixIp;
     } else if (k.per) {
-      if (key == "*") {
-        entry.pattern.kind = KeyPattern::Kind::Any;
-      } else if (key.rfind("regexp:", 0) == 0) {
-        entry.pattern.kind = KeyPattern::Kind::Regexp;
-        entry.pattern.text = key.substr(7);
-        std::string err;
-        entry.pattern.re = compileRegexp(entry.pattern.text, err);
+      std::string err;
+      if (wildcardPattern(key, entry.pattern, err)) {
         if (!err.empty()) {
           error(in.keyMark, "failed to compile regex for key '" + key + "': " + err);
           return false;

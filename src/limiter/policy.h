@@ -178,9 +178,10 @@ struct KeyPattern {
   bool matchesIp(const IpAddress& ip) const;   // Cidr (Exact: equal address)
 };
 
-// Compiles `text` as an RE2 pattern for KeyPattern::re (errors are not logged by RE2). Sets
-// `error` to RE2's message and returns the (unusable) regex when it is invalid.
-std::shared_ptr<const re2::RE2> compileRegexp(const std::string& text, std::string& error);
+// The key forms native and Higress configs share: "*" -> Any, "regexp:<re>" -> Regexp with
+// `re` compiled (RE2 errors are not logged; `error` gets RE2's message when it does not
+// compile). False, with `out` unchanged, for any other text.
+bool wildcardPattern(const std::string& key, KeyPattern& out, std::string& error);
 
 struct KeyEntry {
   KeyPattern pattern;
