@@ -15,8 +15,9 @@
 #include <optional>
 #include <string>
 
+#include "config/loader.h"
 #include "limiter/admission.h"
-#include "limiter/config_reader.h"
+#include "limiter/compile.h"
 #include "limiter/rules.h"
 #include "store/memory_store.h"
 
@@ -50,7 +51,8 @@ rate_limits:
 )";
 
 const limiter::PolicySet& policies() {
-  static const limiter::PolicySet set = *limiter::loadLimitsString(kConfig).policies;
+  static const limiter::PolicySet set =
+      *limiter::compile(tg::config::readDocument(kConfig, nullptr).document.rateLimits).policies;
   return set;
 }
 

@@ -5,11 +5,12 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
-#include <sstream>
 #include <iostream>
+#include <sstream>
 #include <string>
 #include <vector>
 
+#include "app/config_file.h"
 #include "app/gateway.h"
 #include "config/loader.h"
 #include "core/log.h"
@@ -29,7 +30,9 @@ Usage:
   tokengate run --config FILE            serve with a configuration file
   tokengate run --listen HOST:PORT --upstream URL
                                          quick start: proxy everything to one upstream
-  tokengate check --config FILE          validate a configuration; exit 1 on errors
+  tokengate check --config FILE          validate a configuration; exit 1 on errors. A file
+                                         without listeners: is checked as a fragment: each
+                                         section present on its own (e.g. rate_limits:)
   tokengate tokens --model MODEL [FILE]  count the tokens of FILE (or stdin) as MODEL's
                                          tokenizer does (exact for OpenAI models, else an
                                          estimate); --data-dir DIR locates the rank files
@@ -138,6 +141,35 @@ int printErrors(const std::string& source, const std::vector<config::ConfigError
   return 1;
 }
 
+std::string joined(const std::vector<std::string>& words) {
+  std::string s;
+  for (const auto& w : words) {
+    s += (s.empty() ? "" : ", ") + w;
+  }
+  return s.empty() ? "none" : s;
+}
+
+// `check` on a file without `listeners:`: each section present is checked on its own.
+int printFragment(const std::string& source, const FragmentCheck& f) {
+  if (!f.errors.empty()) {
+    std::cerr << source << ": a fragment (no listeners:), checked sections: " << joined(f.sections)
+              << "\n";
+    return printErrors(source, f.errors);
+  }
+  std::cout << source
+            << ": ok: a fragment (no listeners:), checked sections: " << joined(f.sections) << " ("
+            << f.policies << " rate-limit policies, " << f.consumers << " consumers)\n";
+  return 0;
+}
+
+// `run` needs a whole configuration: say in one line what is missing.
+int notAFullConfig(const std::string& source, const std::vector<std::string>& sections) {
+  std::cerr << source << ": not a full configuration: it has no listeners: section (it holds: "
+            << joined(sections) << "); `tokengate check --config " << source
+            << "` validates it as a fragment\n";
+  return 1;
+}
+
 }  // namespace
 
 int runCli(int argc, char** argv) {
@@ -216,14 +248,20 @@ int runCli(int argc, char** argv) {
       return usageError("--config cannot be combined with --listen/--upstream");
     }
     source = a.config;
-    loaded = loadGatewayConfigFile(a.config, config::processEnv());
+    const config::EnvLookup env = config::processEnv();
+    config::ReadResult read = config::readDocumentFile(a.config, &env);
+    if (isFragment(read)) {
+      return a.command == "check" ? printFragment(source, checkFragment(read))
+                                  : notAFullConfig(source, read.document.sections);
+    }
+    loaded = loadGatewayConfig(std::move(read));
   } else if (!a.listen.empty() && !a.upstream.empty() && a.command == "run") {
     source = "command line";
     config::LoadResult quick = quickStart(a);
     loaded.errors = std::move(quick.errors);
     if (quick.config) {
-      loaded.config = GatewayConfig{std::move(*quick.config),
-                                    std::make_shared<const limiter::PolicySet>()};
+      loaded.config =
+          GatewayConfig{std::move(*quick.config), std::make_shared<const limiter::PolicySet>()};
     }
   } else {
     return usageError(a.command == "run" ? "run needs --config FILE, or --listen and --upstream"
@@ -258,7 +296,8 @@ int runCli(int argc, char** argv) {
   }
   if (!a.config.empty()) {
     std::string file = a.config;
-    (*gw)->setReloadSource(file, [file] { return loadGatewayConfigFile(file, config::processEnv()); });
+    (*gw)->setReloadSource(file,
+                           [file] { return loadGatewayConfigFile(file, config::processEnv()); });
   }
   int rc = (*gw)->run();
   if ((*gw)->forcedStop()) {

@@ -1,36 +1,12 @@
 #include "app/config_file.h"
 
-#include <yaml-cpp/yaml.h>
-
-#include <fstream>
-#include <sstream>
-
-#include "limiter/config_reader.h"
+#include "limiter/compile.h"
 
 namespace tg::app {
 
 namespace {
 
-// 1-based line of root[a][i][b] (0 when absent), for cross-check errors.
-int lineOf(const YAML::Node* root, const char* a, size_t i, const char* b, const char* c = nullptr) {
-  if (root == nullptr) {
-    return 0;
-  }
-  try {
-    YAML::Node n = (*root)[a];
-    if (c != nullptr) {
-      n = n[c];  // rate_limits -> policies
-    }
-    if (!n.IsSequence() || i >= n.size()) {
-      return 0;
-    }
-    YAML::Node item = n[i];
-    YAML::Node leaf = item[b];
-    return (leaf ? leaf.Mark().line : item.Mark().line) + 1;
-  } catch (const YAML::Exception&) {  // config loading only, never the request path
-    return 0;
-  }
-}
+int lineAt(const std::vector<int>& lines, size_t i) { return i < lines.size() ? lines[i] : 0; }
 
 }  // namespace
 
@@ -66,7 +42,7 @@ void applyHigressRedis(config::Config& cfg, const limiter::PolicySet& set,
 
 void crossCheck(const config::Config& cfg, const limiter::PolicySet& set,
                 std::vector<config::ConfigError>& errors, std::vector<std::string>& notes,
-                const YAML::Node* root) {
+                const config::Document* doc) {
   for (size_t i = 0; i < set.policies.size(); ++i) {
     const limiter::Policy& p = set.policies[i];
     for (const std::string& route : p.routes) {
@@ -76,7 +52,9 @@ void crossCheck(const config::Config& cfg, const limiter::PolicySet& set,
       }
       if (!found) {
         errors.push_back({"rate_limits.policies[" + std::to_string(i) + "].routes",
-                          lineOf(root, "rate_limits", i, "routes", "policies"),
+                          doc != nullptr && i < doc->rateLimits.policies.size()
+                              ? doc->rateLimits.policies[i].routesMark.line
+                              : 0,
                           "no route named '" + route + "' (policy '" + p.name + "')"});
       }
     }
@@ -91,53 +69,66 @@ void crossCheck(const config::Config& cfg, const limiter::PolicySet& set,
     const auto& r = cfg.routes[i];
     if (r.keyAuth == config::KeyAuth::Required && set.consumers.empty()) {
       errors.push_back({"routes[" + std::to_string(i) + "].key_auth",
-                        lineOf(root, "routes", i, "key_auth"),
+                        doc != nullptr ? lineAt(doc->lines.routeKeyAuth, i) : 0,
                         "is required, but rate_limits.consumers is empty: every request would "
                         "get 401"});
     }
   }
 }
 
-GatewayLoadResult loadGatewayConfigString(std::string_view yaml, const config::EnvLookup& env) {
+GatewayLoadResult loadGatewayConfig(config::ReadResult read) {
   GatewayLoadResult res;
-  config::LoadResult base = config::loadConfigString(yaml, env);
-  res.errors = std::move(base.errors);
-  YAML::Node root;
-  try {
-    root = YAML::Load(std::string(yaml));
-  } catch (const YAML::Exception&) {
-    return res;  // already reported by the base loader
+  res.errors = std::move(read.errors);
+  if (!read.mapping) {
+    return res;  // not YAML, or not a mapping: nothing more to check
   }
-  if (!root.IsMap()) {
-    return res;
+  config::Document& doc = read.document;
+  // Whole-config checks run even after field errors, so one `check` lists every problem.
+  for (auto& e : config::validate(doc)) {
+    res.errors.push_back(std::move(e));
   }
-  limiter::LimitsLoadResult lim = limiter::readLimitsConfig(root["rate_limits"], root["higress"],
-                                                            &env);
+  limiter::LimitsLoadResult lim = limiter::compile(doc.rateLimits, doc.higress);
   for (auto& e : lim.errors) {
     res.errors.push_back(std::move(e));
   }
   if (!res.errors.empty()) {
     return res;
   }
-  applyHigressRedis(*base.config, *lim.policies, res.notes);
-  crossCheck(*base.config, *lim.policies, res.errors, res.notes, &root);
+  applyHigressRedis(doc.config, *lim.policies, res.notes);
+  crossCheck(doc.config, *lim.policies, res.errors, res.notes, &doc);
   if (res.errors.empty()) {
-    res.config = GatewayConfig{std::move(*base.config),
-                               std::make_shared<const limiter::PolicySet>(std::move(*lim.policies))};
+    res.config =
+        GatewayConfig{std::move(doc.config),
+                      std::make_shared<const limiter::PolicySet>(std::move(*lim.policies))};
   }
   return res;
 }
 
+GatewayLoadResult loadGatewayConfigString(std::string_view yaml, const config::EnvLookup& env) {
+  return loadGatewayConfig(config::readDocument(yaml, &env));
+}
+
 GatewayLoadResult loadGatewayConfigFile(const std::string& file, const config::EnvLookup& env) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) {
-    GatewayLoadResult res;
-    res.errors.push_back({"", 0, "cannot read config file '" + file + "'"});
-    return res;
+  return loadGatewayConfig(config::readDocumentFile(file, &env));
+}
+
+bool isFragment(const config::ReadResult& read) {
+  return read.mapping && !read.document.has("listeners");
+}
+
+FragmentCheck checkFragment(const config::ReadResult& read) {
+  FragmentCheck res;
+  res.sections = read.document.sections;
+  res.errors = read.errors;
+  limiter::LimitsLoadResult lim = limiter::compile(read.document.rateLimits, read.document.higress);
+  for (auto& e : lim.errors) {
+    res.errors.push_back(std::move(e));
   }
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return loadGatewayConfigString(ss.str(), env);
+  if (lim.policies) {
+    res.policies = lim.policies->policies.size();
+    res.consumers = lim.policies->consumers.size();
+  }
+  return res;
 }
 
 }  // namespace tg::app

@@ -1,7 +1,7 @@
 #pragma once
-// Higress `ai-token-ratelimit` compatibility: reads a plugin configuration UNCHANGED (the YAML
-// or JSON a WasmPlugin's defaultConfig holds) and converts it into a native Policy
-// (limiter/policy.h) with the same meaning (reference: higress.md §1.2-§1.6):
+// Higress `ai-token-ratelimit` compatibility: a plugin configuration, accepted UNCHANGED (the
+// YAML or JSON a WasmPlugin's defaultConfig holds; read by config/read_higress.cc), converted
+// into a native Policy (limiter/policy.h) with the same meaning (reference: higress.md §1.2-§1.6):
 //
 //   rule_name         -> Policy::name (configs with the same rule_name share counters, as in
 //                        Higress, where it namespaces the Redis keys)
@@ -34,31 +34,20 @@
 // and line of the offending node.
 
 #include <optional>
-#include <string>
 #include <vector>
 
-#include "config/env.h"
-#include "config/loader.h"
+#include "config/error.h"
+#include "config/higress.h"
 #include "limiter/policy.h"
-
-namespace YAML {
-class Node;
-}
 
 namespace tg::limiter {
 
-inline constexpr size_t kHigressMaxRuleItems = 10;
 inline constexpr const char* kHigressDefaultRejectedMsg = "Too many requests";
 
-// Reads one ai-token-ratelimit configuration at YAML path `path` ("" for a whole document).
-// Appends every error found to `errors`; returns a Policy only when none was found in it.
-// `env`: optional ${ENV} substitution (nullptr = none).
-std::optional<Policy> readHigressConfig(const YAML::Node& node, const std::string& path,
-                                        std::vector<config::ConfigError>& errors,
-                                        const config::EnvLookup* env = nullptr);
-
-// Same from text (YAML or JSON), for tests and `tokengate check --higress FILE`.
-std::optional<Policy> parseHigressConfig(const std::string& text,
-                                         std::vector<config::ConfigError>& errors);
+// Compiles one ai-token-ratelimit config, already read by config/ (config/higress.h, which
+// checks its shape), into a Policy. Appends every error found to `errors` (with the path and
+// line carried in `c`); returns the Policy only when none was found in it.
+std::optional<Policy> compileHigress(const config::HigressConfig& c,
+                                     std::vector<config::ConfigError>& errors);
 
 }  // namespace tg::limiter

@@ -175,6 +175,28 @@ std::string_view selectorName(SelectorKind k) {
   return "?";
 }
 
+bool wildcardPattern(const std::string& key, KeyPattern& out, std::string& error) {
+  error.clear();
+  if (key == "*") {
+    out.kind = KeyPattern::Kind::Any;
+    out.text = key;
+    return true;
+  }
+  if (key.rfind("regexp:", 0) != 0) {
+    return false;
+  }
+  out.kind = KeyPattern::Kind::Regexp;
+  out.text = key.substr(7);
+  RE2::Options opts;
+  opts.set_log_errors(false);
+  auto re = std::make_shared<const RE2>(out.text, opts);
+  if (!re->ok()) {
+    error = re->error();
+  }
+  out.re = std::move(re);
+  return true;
+}
+
 bool KeyPattern::matches(std::string_view value) const {
   switch (kind) {
     case Kind::Any:

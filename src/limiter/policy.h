@@ -1,8 +1,9 @@
 #pragma once
 // The native limits configuration as plain data, already compiled (regexes built, IPs parsed,
 // durations resolved): consumers and their keys, where keys are read from, and policies made of
-// rules. Built by limiter/config_reader.h from YAML (native `limits:` sections and Higress
-// `ai-token-ratelimit` blocks, which limiter/higress.h converts into the same structs) and read
+// rules. Compiled by limiter/compile.h from the plain config structs config/ reads from YAML
+// (native `rate_limits:` sections and Higress `ai-token-ratelimit` blocks, which
+// limiter/higress.h converts into the same structs) and read
 // by limiter/rules.h, which turns a request's facts into store::BucketSpecs. Nothing here does
 // I/O or reads a clock; a PolicySet is immutable once built and may be shared across threads
 // (std::shared_ptr<const PolicySet>).
@@ -176,6 +177,11 @@ struct KeyPattern {
   bool matches(std::string_view value) const;  // Exact / Any / Regexp
   bool matchesIp(const IpAddress& ip) const;   // Cidr (Exact: equal address)
 };
+
+// The key forms native and Higress configs share: "*" -> Any, "regexp:<re>" -> Regexp with
+// `re` compiled (RE2 errors are not logged; `error` gets RE2's message when it does not
+// compile). False, with `out` unchanged, for any other text.
+bool wildcardPattern(const std::string& key, KeyPattern& out, std::string& error);
 
 struct KeyEntry {
   KeyPattern pattern;

@@ -100,6 +100,54 @@ test('check: a missing file and malformed YAML exit 1', { timeout: 15000 }, asyn
   assert.match(b.stderr, /broken\.yaml:\d+/, 'malformed YAML is reported with a line');
 });
 
+// A file without listeners: is a fragment: `check` reads each section present on its own and
+// compiles the rate-limit ones, and says so; `run` needs a whole configuration and says so in one
+// line.
+test('check: the section-only examples validate as fragments', { timeout: 15000 }, async () => {
+  for (const [name, section] of [['limits.yaml', 'rate_limits'], ['higress-ai-token-ratelimit.yaml', 'higress']]) {
+    const r = await runCli(['check', '--config', path.join(REPO, 'examples', name)]);
+    assert.equal(r.code, 0, `${name}: exit ${r.code}; stderr:\n${r.stderr}`);
+    assert.match(r.stdout, /fragment/, `${name}: the output says it is a fragment: ${r.stdout}`);
+    assert.ok(r.stdout.includes(`checked sections: ${section}`), `${name}: names the sections: ${r.stdout}`);
+    assert.doesNotMatch(r.stdout + r.stderr, /at least one listener/);
+  }
+});
+
+test('check: a broken fragment exits 1 with the YAML path and line', { timeout: 15000 }, async () => {
+  const file = h.writeFile('broken-fragment.yaml', [
+    'rate_limits:',
+    '  policies:',
+    '  - name: p',
+    '    rules:',
+    '    - by: per_header',
+    '      keys: ["regexp:("]',
+    '      limits: [{tokens: 10, per: minute}]',
+    'higress:',
+    '  rule_name: h',
+    '  redis: {service_name: redis.static}',
+    '  global_threshold: {token_per_minute: 0}',
+    '',
+  ].join('\n'));
+  const r = await runCli(['check', '--config', file]);
+  assert.equal(r.code, 1, `exit ${r.code}; stdout:\n${r.stdout}`);
+  const lines = r.stderr.split('\n');
+  for (const [line, yamlPath] of [[5, 'rate_limits.policies[0].rules[0].header'],
+    [6, 'rate_limits.policies[0].rules[0].keys[0]'], [11, 'higress.global_threshold.token_per_minute']]) {
+    const hit = lines.find((l) => l.includes(`broken-fragment.yaml:${line}: ${yamlPath}:`));
+    assert.ok(hit, `no stderr line for ${yamlPath} at line ${line}; stderr:\n${r.stderr}`);
+  }
+  assert.match(r.stderr, /fragment/);
+  assert.doesNotMatch(r.stderr, /at least one listener/);
+});
+
+test('run: a fragment is not a full configuration, said in one line', { timeout: 15000 }, async () => {
+  const r = await runCli(['run', '--config', path.join(REPO, 'examples', 'limits.yaml')]);
+  assert.equal(r.code, 1, r.stderr);
+  const lines = r.stderr.trim().split('\n');
+  assert.equal(lines.length, 1, r.stderr);
+  assert.match(lines[0], /not a full configuration: it has no listeners: section/);
+});
+
 test('run with an invalid config exits non-zero without listening', { timeout: 20000 }, async () => {
   const port = await freePort();
   const cfg = simpleConfig(port, 'ftp://127.0.0.1:1/');

@@ -8,7 +8,7 @@
 #include <gtest/gtest.h>
 
 #include "core/clock.h"
-#include "limiter/config_reader.h"
+#include "limiter/compile.h"
 #include "limiter_test_support.h"
 #include "store/memory_store.h"
 

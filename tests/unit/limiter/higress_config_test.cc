@@ -13,6 +13,8 @@
 namespace tg::limiter {
 namespace {
 
+using testing::parseHigressConfig;
+
 using namespace std::chrono_literals;
 using testing::Req;
 

@@ -1,6 +1,7 @@
 #pragma once
 // Helpers shared by the limiter's unit tests: loading a `rate_limits:` / `higress:` document
-// (failing the test with every error when it does not load), and a request described as plain
+// the way a config file is loaded (read by config/, compiled by limiter::compile), failing the
+// test with every error when it does not load, and a request described as plain
 // data whose facts() the matcher reads. Header-only; test code only.
 
 #include <gtest/gtest.h>
@@ -10,10 +11,38 @@
 #include <string>
 #include <string_view>
 
-#include "limiter/config_reader.h"
+#include "config/loader.h"
+#include "limiter/compile.h"
+#include "limiter/higress.h"
 #include "limiter/rules.h"
 
 namespace tg::limiter::testing {
+
+// A document with `rate_limits:` and/or `higress:`, read by config::readDocument (no ${ENV})
+// and compiled: every read and compile error, or the PolicySet.
+inline LimitsLoadResult loadLimitsString(const std::string& yaml) {
+  config::ReadResult read = config::readDocument(yaml, nullptr);
+  LimitsLoadResult res;
+  res.errors = std::move(read.errors);
+  if (!read.mapping) {
+    return res;
+  }
+  LimitsLoadResult lim = compile(read.document.rateLimits, read.document.higress);
+  for (auto& e : lim.errors) {
+    res.errors.push_back(std::move(e));
+  }
+  if (res.errors.empty()) {
+    res.policies = std::move(lim.policies);
+  }
+  return res;
+}
+
+// One Higress ai-token-ratelimit config (the whole text, YAML or JSON), read and compiled.
+inline std::optional<Policy> parseHigressConfig(const std::string& text,
+                                                std::vector<config::ConfigError>& errors) {
+  auto c = config::readHigressDocument(text, errors);
+  return c ? compileHigress(*c, errors) : std::nullopt;
+}
 
 // The PolicySet of `yaml`; an empty set, and a test failure listing every error, when it does
 // not load.

@@ -1,6 +1,6 @@
-// The native limits config (limiter/config_reader.h) and the matcher (limiter/rules.h): every
-// selector, windows, quantities, tiers, schedules across a ManualClock boundary, and the
-// penalty / shadow / fallback / cap / mode flags carried into the buckets.
+// The native limits config (read by config/, compiled by limiter/compile.h) and the matcher
+// (limiter/rules.h): every selector, windows, quantities, tiers, schedules across a ManualClock
+// boundary, and the penalty / shadow / fallback / cap / mode flags carried into the buckets.
 
 #include <gtest/gtest.h>
 
@@ -9,12 +9,14 @@
 #include <sstream>
 
 #include "core/clock.h"
-#include "limiter/config_reader.h"
+#include "limiter/compile.h"
 #include "limiter/rules.h"
 #include "limiter_test_support.h"
 
 namespace tg::limiter {
 namespace {
+
+using testing::loadLimitsString;
 
 using namespace std::chrono_literals;
 using testing::Req;

@@ -7,10 +7,13 @@
 
 #include <map>
 
-#include "limiter/config_reader.h"
+#include "limiter/compile.h"
+#include "limiter_test_support.h"
 
 namespace tg::limiter {
 namespace {
+
+using testing::loadLimitsString;
 
 std::string ipText(const std::optional<IpAddress>& ip) { return ip ? formatIp(*ip) : "none"; }
 

@@ -1,19 +1,18 @@
-#include "limiter/yaml_reader.h"
+#include "config/reader.h"
 
 #include <charconv>
 #include <cstdlib>
 
 #include "core/units.h"
 
-namespace tg::limiter {
+namespace tg::config {
 
-void YamlReader::error(const YAML::Node& n, const std::string& path, const std::string& msg) {
+void Reader::error(const YAML::Node& n, const std::string& path, const std::string& msg) {
   errors_.push_back({path, lineOf(n), msg});
 }
 
-bool YamlReader::forKeys(
-    const YAML::Node& map, const std::string& path, std::initializer_list<std::string_view> allowed,
-    const std::function<void(const std::string&, const YAML::Node&, const std::string&)>& fn) {
+bool Reader::forKeys(const YAML::Node& map, const std::string& path,
+                     std::initializer_list<std::string_view> allowed, const KeyFn& fn) {
   if (!map || map.IsNull()) {
     return true;
   }
@@ -37,7 +36,7 @@ bool YamlReader::forKeys(
   return true;
 }
 
-bool YamlReader::str(const YAML::Node& n, const std::string& path, std::string& out) {
+bool Reader::str(const YAML::Node& n, const std::string& path, std::string& out) {
   if (!n || n.IsNull()) {
     out.clear();
     return true;
@@ -46,12 +45,12 @@ bool YamlReader::str(const YAML::Node& n, const std::string& path, std::string& 
     error(n, path, "must be a scalar");
     return false;
   }
-  if (!env_) {
+  if (env_ == nullptr) {
     out = n.Scalar();
     return true;
   }
   std::string err;
-  std::string v = config::substituteEnv(n.Scalar(), *env_, err);
+  std::string v = substituteEnv(n.Scalar(), *env_, err);
   if (!err.empty()) {
     error(n, path, err);
     return false;
@@ -60,8 +59,8 @@ bool YamlReader::str(const YAML::Node& n, const std::string& path, std::string& 
   return true;
 }
 
-bool YamlReader::integer(const YAML::Node& n, const std::string& path, int64_t min, int64_t max,
-                         int64_t& out) {
+bool Reader::integer(const YAML::Node& n, const std::string& path, int64_t min, int64_t max,
+                     int64_t& out) {
   std::string s;
   if (!str(n, path, s)) {
     return false;
@@ -78,7 +77,7 @@ bool YamlReader::integer(const YAML::Node& n, const std::string& path, int64_t m
   return true;
 }
 
-bool YamlReader::boolean(const YAML::Node& n, const std::string& path, bool& out) {
+bool Reader::boolean(const YAML::Node& n, const std::string& path, bool& out) {
   std::string s;
   if (!str(n, path, s)) {
     return false;
@@ -94,8 +93,8 @@ bool YamlReader::boolean(const YAML::Node& n, const std::string& path, bool& out
   return true;
 }
 
-bool YamlReader::duration(const YAML::Node& n, const std::string& path, bool allowZero,
-                          std::chrono::milliseconds& out) {
+bool Reader::duration(const YAML::Node& n, const std::string& path, bool allowZero,
+                      std::chrono::milliseconds& out, std::string_view examples) {
   std::string s;
   if (!str(n, path, s)) {
     return false;
@@ -103,15 +102,29 @@ bool YamlReader::duration(const YAML::Node& n, const std::string& path, bool all
   auto d = core::parseDuration(s);
   if (!d || (!allowZero && d->count() == 0)) {
     error(n, path,
-          "must be a " + std::string(allowZero ? "" : "positive ") +
-              "duration such as 500ms, 10s, 5m, 1h, 1d; got '" + s + "'");
+          "must be a " + std::string(allowZero ? "" : "positive ") + "duration such as " +
+              std::string(examples) + "; got '" + s + "'");
     return false;
   }
   out = *d;
   return true;
 }
 
-bool YamlReader::number(const YAML::Node& n, const std::string& path, double& out) {
+bool Reader::size(const YAML::Node& n, const std::string& path, uint64_t& out) {
+  std::string s;
+  if (!str(n, path, s)) {
+    return false;
+  }
+  auto v = core::parseSize(s);
+  if (!v || *v == 0) {
+    error(n, path, "must be a positive size such as 4096, 64KiB, 8MiB; got '" + s + "'");
+    return false;
+  }
+  out = *v;
+  return true;
+}
+
+bool Reader::number(const YAML::Node& n, const std::string& path, double& out) {
   std::string s;
   if (!str(n, path, s)) {
     return false;
@@ -126,8 +139,7 @@ bool YamlReader::number(const YAML::Node& n, const std::string& path, double& ou
   return true;
 }
 
-bool YamlReader::list(const YAML::Node& n, const std::string& path,
-                      const std::function<void(const YAML::Node&, const std::string&)>& fn) {
+bool Reader::list(const YAML::Node& n, const std::string& path, const ItemFn& fn) {
   if (!n || n.IsNull()) {
     return true;
   }
@@ -141,4 +153,22 @@ bool YamlReader::list(const YAML::Node& n, const std::string& path,
   return true;
 }
 
-}  // namespace tg::limiter
+void Reader::strings(const YAML::Node& n, const std::string& path, const char* what,
+                     std::vector<std::string>& out, std::vector<Mark>* marks) {
+  if (!n.IsSequence()) {
+    error(n, path, std::string("must be a list of ") + what);
+    return;
+  }
+  for (size_t i = 0; i < n.size(); ++i) {
+    std::string item = path + "[" + std::to_string(i) + "]";
+    std::string s;
+    if (str(n[i], item, s)) {
+      out.push_back(std::move(s));
+      if (marks != nullptr) {
+        marks->push_back(markOf(n[i], item));
+      }
+    }
+  }
+}
+
+}  // namespace tg::config
