@@ -104,7 +104,7 @@ const std::vector<Limit>& resolveLimits(const Policy& policy, const Rule& rule,
                                         store::TimePoint now);
 
 // Fills Limit::keyPrefix of every limit of every rule (rule, key entries, tiers, schedules,
-// fallback), so matching appends only the value part. Called by readLimitsConfig; a PolicySet
+// fallback), so matching appends only the value part. Called by limiter::compile; a PolicySet
 // built by hand works without it (the prefix is then built per request).
 void precomputeKeyPrefixes(PolicySet& set);
 
