@@ -25,22 +25,6 @@ bool integersOf(const Reply& r, std::vector<int64_t>& out) {
   return true;
 }
 
-void fillError(std::span<const store::BucketSpec> buckets, store::ReserveResult& out) {
-  out.verdict = store::Verdict::StoreError;
-  out.decisiveIndex = 0;
-  out.retryIn = std::chrono::milliseconds(0);
-  out.reservations.resize(buckets.size());
-  for (size_t i = 0; i < buckets.size(); ++i) {
-    store::Reservation& r = out.reservations[i];
-    r.bucket = buckets[i];
-    r.windowStart = store::TimePoint{};
-    r.charged = 0;
-    r.state = store::BucketState{};
-    r.state.verdict = store::Verdict::StoreError;
-    r.state.limit = buckets[i].limit;
-    r.id = store::BucketId{};
-  }
-}
 
 using store::StoreError;
 using store::StoreOp;
@@ -56,6 +40,23 @@ StoreError errorOf(Status s) {
 }
 
 }  // namespace
+
+void RedisStore::fillError(std::span<const store::BucketSpec> buckets, store::ReserveResult& out) {
+  out.verdict = store::Verdict::StoreError;
+  out.decisiveIndex = 0;
+  out.retryIn = std::chrono::milliseconds(0);
+  out.reservations.resize(buckets.size());
+  for (size_t i = 0; i < buckets.size(); ++i) {
+    store::Reservation& r = out.reservations[i];
+    r.bucket = buckets[i];
+    r.windowStart = store::TimePoint{};
+    r.charged = 0;
+    r.state = store::BucketState{};
+    r.state.verdict = store::Verdict::StoreError;
+    r.state.limit = buckets[i].limit;
+    r.id = store::BucketId{};
+  }
+}
 
 struct RedisStore::ReserveOp {
   std::span<const store::BucketSpec> buckets;

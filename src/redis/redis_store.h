@@ -116,6 +116,9 @@ class RedisStore final : public store::Store {
   bool reserveQuota(std::span<const store::BucketSpec> buckets, store::ReserveResult& out,
                     std::function<void()> done);
   void settleQuota(const store::Reservation& reservation, int64_t delta);
+  // Every bucket of `out` answered StoreError, nothing charged (the state of a reserve that has
+  // no answer yet, or failed).
+  static void fillError(std::span<const store::BucketSpec> buckets, store::ReserveResult& out);
   void runGroup(const std::shared_ptr<ReserveOp>& op);
   void finish(const std::shared_ptr<ReserveOp>& op);
   void failAll(const std::shared_ptr<ReserveOp>& op, store::StoreError error);

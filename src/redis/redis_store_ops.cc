@@ -216,19 +216,7 @@ bool RedisStore::adjust(const store::BucketSpec& bucket, Adjust how, int64_t val
 
 bool RedisStore::reserveQuota(std::span<const store::BucketSpec> buckets,
                               store::ReserveResult& out, std::function<void()> done) {
-  out.verdict = store::Verdict::StoreError;  // until answered (and for a mix: store.h)
-  out.decisiveIndex = 0;
-  out.retryIn = std::chrono::milliseconds(0);
-  out.reservations.resize(buckets.size());
-  for (size_t i = 0; i < buckets.size(); ++i) {
-    store::Reservation& r = out.reservations[i];
-    r.bucket = buckets[i];
-    r.windowStart = store::TimePoint{};
-    r.charged = 0;
-    r.state = store::BucketState{};
-    r.state.verdict = store::Verdict::StoreError;
-    r.id = store::BucketId{};
-  }
+  fillError(buckets, out);  // until answered (and for a mix: store.h)
   if (buckets.size() != 1) {
     return true;
   }
