@@ -140,6 +140,9 @@ struct Reservation {
   int64_t charged = 0;    // amount charged by reserve: 0 in CheckOnly mode or when rejected
   BucketState state;
   BucketId id;  // store-private
+  // LeasedStore: the lease this was admitted from (settle goes into it while it is held); 0 =
+  // charged to the store itself.
+  uint64_t lease = 0;
 };
 
 struct ReserveResult {

@@ -6,6 +6,7 @@ tg_add_module(store
     ${CMAKE_CURRENT_LIST_DIR}/algorithm.cc
     ${CMAKE_CURRENT_LIST_DIR}/bucket_table.cc
     ${CMAKE_CURRENT_LIST_DIR}/key_hash.cc
+    ${CMAKE_CURRENT_LIST_DIR}/leased_store.cc
     ${CMAKE_CURRENT_LIST_DIR}/memory_store.cc
     ${CMAKE_CURRENT_LIST_DIR}/quota.cc
     ${CMAKE_CURRENT_LIST_DIR}/stats.cc

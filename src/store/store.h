@@ -50,6 +50,7 @@
 //     once, later, on the calling thread; `buckets` and `out` must stay valid until then.
 //     MemoryStore always completes inline; RedisStore never does.
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <span>
@@ -109,6 +110,16 @@ class Store {
   // after the change.
   virtual bool adjust(const BucketSpec& bucket, Adjust how, int64_t value, TimePoint now,
                       BucketPeek& out, std::function<void()> done) = 0;
+
+  // ---- what a store holds locally (LeasedStore's leases; nothing for the others) ----
+  // Periodic upkeep on the worker's thread: gives back what expired. Answers when to call it
+  // again (0 = never: the store holds nothing locally).
+  virtual std::chrono::milliseconds tick(TimePoint now) {
+    (void)now;
+    return std::chrono::milliseconds(0);
+  }
+  // Gives back everything held locally so other instances can use it (config reload).
+  virtual void release(TimePoint now) { (void)now; }
 
   // The worker has nothing left to serve (graceful shutdown): a networked store sends what it
   // still holds (queued settles), then closes its connections once they are answered, so the
