@@ -9,6 +9,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <cstring>
 #include <functional>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -22,6 +23,7 @@
 #include "limiter/rules.h"
 #include "proxy/worker.h"
 #include "redis/redis_store.h"
+#include "store/leased_store.h"
 #include "store/memory_store.h"
 #include "tokenizer/tokenizer.h"
 
@@ -430,6 +432,7 @@ core::Result<std::unique_ptr<Gateway>> Gateway::create(GatewayConfig gc) {
   memOptions.stats = &s->shared.metrics->store;
   s->shared.memoryStore = std::make_shared<store::MemoryStore>(memOptions);
   std::string storeName = "memory";
+  std::string leaseName = "none";  // Redis: leased or exact
   if (cfg.store.type == config::StoreConfig::Type::Redis) {
     const config::RedisStoreConfig& rc = cfg.store.redis;
     redis::RedisStoreOptions ro;
@@ -450,10 +453,23 @@ core::Result<std::unique_ptr<Gateway>> Gateway::create(GatewayConfig gc) {
     ro.client.commandTimeout = rc.timeout;
     ro.keyPrefix = rc.keyPrefix;
     ro.stats = &s->shared.metrics->store;
-    s->shared.makeStore = [ro](net::io_context& io, unsigned) -> std::shared_ptr<store::Store> {
-      return std::make_shared<redis::RedisStore>(io.get_executor(), ro);
+    std::optional<store::LeaseOptions> lease;
+    if (rc.lease.enabled) {
+      lease.emplace();
+      lease->ttl = rc.lease.ttl;
+      lease->maxShare = rc.lease.maxShare;
+      lease->minLimit = rc.lease.minLimit;
+    }
+    s->shared.makeStore = [ro, lease](net::io_context& io,
+                                      unsigned) -> std::shared_ptr<store::Store> {
+      auto redisStore = std::make_shared<redis::RedisStore>(io.get_executor(), ro);
+      if (!lease) {
+        return redisStore;
+      }
+      return std::make_shared<store::LeasedStore>(std::move(redisStore), *lease);
     };
     storeName = std::string(rc.cluster ? "redis-cluster " : "redis ") + rc.addresses[0];
+    leaseName = lease ? "leased" : "exact";
     s->redisOptions = ro;
   }
   s->shared.keyCap = std::make_shared<limiter::DistinctKeyCap>();
@@ -462,7 +478,8 @@ core::Result<std::unique_ptr<Gateway>> Gateway::create(GatewayConfig gc) {
     core::logInfo("rate limits",
                   {{"policies", std::to_string(s->shared.policies->policies.size())},
                    {"consumers", std::to_string(s->shared.policies->consumers.size())},
-                   {"store", storeName}});
+                   {"store", storeName},
+                   {"lease", leaseName}});
   }
   s->config = std::make_shared<const config::Config>(std::move(cfg));
   s->shared.config = s->config;

@@ -141,6 +141,14 @@ struct RedisStoreConfig {
   Millis connectTimeout{1000};
   Millis timeout{1000};  // per command: the most a request waits for Redis
   std::string keyPrefix = "tg:";
+  // Leases (store/leased_store.h, docs/redis.md): each worker admits from slices of a bucket's
+  // budget reserved in Redis. `lease: exact` = one Redis reserve per request.
+  struct Lease {
+    bool enabled = true;
+    Millis ttl{1000};
+    double maxShare = 1.0 / 16;  // of a bucket's limit, per lease
+    uint64_t minLimit = 64;      // smaller limits are reserved exactly
+  } lease;
 };
 
 struct StoreConfig {

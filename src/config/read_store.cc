@@ -3,6 +3,49 @@
 
 namespace tg::config {
 
+namespace {
+
+bool leaseMode(Reader& r, const YAML::Node& v, const std::string& p, bool& enabled) {
+  std::string m;
+  if (!r.str(v, p, m)) {
+    return false;
+  }
+  if (m == "leased") {
+    enabled = true;
+  } else if (m == "exact") {
+    enabled = false;
+  } else {
+    r.error(v, p, "must be leased or exact, got '" + m + "'");
+    return false;
+  }
+  return true;
+}
+
+// `lease: leased | exact`, or `lease: {mode, ttl, max_share, min_limit}`.
+void readLease(Reader& r, const YAML::Node& n, const std::string& path,
+               RedisStoreConfig::Lease& l) {
+  if (n.IsScalar()) {
+    leaseMode(r, n, path, l.enabled);
+    return;
+  }
+  r.forKeys(n, path, {"mode", "ttl", "max_share", "min_limit"},
+            [&](const std::string& k, const YAML::Node& v, const std::string& p) {
+              if (k == "mode") {
+                leaseMode(r, v, p, l.enabled);
+              } else if (k == "ttl") {
+                r.duration(v, p, false, l.ttl);
+              } else if (k == "max_share") {
+                if (r.number(v, p, l.maxShare) && !(l.maxShare > 0.0 && l.maxShare <= 1.0)) {
+                  r.error(v, p, "must be a fraction in (0, 1], such as 0.0625");
+                }
+              } else if (k == "min_limit") {
+                r.integer(v, p, l.minLimit, uint64_t{1} << 50);
+              }
+            });
+}
+
+}  // namespace
+
 void readStore(Reader& r, const YAML::Node& n, StoreConfig& st) {
   st.configured = true;
   r.forKeys(n, "store", {"type", "max_buckets", "redis"},
@@ -24,7 +67,7 @@ void readStore(Reader& r, const YAML::Node& n, StoreConfig& st) {
                 RedisStoreConfig& rc = st.redis;
                 r.forKeys(v, p,
                           {"address", "addresses", "cluster", "username", "password", "database",
-                           "tls", "connect_timeout", "timeout", "key_prefix"},
+                           "tls", "connect_timeout", "timeout", "key_prefix", "lease"},
                           [&](const std::string& k2, const YAML::Node& v2, const std::string& p2) {
                             if (k2 == "address") {
                               std::string a;
@@ -60,6 +103,8 @@ void readStore(Reader& r, const YAML::Node& n, StoreConfig& st) {
                               r.duration(v2, p2, false, rc.connectTimeout);
                             } else if (k2 == "timeout") {
                               r.duration(v2, p2, false, rc.timeout);
+                            } else if (k2 == "lease") {
+                              readLease(r, v2, p2, rc.lease);
                             } else if (k2 == "key_prefix") {
                               r.str(v2, p2, rc.keyPrefix);
                               if (rc.keyPrefix.find('{') != std::string::npos) {

@@ -97,6 +97,7 @@ Worker::Worker(http::net::io_context& io, const SharedState& shared, unsigned in
       memoryStore_(shared.memoryStore ? shared.memoryStore
                                       : std::make_shared<store::MemoryStore>()),
       store_(shared.makeStore ? shared.makeStore(io, index) : memoryStore_),
+      storeTimer_(io),
       keyCap_(shared.keyCap ? shared.keyCap : std::make_shared<limiter::DistinctKeyCap>()),
       recorder_(shared.metrics ? std::make_unique<Recorder>(*shared.metrics) : nullptr),
       consumerTotals_(shared.consumerTotals),
@@ -105,6 +106,7 @@ Worker::Worker(http::net::io_context& io, const SharedState& shared, unsigned in
         return (static_cast<uint64_t>(rd()) << 32) ^ rd() ^ (uint64_t{index} << 56);
       }()) {
   reconfigure(shared, 0);
+  tickStore();
   // Quotas (config `quota:`) are buckets of the rate-limit store (store/quota.h).
   store::Store* quota = shared.config && shared.config->quota.enabled ? store_.get() : nullptr;
   services_.emplace(Services{gen_, *store_, memoryStore_.get(), keyCap_.get(), quota,
@@ -125,6 +127,27 @@ void Worker::reconfigure(const SharedState& next, uint64_t number) {
   // Breakers start closed in a new generation (their thresholds may have changed).
   g->breakers = breakersFor(*g->config, index_, metrics_);
   gen_ = std::move(g);
+  if (number > 0) {
+    store_->release(std::chrono::system_clock::now());  // leases go back: limits may have changed
+  }
+}
+
+// What the store holds locally (leases) is given back as it expires: the store says when to
+// look again; a store that holds nothing (MemoryStore, RedisStore alone) never arms the timer.
+void Worker::tickStore() {
+  if (stoppedStores_) {
+    return;
+  }
+  const std::chrono::milliseconds next = store_->tick(std::chrono::system_clock::now());
+  if (next.count() <= 0) {
+    return;
+  }
+  storeTimer_.expires_after(next);
+  storeTimer_.async_wait([this](const http::error_code& ec) {
+    if (!ec) {
+      tickStore();
+    }
+  });
 }
 
 void Worker::serve(http::tcp::socket sock, http::net::ssl::context* tls) {
@@ -155,6 +178,7 @@ void Worker::stopStoresWhenIdle() {
     return;
   }
   stoppedStores_ = true;
+  storeTimer_.cancel();
   store_->stop();
 }
 

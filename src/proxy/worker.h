@@ -101,6 +101,7 @@ class Worker {
   std::shared_ptr<Metrics> metrics_;  // before the stores: outlives them
   std::shared_ptr<store::MemoryStore> memoryStore_;
   std::shared_ptr<store::Store> store_;
+  http::net::steady_timer storeTimer_;  // Store::tick (leases given back as they expire)
   std::shared_ptr<limiter::DistinctKeyCap> keyCap_;
   std::unique_ptr<Recorder> recorder_;
   std::shared_ptr<ConsumerTotals> consumerTotals_;
@@ -111,6 +112,7 @@ class Worker {
   std::optional<Services> services_;
 
   void stopStoresWhenIdle();
+  void tickStore();
 };
 
 }  // namespace tg::proxy

@@ -73,7 +73,9 @@ bool LeasedStore::KeyEq::operator()(const KeyView& a, const KeyView& b) const {
 LeasedStore::LeasedStore(std::shared_ptr<Store> inner, LeaseOptions options)
     : inner_(std::move(inner)), options_(options) {
   options_.ttl = std::max(options_.ttl, milliseconds(1));
-  options_.sliceShareDivisor = std::max<uint64_t>(options_.sliceShareDivisor, 1);
+  if (!(options_.maxShare > 0.0) || options_.maxShare > 1.0) {
+    options_.maxShare = 1.0 / 16;
+  }
   options_.remainingDivisor = std::max<uint64_t>(options_.remainingDivisor, 1);
 }
 
@@ -127,7 +129,7 @@ int64_t LeasedStore::sliceFor(const Entry& e, const BucketSpec& b, int64_t need)
     return 0;  // one lease request per bucket at a time; the others go exactly meanwhile
   }
   const int64_t limit = static_cast<int64_t>(std::min<uint64_t>(b.limit, INT64_MAX / 2));
-  const int64_t cap = limit / static_cast<int64_t>(options_.sliceShareDivisor);
+  const auto cap = static_cast<int64_t>(static_cast<double>(limit) * options_.maxShare);
   int64_t slice = e.rateTarget > 0 ? std::min(cap, e.rateTarget) : cap;
   const int64_t remaining = e.globalRemaining < 0 ? limit : std::min(e.globalRemaining, limit);
   slice = std::min(slice, (remaining - need) / static_cast<int64_t>(options_.remainingDivisor));

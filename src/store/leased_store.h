@@ -20,7 +20,7 @@
 // The opposite error, budget stranded in other holders' leases, is at most holders * sliceCap
 // tokens at any moment and lasts at most `ttl` (expiry returns it).
 //
-// Slice size (per bucket, at each new lease): min(sliceCap, 2 * what this worker consumed from
+// Slice size (per bucket, at each new lease; sliceCap = limit * maxShare): min(sliceCap, 2 * what this worker consumed from
 // its previous lease per ttl (sliceCap the first time), (remaining - need) / remainingDivisor)
 // where remaining is the inner store's answer to the previous lease. So slices are large far
 // from the limit and shrink as the bucket nears exhaustion; when the slice would not hold one
@@ -63,7 +63,7 @@ namespace tg::store {
 
 struct LeaseOptions {
   std::chrono::milliseconds ttl{1000};  // a lease is returned at most this long after taken
-  uint64_t sliceShareDivisor = 16;      // sliceCap = limit / sliceShareDivisor
+  double maxShare = 1.0 / 16;           // sliceCap = limit * maxShare, in (0, 1]
   uint64_t remainingDivisor = 4;        // a slice takes at most 1/4 of what remains
   uint64_t minLimit = 64;               // buckets with a smaller limit are reserved exactly
 };

@@ -132,7 +132,7 @@ test('overshoot across 1, 2 and 3 instances on one Redis: the same bound as one 
       rules: [{ name: 'tpm', by: 'per_consumer', limits: [{ tokens: limit, per: 'minute' }] }],
     }],
   });
-  const store = { type: 'redis', redis: { address: `127.0.0.1:${redis.port}`, timeout: '2s', key_prefix: PREFIX } };
+  const store = { type: 'redis', redis: { address: `127.0.0.1:${redis.port}`, timeout: '2s', key_prefix: PREFIX, lease: 'exact' } };
   const LIMIT = 100;
   const gws = [];
   for (let i = 0; i < 3; ++i) gws.push(await startGateway({ rateLimits: rateLimits(LIMIT), store }));

@@ -39,7 +39,7 @@ async function startGateway({ rateLimits, workers = 2 }) {
   cfg.store = {
     type: 'redis',
     // One seed: the other masters are discovered from CLUSTER SLOTS.
-    redis: { address: `127.0.0.1:${cluster.ports[0]}`, cluster: true, timeout: '1s', connect_timeout: '1s', key_prefix: 'cl:' },
+    redis: { address: `127.0.0.1:${cluster.ports[0]}`, cluster: true, timeout: '1s', connect_timeout: '1s', key_prefix: 'cl:', lease: 'exact' },
   };
   cfg.rate_limits = rateLimits;
   const gw = await h.gateway(cfg);

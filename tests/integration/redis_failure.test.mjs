@@ -37,7 +37,7 @@ const fmt = (x) => x.toFixed(1);
 
 const redisStore = (port, extra = {}) => ({
   type: 'redis',
-  redis: { address: `127.0.0.1:${port}`, timeout: `${TIMEOUT_MS}ms`, connect_timeout: `${TIMEOUT_MS}ms`, ...extra },
+  redis: { address: `127.0.0.1:${port}`, timeout: `${TIMEOUT_MS}ms`, connect_timeout: `${TIMEOUT_MS}ms`, lease: 'exact', ...extra },
 });
 
 /**
