@@ -245,7 +245,8 @@ void Gateway::State::buckets(const admin::BucketQuery& q, bool reset,
     admin::BucketsReply reply;
     reply.ok = in.ok();
     reply.notFound = in.notFound;
-    reply.error = in.notFound || in.error.empty() ? in.error : "the store did not answer: " + in.error;
+    reply.error =
+        in.notFound || in.error.empty() ? in.error : "the store did not answer: " + in.error;
     for (size_t i = 0; i < in.buckets.size(); ++i) {
       const limiter::InspectedBucket& b = in.buckets[i];
       admin::BucketView v;

@@ -50,8 +50,8 @@ bool sameTargets(const std::vector<http::UpstreamTarget>& a,
   return true;
 }
 
-std::vector<std::shared_ptr<CircuitBreaker>> breakersFor(
-    const config::Config& cfg, unsigned index, std::shared_ptr<Metrics> metrics) {
+std::vector<std::shared_ptr<CircuitBreaker>> breakersFor(const config::Config& cfg, unsigned index,
+                                                         std::shared_ptr<Metrics> metrics) {
   std::vector<std::shared_ptr<CircuitBreaker>> out;
   for (const config::UpstreamConfig& u : cfg.upstreams) {
     if (!u.circuitBreaker) {

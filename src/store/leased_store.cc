@@ -31,8 +31,8 @@ struct LeasedStore::Lease {
   int64_t granted = 0;
   int64_t used = 0;  // charged from it (reservations, then their settles); may exceed granted
   TimePoint takenAt{};
-  TimePoint resetAt{};   // the inner store's resetIn at the grant, as a time
-  Reservation inner;     // the inner store's reservation of the slice (what a return settles)
+  TimePoint resetAt{};  // the inner store's resetIn at the grant, as a time
+  Reservation inner;    // the inner store's reservation of the slice (what a return settles)
 };
 
 struct LeasedStore::Entry {
@@ -52,11 +52,11 @@ struct LeasedStore::Call {
   TimePoint now{};
   ReserveResult* out = nullptr;
   std::function<void()> done;
-  std::vector<uint8_t> local;        // per bucket: charged from a lease
-  std::vector<size_t> innerIndex;    // inner position -> bucket index
-  std::vector<BucketSpec> specs;     // inner request
+  std::vector<uint8_t> local;      // per bucket: charged from a lease
+  std::vector<size_t> innerIndex;  // inner position -> bucket index
+  std::vector<BucketSpec> specs;   // inner request
   std::vector<int64_t> innerAmounts;
-  std::vector<int64_t> slices;       // per inner position: slice asked on top of the amount
+  std::vector<int64_t> slices;  // per inner position: slice asked on top of the amount
   ReserveResult innerOut;
   bool retry = false;  // finishInner: the lease request was refused, run it again exactly
 };
@@ -142,12 +142,13 @@ void LeasedStore::returnLease(Entry& e, TimePoint now) {
     return;
   }
   // What this worker consumed per ttl decides the next slice (twice it: headroom).
-  const auto life = std::max<int64_t>(
-      std::chrono::duration_cast<milliseconds>(now - l.takenAt).count(), 1);
+  const auto life =
+      std::max<int64_t>(std::chrono::duration_cast<milliseconds>(now - l.takenAt).count(), 1);
   const int64_t used = std::max<int64_t>(l.used, 0);
   const auto ttl = static_cast<double>(options_.ttl.count());
   const double perTtl = static_cast<double>(used) * ttl / static_cast<double>(life);
-  e.rateTarget = perTtl >= 4e18 ? INT64_MAX / 4 : std::max<int64_t>(2 * static_cast<int64_t>(perTtl), 1);
+  e.rateTarget =
+      perTtl >= 4e18 ? INT64_MAX / 4 : std::max<int64_t>(2 * static_cast<int64_t>(perTtl), 1);
   const int64_t delta = l.used - l.granted;
   if (delta != 0) {
     inner_->settle(std::span<const Reservation>(&l.inner, 1), std::span<const int64_t>(&delta, 1),
@@ -171,12 +172,12 @@ void LeasedStore::admitLocally(Entry& e, const BucketSpec& b, int64_t amount, Ti
   out.state.limit = b.limit;
   out.state.remaining = satAdd(std::max<int64_t>(e.globalRemaining, 0), l.granted - l.used);
   if (b.algorithm == Algorithm::TokenBucket || b.algorithm == Algorithm::SlidingWindow) {
-    out.state.resetIn = std::max(milliseconds(0),
-                                 std::chrono::duration_cast<milliseconds>(l.resetAt - now));
+    out.state.resetIn =
+        std::max(milliseconds(0), std::chrono::duration_cast<milliseconds>(l.resetAt - now));
   } else {
-    out.state.resetIn = std::max(
-        milliseconds(0), std::chrono::duration_cast<milliseconds>(
-                             l.inner.windowStart + milliseconds(msOf(b)) - now));
+    out.state.resetIn =
+        std::max(milliseconds(0), std::chrono::duration_cast<milliseconds>(
+                                      l.inner.windowStart + milliseconds(msOf(b)) - now));
   }
 }
 
@@ -203,9 +204,8 @@ bool LeasedStore::tryLocal(std::span<const BucketSpec> buckets, std::span<const 
   return true;
 }
 
-void LeasedStore::reserveInto(std::span<const BucketSpec> buckets,
-                              std::span<const int64_t> amounts, ReserveMode mode, TimePoint now,
-                              ReserveResult& out) {
+void LeasedStore::reserveInto(std::span<const BucketSpec> buckets, std::span<const int64_t> amounts,
+                              ReserveMode mode, TimePoint now, ReserveResult& out) {
   if (!buckets.empty() && tryLocal(buckets, amounts, mode, now, out)) {
     return;
   }
@@ -268,8 +268,8 @@ bool LeasedStore::startInner(std::shared_ptr<Call> call) {
   for (;;) {
     ++counts_.innerReserves;
     Call* c = call.get();
-    const bool inlineDone = inner_->reserveStart(
-        c->specs, c->innerAmounts, c->mode, c->now, c->innerOut, [this, call] {
+    const bool inlineDone =
+        inner_->reserveStart(c->specs, c->innerAmounts, c->mode, c->now, c->innerOut, [this, call] {
           finishInner(*call);
           if (!call->retry || startInner(call)) {
             call->done();
@@ -367,8 +367,8 @@ void LeasedStore::finishInner(Call& c) {
   }
 }
 
-void LeasedStore::settle(std::span<const Reservation> reservations,
-                         std::span<const int64_t> deltas, TimePoint now) {
+void LeasedStore::settle(std::span<const Reservation> reservations, std::span<const int64_t> deltas,
+                         TimePoint now) {
   lastNow_ = std::max(lastNow_, now);
   std::vector<Reservation> forward;
   std::vector<int64_t> forwardDeltas;

@@ -20,13 +20,13 @@
 // The opposite error, budget stranded in other holders' leases, is at most holders * sliceCap
 // tokens at any moment and lasts at most `ttl` (expiry returns it).
 //
-// Slice size (per bucket, at each new lease; sliceCap = limit * maxShare): min(sliceCap, 2 * what this worker consumed from
-// its previous lease per ttl (sliceCap the first time), (remaining - need) / remainingDivisor)
-// where remaining is the inner store's answer to the previous lease. So slices are large far
-// from the limit and shrink as the bucket nears exhaustion; when the slice would not hold one
-// more request of this size, the request is reserved exactly (one inner reserve per request,
-// today's behaviour) for that last part of the budget. A lease request that the inner store
-// rejects (the budget went to other instances meanwhile) is retried at once with the exact
+// Slice size (per bucket, at each new lease; sliceCap = limit * maxShare): min(sliceCap, 2 * what
+// this worker consumed from its previous lease per ttl (sliceCap the first time), (remaining -
+// need) / remainingDivisor) where remaining is the inner store's answer to the previous lease. So
+// slices are large far from the limit and shrink as the bucket nears exhaustion; when the slice
+// would not hold one more request of this size, the request is reserved exactly (one inner reserve
+// per request, today's behaviour) for that last part of the budget. A lease request that the inner
+// store rejects (the budget went to other instances meanwhile) is retried at once with the exact
 // amounts, so leasing never turns an admission into a rejection.
 //
 // Leased: FixedWindow, SlidingWindow and TokenBucket buckets of Reserve-mode requests with a
@@ -70,8 +70,8 @@ struct LeaseOptions {
 
 // Counters for tests and benchmarks (what went to the inner store).
 struct LeaseCounts {
-  uint64_t localAdmits = 0;   // reserves decided from leases alone
-  uint64_t innerReserves = 0; // reserve calls made to the inner store
+  uint64_t localAdmits = 0;    // reserves decided from leases alone
+  uint64_t innerReserves = 0;  // reserve calls made to the inner store
   uint64_t leasesTaken = 0;
   uint64_t leasesReturned = 0;
   uint64_t exactFallbacks = 0;  // lease requests rejected and retried exactly
@@ -97,8 +97,8 @@ class LeasedStore final : public Store {
             std::function<void()> done) override;
   bool reset(std::span<const BucketSpec> buckets, TimePoint now, std::vector<BucketPeek>& out,
              std::function<void()> done) override;
-  bool adjust(const BucketSpec& bucket, Adjust how, int64_t value, TimePoint now,
-              BucketPeek& out, std::function<void()> done) override;
+  bool adjust(const BucketSpec& bucket, Adjust how, int64_t value, TimePoint now, BucketPeek& out,
+              std::function<void()> done) override;
 
   std::chrono::milliseconds tick(TimePoint now) override;
   void release(TimePoint now) override;
@@ -129,7 +129,9 @@ class LeasedStore final : public Store {
   struct KeyEq {
     using is_transparent = void;
     bool operator()(const KeyView& a, const KeyView& b) const;
-    bool operator()(const EntryKey& a, const EntryKey& b) const { return (*this)(view(a), view(b)); }
+    bool operator()(const EntryKey& a, const EntryKey& b) const {
+      return (*this)(view(a), view(b));
+    }
     bool operator()(const KeyView& a, const EntryKey& b) const { return (*this)(a, view(b)); }
     bool operator()(const EntryKey& a, const KeyView& b) const { return (*this)(view(a), b); }
   };
@@ -142,8 +144,7 @@ class LeasedStore final : public Store {
   bool usable(const Entry& e, TimePoint now) const;
   int64_t sliceFor(const Entry& e, const BucketSpec& b, int64_t need) const;
   void returnLease(Entry& e, TimePoint now);
-  void admitLocally(Entry& e, const BucketSpec& b, int64_t amount, TimePoint now,
-                    Reservation& out);
+  void admitLocally(Entry& e, const BucketSpec& b, int64_t amount, TimePoint now, Reservation& out);
   bool tryLocal(std::span<const BucketSpec> buckets, std::span<const int64_t> amounts,
                 ReserveMode mode, TimePoint now, ReserveResult& out);
   bool startInner(std::shared_ptr<Call> call);

@@ -70,8 +70,7 @@ rate_limits:
   EXPECT_FALSE(r.config);
   std::string text = errorsText(r);
   EXPECT_NE(text.find("server.workers"), std::string::npos) << text;
-  EXPECT_NE(text.find("rate_limits.policies[0].rules[0].limits[0].per"), std::string::npos)
-      << text;
+  EXPECT_NE(text.find("rate_limits.policies[0].rules[0].limits[0].per"), std::string::npos) << text;
 }
 
 TEST(ConfigFileTest, PolicyRouteMustExist) {
@@ -93,8 +92,7 @@ rate_limits:
 TEST(ConfigFileTest, RequiredKeyAuthNeedsConsumers) {
   GatewayLoadResult r = loadGatewayConfigString(kBase, noEnv());
   EXPECT_FALSE(r.config);
-  EXPECT_NE(errorsText(r).find("f.yaml:5: routes[0].key_auth"), std::string::npos)
-      << errorsText(r);
+  EXPECT_NE(errorsText(r).find("f.yaml:5: routes[0].key_auth"), std::string::npos) << errorsText(r);
 }
 
 TEST(ConfigFileTest, BadKeyAuthValue) {
@@ -102,8 +100,7 @@ TEST(ConfigFileTest, BadKeyAuthValue) {
   yaml.replace(yaml.find("required"), 8, "maybe");
   GatewayLoadResult r = loadGatewayConfigString(yaml, noEnv());
   EXPECT_FALSE(r.config);
-  EXPECT_NE(errorsText(r).find("must be off, optional or required, got 'maybe'"),
-            std::string::npos)
+  EXPECT_NE(errorsText(r).find("must be off, optional or required, got 'maybe'"), std::string::npos)
       << errorsText(r);
 }
 
@@ -184,6 +181,40 @@ rate_limits:
   EXPECT_NE(errorsText(b).find("must not contain '{'"), std::string::npos) << errorsText(b);
 }
 
+// store.redis.lease: leased by default, a mode word, or the full map; bad values named.
+TEST(ConfigFileTest, StoreRedisLease) {
+  auto load = [](const std::string& lease) {
+    std::string yaml = std::string(kBase) +
+                       "store: {type: redis, redis: {address: \"127.0.0.1:6379\"" +
+                       (lease.empty() ? "" : ", lease: " + lease) +
+                       "}}\nrate_limits:\n  consumers: [{name: alice, keys: [sk-a]}]\n";
+    return loadGatewayConfigString(yaml, noEnv());
+  };
+  GatewayLoadResult d = load("");
+  ASSERT_TRUE(d.config) << errorsText(d);
+  EXPECT_TRUE(d.config->config.store.redis.lease.enabled);
+  EXPECT_EQ(d.config->config.store.redis.lease.ttl.count(), 1000);
+  GatewayLoadResult e = load("exact");
+  ASSERT_TRUE(e.config) << errorsText(e);
+  EXPECT_FALSE(e.config->config.store.redis.lease.enabled);
+  GatewayLoadResult m = load("{mode: leased, ttl: 250ms, max_share: 0.25, min_limit: 1000}");
+  ASSERT_TRUE(m.config) << errorsText(m);
+  const auto& l = m.config->config.store.redis.lease;
+  EXPECT_TRUE(l.enabled);
+  EXPECT_EQ(l.ttl.count(), 250);
+  EXPECT_DOUBLE_EQ(l.maxShare, 0.25);
+  EXPECT_EQ(l.minLimit, 1000u);
+  GatewayLoadResult bad = load("{mode: sometimes, max_share: 2}");
+  EXPECT_FALSE(bad.config);
+  EXPECT_NE(
+      errorsText(bad).find("store.redis.lease.mode: must be leased or exact, got 'sometimes'"),
+      std::string::npos)
+      << errorsText(bad);
+  EXPECT_NE(errorsText(bad).find("store.redis.lease.max_share: must be a fraction in (0, 1]"),
+            std::string::npos)
+      << errorsText(bad);
+}
+
 std::string readExample(const std::filesystem::path& p) {
   std::ifstream in(p);
   std::stringstream ss;
@@ -204,8 +235,8 @@ TEST(ConfigFileTest, EveryExampleLoads) {
   int loaded = 0;
   for (const auto& entry : std::filesystem::directory_iterator(TG_EXAMPLES_DIR)) {
     std::string name = entry.path().filename().string();
-    if (entry.path().extension() != ".yaml" || name == "quickstart.yaml" ||
-        name == "limits.yaml" || name == "higress-ai-token-ratelimit.yaml") {
+    if (entry.path().extension() != ".yaml" || name == "quickstart.yaml" || name == "limits.yaml" ||
+        name == "higress-ai-token-ratelimit.yaml") {
       continue;
     }
     GatewayLoadResult r = loadGatewayConfigString(readExample(entry.path()), env);

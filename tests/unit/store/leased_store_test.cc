@@ -4,6 +4,8 @@
 // lease request per bucket in flight (a deferred inner store), and the property the
 // documentation states: several holders over one store never admit more than the limit per
 // window (FixedWindow, SlidingWindow) and at most the stated bound more for TokenBucket.
+#include "store/leased_store.h"
+
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -13,7 +15,6 @@
 #include <random>
 #include <vector>
 
-#include "store/leased_store.h"
 #include "store/memory_store.h"
 
 namespace tg::store {
@@ -24,7 +25,8 @@ using std::chrono::milliseconds;
 constexpr int64_t kT0Ms = 28'333'334LL * 60'000;  // a minute boundary
 TimePoint at(int64_t ms) { return TimePoint(milliseconds(kT0Ms + ms)); }
 
-BucketSpec spec(std::string key, Algorithm a, uint64_t limit, milliseconds window = milliseconds(60'000),
+BucketSpec spec(std::string key, Algorithm a, uint64_t limit,
+                milliseconds window = milliseconds(60'000),
                 milliseconds penalty = milliseconds(0)) {
   BucketSpec s;
   s.key = std::move(key);
@@ -150,9 +152,9 @@ TEST(LeasedStoreTest, SettlesIntoTheLeaseAndReturnsWhatWasNotUsed) {
   const std::vector<BucketSpec> b{spec("c:bob", Algorithm::FixedWindow, 1600)};
   ReserveResult r = h.reserve(b, {50}, at(0));  // slice 100: inner used 150
   ASSERT_TRUE(r.admitted());
-  const int64_t refund = -30;                   // the request used 20
+  const int64_t refund = -30;  // the request used 20
   h.store.settle(r.reservations, std::span(&refund, 1), at(5));
-  EXPECT_EQ(h.inner->settles, 0);               // into the lease
+  EXPECT_EQ(h.inner->settles, 0);  // into the lease
   EXPECT_EQ(used(*mem, b[0], at(5)), 150);
   // Expiry (ttl 1 s): the lease goes back; the store then holds exactly the real usage.
   h.store.tick(at(1001));
@@ -196,7 +198,8 @@ TEST(LeasedStoreTest, NearExhaustionItReservesExactlyAndAdmitsAsMuchAsExactMode)
     int leased = 0, exact = 0;
     for (int i = 0; i < 200; ++i) {
       leased += h.reserve(b, {7}, at(i)).admitted();
-      exact += exactMem->reserve(b, std::vector<int64_t>{7}, ReserveMode::Reserve, at(i)).admitted();
+      exact +=
+          exactMem->reserve(b, std::vector<int64_t>{7}, ReserveMode::Reserve, at(i)).admitted();
     }
     EXPECT_EQ(leased, exact) << "algorithm " << static_cast<int>(a);
     EXPECT_GT(h.store.counts().localAdmits, 0u);
@@ -264,7 +267,8 @@ TEST(LeasedStoreTest, ARefusedLeaseRequestIsRetriedExactly) {
   const std::vector<BucketSpec> bucket{spec("c:ivy", Algorithm::FixedWindow, 1600)};
   ASSERT_TRUE(a.reserve(bucket, {10}, at(0)).admitted());  // b does not know: remaining unknown
   // Someone else takes almost all (exact, straight in the store).
-  ASSERT_TRUE(mem->reserve(bucket, std::vector<int64_t>{1470}, ReserveMode::Reserve, at(1)).admitted());
+  ASSERT_TRUE(
+      mem->reserve(bucket, std::vector<int64_t>{1470}, ReserveMode::Reserve, at(1)).admitted());
   // 1600 - 110 - 1470 = 20 left: b's lease request (10 + 100) fails, the exact retry fits.
   ReserveResult r = b.reserve(bucket, {10}, at(2));
   EXPECT_TRUE(r.admitted());
