@@ -29,7 +29,8 @@ int64_t satAdd(int64_t a, int64_t b) {
 struct LeasedStore::Lease {
   uint64_t id = 0;  // 0 = no lease held
   int64_t granted = 0;
-  int64_t used = 0;  // charged from it (reservations, then their settles); may exceed granted
+  int64_t used = 0;  // charged from it (reservations, then settles): may exceed granted, or
+                     // go below 0 (refunds of an earlier lease's requests)
   TimePoint takenAt{};
   TimePoint resetAt{};  // the inner store's resetIn at the grant, as a time
   Reservation inner;    // the inner store's reservation of the slice (what a return settles)
@@ -379,14 +380,22 @@ void LeasedStore::settle(std::span<const Reservation> reservations, std::span<co
       continue;
     }
     if (r.lease != 0) {
+      // Into the lease it came from, or into the bucket's current lease when that one counts
+      // the same window (a TokenBucket has none): the old lease's return already charged the
+      // reservation, so the delta reaches the inner store with the current lease's return,
+      // exactly as a settle of its own would. This keeps long streams that outlive their
+      // lease off the network.
       Entry* e = find(r.bucket);
-      if (e != nullptr && e->lease.id == r.lease) {
-        e->lease.used = std::max<int64_t>(satAdd(e->lease.used, delta), 0);
+      if (e != nullptr && e->lease.id != 0 &&
+          (e->lease.id == r.lease || r.bucket.algorithm == Algorithm::TokenBucket ||
+           e->lease.inner.windowStart == r.windowStart)) {
+        e->lease.used = satAdd(e->lease.used, delta);
         continue;
       }
     }
-    // Charged to the inner store, or to a lease already returned: the inner store settles it
-    // (the lease's window, the same rules as an exact reservation).
+    // Charged to the inner store, or to a lease already returned (and no current lease of its
+    // window): the inner store settles it (the lease's window, the rules of an exact
+    // reservation).
     forward.push_back(r);
     forward.back().lease = 0;
     forwardDeltas.push_back(delta);

@@ -38,8 +38,9 @@
 // at its window's end (FixedWindow, SlidingWindow), when a newer lease of the bucket replaces
 // it, on release() (reload) and on stop() (shutdown); tick() returns the expired ones and is
 // called by the worker's timer. A request admitted from a lease that is returned before it
-// settles settles straight into the inner store (same window, same rules as exact mode): a
-// lease is never counted twice. Penalties: a rejection by the inner store (OverLimit, Blocked)
+// settles settles into the bucket's current lease when that one counts the same window (any
+// lease of a TokenBucket), else straight into the inner store (its window, the rules of exact
+// mode): either way its delta reaches the inner store once, and a lease is never counted twice. Penalties: a rejection by the inner store (OverLimit, Blocked)
 // drops this worker's lease of that bucket; other holders see the block at their next inner
 // call, at most `ttl` later.
 //

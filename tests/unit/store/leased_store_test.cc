@@ -175,6 +175,22 @@ TEST(LeasedStoreTest, ASettleAfterTheReturnGoesToTheInnerStore) {
   EXPECT_EQ(used(*mem, b[0], at(20)), 75);
 }
 
+TEST(LeasedStoreTest, ASettleOfAnOldLeaseGoesIntoTheCurrentLeaseOfItsWindow) {
+  auto mem = std::make_shared<MemoryStore>();
+  Holder h(mem);
+  const std::vector<BucketSpec> b{spec("c:kim", Algorithm::FixedWindow, 1600)};
+  ReserveResult first = h.reserve(b, {50}, at(0));  // lease 1: 50 + 100
+  ASSERT_TRUE(first.admitted());
+  h.store.tick(at(1001));                                // lease 1 expires: inner holds 50
+  ASSERT_TRUE(h.reserve(b, {50}, at(1002)).admitted());  // lease 2: inner 50 + 150
+  const int settles = h.inner->settles;
+  const int64_t refund = -40;  // the first request used 10
+  h.store.settle(first.reservations, std::span(&refund, 1), at(1003));
+  EXPECT_EQ(h.inner->settles, settles);  // no network call
+  h.store.release(at(1004));
+  EXPECT_EQ(used(*mem, b[0], at(1004)), 10 + 50);
+}
+
 TEST(LeasedStoreTest, ALeaseIsNeverUsedPastItsWindow) {
   auto mem = std::make_shared<MemoryStore>();
   LeaseOptions o;
