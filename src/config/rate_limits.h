@@ -85,6 +85,7 @@ struct PolicyConfig {
   std::optional<uint32_t> rejectedCode;  // 200-599
   std::optional<std::string> rejectedMsg;
   std::optional<MarkedString> storeFailure;  // open | closed | local
+  std::optional<MarkedString> lease;         // leased | exact (Redis store)
   std::optional<double> localShare;          // (0, 1]
   std::vector<RuleConfig> rules;
 };

@@ -297,7 +297,7 @@ class RateLimitsReader {
     r_.forKeys(n, path,
                {"name", "routes", "algorithm", "mode", "reservation", "default_max_tokens",
                 "weights", "time_zone", "tier_label", "penalty", "shadow", "concurrency_lease",
-                "rejected_code", "rejected_msg", "store_failure", "local_share", "rules"},
+                "rejected_code", "rejected_msg", "store_failure", "local_share", "lease", "rules"},
                [&](const std::string& k, const YAML::Node& v, const std::string& kp) {
                  std::string s;
                  int64_t i = 0;
@@ -321,6 +321,8 @@ class RateLimitsReader {
                    p.reservation = word(v, kp);
                  } else if (k == "store_failure") {
                    p.storeFailure = word(v, kp);
+                 } else if (k == "lease") {
+                   p.lease = word(v, kp);
                  } else if (k == "default_max_tokens") {
                    if (r_.integer(v, kp, 1, INT64_MAX, i)) {
                      p.defaultMaxTokens = static_cast<uint64_t>(i);

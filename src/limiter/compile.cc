@@ -240,6 +240,8 @@ class Compiler {
     p.rejectedCode = in.rejectedCode.value_or(p.rejectedCode);
     p.rejectedMsg = in.rejectedMsg.value_or(p.rejectedMsg);
     keyword(in.storeFailure, kStoreFailures, p.storeFailure);
+    static const std::pair<const char*, bool> kLeases[] = {{"leased", false}, {"exact", true}};
+    keyword(in.lease, kLeases, p.exactLease);
     p.localShare = in.localShare.value_or(p.localShare);
     for (const auto& rc : in.rules) {
       Rule r;

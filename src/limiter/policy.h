@@ -268,6 +268,9 @@ struct Policy {
   std::string rejectedMsg;  // empty = the caller's dialect (OpenAI / Anthropic JSON)
   StoreFailureMode storeFailure = StoreFailureMode::Open;  // Higress: open (it admits)
   double localShare = 1.0;  // Local mode: fraction of each limit this instance enforces
+  // `lease: exact`: with a leased Redis store, this policy's buckets are still reserved in
+  // Redis per request (store::BucketSpec::exact).
+  bool exactLease = false;
   bool higress = false;     // converted from an ai-token-ratelimit config
   std::optional<RedisSettings> redis;
   std::vector<Rule> rules;

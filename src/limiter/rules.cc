@@ -228,6 +228,7 @@ void appendBuckets(const PolicySet& set, uint32_t pi, uint32_t ri, const std::ve
                                                             : store::ReserveMode::Reserve;
     b.spec.limit = l.limit;
     b.spec.penalty = r.penalty.value_or(p.penalty);
+    b.spec.exact = p.exactLease;
     if (l.quantity == Quantity::Concurrent) {
       b.spec.algorithm = store::Algorithm::Concurrency;
       b.spec.window = p.concurrencyLease;

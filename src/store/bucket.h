@@ -57,6 +57,9 @@ struct BucketSpec {
   uint64_t limit = 0;  // units per window (capacity for TokenBucket, slots for Concurrency)
   std::chrono::milliseconds window{60'000};  // < 1 ms is taken as 1 ms (Concurrency: lease)
   std::chrono::milliseconds penalty{0};      // block after an over-limit rejection; 0 = none
+  // Never leased (LeasedStore reserves it in the inner store per request); not part of the
+  // bucket's identity. The policy's `lease: exact`.
+  bool exact = false;
 };
 
 inline constexpr int64_t kUnlimited = INT64_MAX;  // BucketState::remaining of an unset quota

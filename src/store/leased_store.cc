@@ -91,7 +91,7 @@ size_t LeasedStore::leasesHeld() const {
 }
 
 bool LeasedStore::leasable(const BucketSpec& b, ReserveMode mode) const {
-  if (stopped_ || mode != ReserveMode::Reserve || b.penalty.count() > 0 ||
+  if (stopped_ || b.exact || mode != ReserveMode::Reserve || b.penalty.count() > 0 ||
       b.limit < options_.minLimit) {
     return false;
   }

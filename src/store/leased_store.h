@@ -30,7 +30,8 @@
 // amounts, so leasing never turns an admission into a rejection.
 //
 // Leased: FixedWindow, SlidingWindow and TokenBucket buckets of Reserve-mode requests with a
-// limit of at least `minLimit`. Never leased: CheckOnly (Higress) mode, Concurrency, Quota,
+// limit of at least `minLimit`, not marked `exact`. Never leased: CheckOnly (Higress) mode,
+// BucketSpec::exact (a policy's `lease: exact`), penalty buckets, Concurrency, Quota,
 // limits below minLimit (a lease would hold most of the budget). Those go to the inner store
 // exactly as before, in the same all-or-nothing reserve as the request's leased buckets.
 //

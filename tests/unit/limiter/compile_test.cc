@@ -117,6 +117,24 @@ TEST(Compile, SemanticErrorsCarryTheStructsMarks) {
   EXPECT_EQ(key->line, 3);
 }
 
+// `lease: exact` marks the policy's buckets so a leased Redis store reserves them per request.
+TEST(Compile, PolicyLeaseMode) {
+  config::RateLimitsConfig c = handBuilt();
+  LimitsLoadResult def = compile(c);
+  ASSERT_TRUE(def.policies);
+  EXPECT_FALSE(def.policies->policies[0].exactLease);
+  c.policies[0].lease = config::MarkedString{"exact", {"rate_limits.policies[0].lease", 11}};
+  LimitsLoadResult exact = compile(c);
+  ASSERT_TRUE(exact.policies);
+  EXPECT_TRUE(exact.policies->policies[0].exactLease);
+  c.policies[0].lease->value = "sometimes";
+  LimitsLoadResult bad = compile(c);
+  EXPECT_FALSE(bad.policies);
+  ASSERT_FALSE(bad.errors.empty());
+  EXPECT_EQ(bad.errors[0].path, "rate_limits.policies[0].lease");
+  EXPECT_EQ(bad.errors[0].message, "must be leased or exact, got 'sometimes'");
+}
+
 TEST(Compile, HandBuiltHigressConfigBecomesACompatiblePolicy) {
   config::HigressConfig h;
   h.mark = {"higress", 1};

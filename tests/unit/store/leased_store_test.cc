@@ -238,19 +238,22 @@ TEST(LeasedStoreTest, ARejectionTakesBackTheTentativeLocalCharges) {
   EXPECT_EQ(used(*mem, tokens, at(3)), 20);  // the rejected request's 10 were taken back
 }
 
-TEST(LeasedStoreTest, CheckOnlyConcurrencyAndPenaltyBucketsAreNeverLeased) {
+TEST(LeasedStoreTest, ExactCheckOnlyConcurrencyAndPenaltyBucketsAreNeverLeased) {
   auto mem = std::make_shared<MemoryStore>();
   Holder h(mem);
   const std::vector<BucketSpec> check{spec("c:gil", Algorithm::FixedWindow, 1600)};
   const std::vector<BucketSpec> conc{spec("c:gil|c", Algorithm::Concurrency, 100)};
   const std::vector<BucketSpec> pen{
       spec("c:gil|p", Algorithm::FixedWindow, 1600, milliseconds(60'000), milliseconds(5'000))};
+  std::vector<BucketSpec> exact{spec("c:gil|e", Algorithm::FixedWindow, 1600)};
+  exact[0].exact = true;  // a policy's `lease: exact`
   for (int i = 0; i < 3; ++i) {
+    h.reserve(exact, {10}, at(i));
     h.reserve(check, {10}, at(i), ReserveMode::CheckOnly);
     h.reserve(conc, {1}, at(i));
     h.reserve(pen, {10}, at(i));
   }
-  EXPECT_EQ(h.inner->reserves, 9);
+  EXPECT_EQ(h.inner->reserves, 12);
   EXPECT_EQ(h.store.leasesHeld(), 0u);
 }
 
