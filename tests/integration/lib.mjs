@@ -980,15 +980,21 @@ export async function freeClusterPort() {
 }
 
 /**
- * A Redis Cluster of `masters` masters (no replicas) on free loopback ports, created with
- * `redis-cli --cluster create` (slots 0-5460, 5461-10922, 10923-16383 for three masters) and
- * waited for until every node reports cluster_state:ok and sees every slot covered.
- * Returns { nodes: RedisServer[], ports, keyslot(key), owner(slot), nodeId(node), migrateSlot(...) }.
+ * A Redis Cluster of `masters` masters, each with `replicas` replicas (default none), on free
+ * loopback ports, created with `redis-cli --cluster create --cluster-replicas N` (slots 0-5460,
+ * 5461-10922, 10923-16383 for three masters; redis-cli picks the first `masters` nodes as masters
+ * and assigns the others to them as replicas) and waited for until every node reports
+ * cluster_state:ok and sees every slot covered, and (with replicas) every node sees every master
+ * with its `replicas` replicas and every replica's link to its master is up.
+ * `nodeTimeoutMs`: cluster-node-timeout (how soon a dead master is failed over by its replica).
+ * Returns { nodes: RedisServer[] (masters and replicas, in creation order), ports, keyslot(key),
+ * owner(slot), nodeId(node), topology(), masterOf(slot), replicaOf(master), waitHealthy(),
+ * migrateSlot(...) }.
  */
-export async function redisCluster(h, { masters = 3, nodeTimeoutMs = 2000, timeout = 30000 } = {}) {
+export async function redisCluster(h, { masters = 3, replicas = 0, nodeTimeoutMs = 2000, timeout = 30000 } = {}) {
   const dir = h.tmpDir();
   const nodes = [];
-  for (let i = 0; i < masters; ++i) {
+  for (let i = 0; i < masters * (1 + replicas); ++i) {
     const port = await freeClusterPort();
     nodes.push(await redisServer(h, {
       port,
@@ -998,9 +1004,10 @@ export async function redisCluster(h, { masters = 3, nodeTimeoutMs = 2000, timeo
     }));
   }
   await redisCli(nodes[0].port, ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`),
-    '--cluster-replicas', '0', '--cluster-yes'], { timeout });
+    '--cluster-replicas', String(replicas), '--cluster-yes'], { timeout });
   const slotsCovered = (text) => {
-    // CLUSTER SLOTS as redis-cli prints it: first, last, host, port, id per range (one value a line).
+    // CLUSTER SLOTS as redis-cli prints it: first, last, host, port, id per range (one value a line;
+    // the replicas' host, port, id follow the master's).
     const lines = text.split('\n');
     let covered = 0;
     for (let i = 0; i + 3 < lines.length; ++i) {
@@ -1010,13 +1017,69 @@ export async function redisCluster(h, { masters = 3, nodeTimeoutMs = 2000, timeo
     }
     return covered;
   };
-  await waitFor(async () => {
-    for (const n of nodes) {
-      if (!(await n.cli('CLUSTER', 'INFO')).includes('cluster_state:ok')) return false;
-      if (slotsCovered(await n.cli('CLUSTER', 'SLOTS')) !== 16384) return false;
+  const firstRunning = () => {
+    const n = nodes.find((x) => x.running);
+    if (!n) throw new Error('no node of the cluster is running');
+    return n;
+  };
+  /**
+   * CLUSTER NODES of `via`, parsed: one entry per node it knows, { node (the RedisServer, or
+   * null), id, port, role: 'master' | 'replica', masterId (a replica's master, else null),
+   * failed (flag fail: the cluster agreed it is down), pfail (flag fail?), slots: [[first, last]] }.
+   */
+  const topology = async (via = firstRunning()) => {
+    const out = [];
+    for (const line of (await via.cli('CLUSTER', 'NODES')).split('\n')) {
+      const f = line.trim().split(' ');
+      if (f.length < 8) continue;
+      const port = Number(/:(\d+)@/.exec(f[1])?.[1]);
+      const flags = f[2].split(',');
+      const slots = [];
+      for (const s of f.slice(8)) {
+        if (s.startsWith('[')) continue;  // [slot->-id] / [slot-<-id]: a migration in progress
+        const [a, b = a] = s.split('-').map(Number);
+        slots.push([a, b]);
+      }
+      out.push({
+        node: nodes.find((n) => n.port === port) ?? null,
+        id: f[0],
+        port,
+        role: flags.includes('master') ? 'master' : 'replica',
+        masterId: f[3] === '-' ? null : f[3],
+        failed: flags.includes('fail'),
+        pfail: flags.includes('fail?'),
+        slots,
+      });
     }
-    return true;
-  }, { timeout, interval: 100, what: 'cluster_state:ok on every node' });
+    return out;
+  };
+  /** Resolves once every running node reports cluster_state:ok and sees all 16384 slots served (bounded). */
+  const waitHealthy = async ({ timeout: ms = timeout, what = 'cluster_state:ok on every node' } = {}) => {
+    await waitFor(async () => {
+      for (const n of nodes.filter((x) => x.running)) {
+        if (!(await n.cli('CLUSTER', 'INFO')).includes('cluster_state:ok')) return false;
+        if (slotsCovered(await n.cli('CLUSTER', 'SLOTS')) !== 16384) return false;
+      }
+      return true;
+    }, { timeout: ms, interval: 100, what });
+  };
+  await waitHealthy({ timeout });
+  if (replicas > 0) {
+    // Every node sees the whole shape (gossip converged), and every replica is in sync.
+    await waitFor(async () => {
+      for (const n of nodes) {
+        const t = await topology(n);
+        if (t.length !== nodes.length || t.some((e) => e.failed || e.pfail)) return false;
+        const ms = t.filter((e) => e.role === 'master' && e.slots.length > 0);
+        if (ms.length !== masters) return false;
+        if (ms.some((m) => t.filter((e) => e.masterId === m.id).length !== replicas)) return false;
+      }
+      for (const e of (await topology(nodes[0])).filter((x) => x.role === 'replica')) {
+        if (!(await e.node.cli('INFO', 'replication')).includes('master_link_status:up')) return false;
+      }
+      return true;
+    }, { timeout, interval: 100, what: `${masters} masters with ${replicas} replica(s) each, in sync, seen by every node` });
+  }
 
   const ids = new Map();
   const cluster = {
@@ -1038,10 +1101,26 @@ export async function redisCluster(h, { masters = 3, nodeTimeoutMs = 2000, timeo
       }
       return null;
     },
+    topology,
+    waitHealthy,
+    /** The master serving `slot` (a RedisServer), by CLUSTER NODES of `via` (default: a running node). */
+    async masterOf(slot, via = firstRunning()) {
+      const m = (await topology(via)).find((e) => e.role === 'master' && !e.failed
+        && e.slots.some(([a, b]) => a <= slot && slot <= b));
+      return m?.node ?? null;
+    },
+    /** A replica of `master` (a RedisServer), by CLUSTER NODES of `via` (default: a running node). */
+    async replicaOf(master, via = firstRunning()) {
+      const t = await topology(via);
+      const id = t.find((e) => e.port === master.port)?.id;
+      return t.find((e) => e.role === 'replica' && id && e.masterId === id)?.node ?? null;
+    },
     /** Every key of the cluster (redis-cli --scan on each master) matching `pattern`. */
     async scan(pattern = '*') {
       const all = [];
-      for (const n of nodes) {
+      const masterNodes = replicas === 0 ? nodes
+        : (await topology()).filter((e) => e.role === 'master' && !e.failed && e.node?.running).map((e) => e.node);
+      for (const n of masterNodes) {
         const out = await n.cli('--scan', '--pattern', pattern);
         if (out) all.push(...out.split('\n'));
       }
