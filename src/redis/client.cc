@@ -3,7 +3,10 @@
 // MOVED at once and refreshed in full afterwards (coalesced, at most one CLUSTER SLOTS in
 // flight and one per kMinRefreshInterval, plus a periodic one); ASK is followed for one
 // command only. NOSCRIPT is answered by SCRIPT LOAD written just before the retried EVALSHA
-// on the same connection, so the retry costs no extra round trip.
+// on the same connection, so the retry costs no extra round trip; "Function not found" by
+// FUNCTION LOAD REPLACE before the retried FCALL, the same way. Whether an eval goes as FCALL
+// or EVALSHA is decided by the connection that writes it (Connection::send), so a redirect to
+// a node without the library simply sends EVALSHA there.
 
 #include "redis/client.h"
 
@@ -18,6 +21,7 @@
 #include "redis/cluster.h"
 #include "redis/connection.h"
 #include "redis/resp.h"
+#include "redis/scripts.h"
 
 namespace tg::redis {
 
@@ -61,6 +65,7 @@ struct Client::Impl final : ConnectionOwner, std::enable_shared_from_this<Impl> 
   Impl(net::any_io_executor e, Options o)
       : ex(std::move(e)),
         options(std::make_shared<const Options>(std::move(o))),
+        library(options->functions ? &storeFunctionLibrary() : nullptr),
         slots(kSlotCount, nullptr),
         refreshTimer(ex),
         periodicTimer(ex) {}
@@ -73,6 +78,10 @@ struct Client::Impl final : ConnectionOwner, std::enable_shared_from_this<Impl> 
   // ConnectionOwner
   void onReply(Connection& from, RequestPtr req, Status status, Reply&& reply) override;
   void onStateChange(Connection& c) override;
+  // An eval's error reply that asks for the script to be loaded and the command retried on
+  // `from` (NOSCRIPT, Function not found), at most once per way: true = resend with
+  // Prefix::ScriptLoad.
+  bool retryEval(Connection& from, Request& req, const Reply& reply);
 
   std::shared_ptr<Connection> node(const Endpoint& e);
   void requestRefresh();
@@ -83,6 +92,7 @@ struct Client::Impl final : ConnectionOwner, std::enable_shared_from_this<Impl> 
 
   net::any_io_executor ex;
   std::shared_ptr<const Options> options;
+  const FunctionLibrary* library;  // null: functions off (EVALSHA only)
   std::shared_ptr<net::ssl::context> tls;
   bool started = false;
   bool stopped = false;
@@ -104,8 +114,10 @@ struct Client::Impl final : ConnectionOwner, std::enable_shared_from_this<Impl> 
   net::steady_timer refreshTimer;
   net::steady_timer periodicTimer;
 
-  // Script texts by SHA1, for SCRIPT LOAD on NOSCRIPT; requests point at the stored text.
-  std::unordered_map<std::string, std::string> scripts;
+  // Every script eval() has seen, by SHA1, with its library function (if any); requests point
+  // at the stored entry.
+  std::unordered_map<std::string, EvalScript> scripts;
+  const EvalScript& script(const Script& s);
 };
 
 void Client::Impl::start() {
@@ -129,7 +141,7 @@ void Client::Impl::start() {
   }
   if (!options->cluster) {
     primary = std::make_shared<Connection>(ex, options->seeds.front(), options, tls,
-                                           /*select=*/true, this);
+                                           /*select=*/true, this, library);
     primary->start();
     return;
   }
@@ -187,7 +199,7 @@ std::shared_ptr<Connection> Client::Impl::node(const Endpoint& e) {
   if (it != nodes.end()) {
     return it->second;
   }
-  auto c = std::make_shared<Connection>(ex, e, options, tls, /*select=*/false, this);
+  auto c = std::make_shared<Connection>(ex, e, options, tls, /*select=*/false, this, library);
   nodes.emplace(std::move(key), c);
   c->start();
   return c;
@@ -248,13 +260,53 @@ void Client::Impl::onReply(Connection& from, RequestPtr req, Status status, Repl
         return;
       }
     }
-    if (req->scriptText != nullptr && !req->scriptReloaded && reply.str.starts_with("NOSCRIPT")) {
-      req->scriptReloaded = true;
+    if (req->script != nullptr && retryEval(from, *req, reply)) {
       from.send(std::move(req), Connection::Prefix::ScriptLoad);
       return;
     }
   }
   complete(ex, std::move(req), status, std::move(reply));
+}
+
+const EvalScript& Client::Impl::script(const Script& s) {
+  auto [it, added] = scripts.try_emplace(s.sha1);
+  if (added) {
+    it->second.text = s.text;
+    it->second.sha1 = s.sha1;
+    if (library != nullptr) {
+      for (const FunctionLibrary::Function& f : library->functions) {
+        if (f.scriptSha1 == s.sha1) {
+          it->second.function = f.name;
+        }
+      }
+    }
+  }
+  return it->second;
+}
+
+bool Client::Impl::retryEval(Connection& from, Request& req, const Reply& reply) {
+  // One reload and retry per way of running the script: NOSCRIPT after an EVALSHA, "Function
+  // not found" after an FCALL. An FCALL whose reload failed (the connection has fallen back
+  // to EVALSHA meanwhile) is retried once more, as an EVALSHA with SCRIPT LOAD.
+  if (req.sentAsFunction) {
+    if (!reply.str.starts_with("ERR Function not found")) {
+      return false;
+    }
+    if (!req.functionReloaded) {
+      req.functionReloaded = true;
+      return true;
+    }
+    if (!from.functionsLoaded() && !req.scriptReloaded) {
+      req.scriptReloaded = true;
+      return true;
+    }
+    return false;
+  }
+  if (!reply.str.starts_with("NOSCRIPT") || req.scriptReloaded) {
+    return false;
+  }
+  req.scriptReloaded = true;
+  return true;
 }
 
 void Client::Impl::onStateChange(Connection& c) {
@@ -448,10 +500,8 @@ void Client::command(std::vector<std::string> args, std::string_view routingKey,
 void Client::eval(const Script& script, std::vector<std::string> keys,
                   std::vector<std::string> args, Callback done) {
   auto req = std::make_unique<Request>();
-  std::string& w = req->wire;
-  appendArrayHeader(w, 3 + keys.size() + args.size());
-  appendBulk(w, "EVALSHA");
-  appendBulk(w, script.sha1);
+  std::string& w = req->wire;  // after the head (Connection::send): numkeys keys... args...
+  req->evalArgs = 1 + keys.size() + args.size();
   appendBulk(w, std::to_string(keys.size()));
   for (const auto& k : keys) {
     appendBulk(w, k);
@@ -460,7 +510,7 @@ void Client::eval(const Script& script, std::vector<std::string> keys,
     appendBulk(w, a);
   }
   req->done = counted(std::move(done));
-  req->scriptText = &impl_->scripts.try_emplace(script.sha1, script.text).first->second;
+  req->script = &impl_->script(script);
   std::string_view routingKey = keys.empty() ? std::string_view() : std::string_view(keys[0]);
   impl_->route(std::move(req), routingKey);
 }

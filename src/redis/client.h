@@ -23,11 +23,13 @@
 //     reconnects with exponential backoff (reconnectMin doubling up to reconnectMax; the first
 //     reconnect after losing an Up connection is immediate).
 //   * On (re)connect: AUTH (password, or username + password for ACLs), SELECT database (not in
-//     cluster mode), PING (proves a Redis answers), all in one write; then the connection is
-//     Up. Diagnostics (core/log.h): one warning per outage and node with the first reason, plus
-//     one per distinct refusal by a server that answers (Redis's own text for a wrong password
-//     or database, "protocol error" for a server that is not Redis); the client stays Down,
-//     probing, and logs at info level when the node is reachable again.
+//     cluster mode), PING (proves a Redis answers), all in one write; then, when they succeeded
+//     and options.functions, FUNCTION LOAD REPLACE of the function library (below; its own
+//     write: Redis drops unauthenticated connections that send large arguments); then the
+//     connection is Up. Diagnostics (core/log.h): one warning per outage and node with the first
+//     reason, plus one per distinct refusal by a server that answers (Redis's own text for a wrong
+//     password or database, "protocol error" for a server that is not Redis); the client stays
+//     Down, probing, and logs at info level when the node is reachable again.
 //   * Standalone: seeds[0] is the server (further seeds are ignored).
 //   * Cluster mode: the slot map comes from CLUSTER SLOTS of any reachable seed; a command is
 //     sent to the master owning the slot of its routing key (CRC16 of the hash tag, see
@@ -41,6 +43,18 @@
 //   * EVALSHA: eval() runs a Script by its SHA1; on NOSCRIPT it loads the script on that node
 //     (SCRIPT LOAD) and retries once, transparently (both written at once: no extra round
 //     trip). The client keeps a copy of each distinct script text it has seen, by SHA1.
+//   * Redis Functions (Redis 7+; options.functions, on by default): every connection loads the
+//     store's function library (scripts.h storeFunctionLibrary(): one function per store
+//     script, its name and the library's carrying a hash of the texts, so gateways of different
+//     versions never run each other's code under one name) in its handshake, and eval() of a
+//     Script that the library holds sends FCALL <function> instead of EVALSHA on that
+//     connection. A FUNCTION LOAD that the server refuses (an error reply: Redis < 7, an ACL
+//     without +function, a read-only replica) does not fail the connection: that connection
+//     uses EVALSHA as above, with one info line per node and reason. "ERR Function not found"
+//     (FUNCTION FLUSH, a restart without persistence, a failover to a node without the
+//     library) is handled like NOSCRIPT: the library is loaded again on that node
+//     (FUNCTION LOAD REPLACE, written just before the retried FCALL) and the command retried
+//     once, transparently. Scripts not in the library always use EVALSHA.
 
 #include <boost/asio/any_io_executor.hpp>
 #include <chrono>
@@ -85,6 +99,9 @@ struct Options {
   std::chrono::milliseconds commandTimeout{1000};
   std::chrono::milliseconds reconnectMin{100};
   std::chrono::milliseconds reconnectMax{5000};
+  // Run the store's scripts as Redis Functions (FCALL) where the server allows it; false:
+  // always EVALSHA.
+  bool functions = true;
 };
 
 // A Lua script and its SHA1 (hex, lower case), computed once.
@@ -92,6 +109,18 @@ struct Script {
   explicit Script(std::string text);
   std::string text;
   std::string sha1;
+};
+
+// A Redis Functions library (FUNCTION LOAD code) and, for each function it registers, the
+// SHA1 of the Script whose text that function runs: eval() of that Script calls the function.
+struct FunctionLibrary {
+  struct Function {
+    std::string name;        // for FCALL
+    std::string scriptSha1;  // Script::sha1 of the text it runs
+  };
+  std::string name;  // the library's (#!lua name=...)
+  std::string code;
+  std::vector<Function> functions;
 };
 
 // CRC16 (XMODEM) of the key's hash tag ({...}, Redis rules) mod 16384.
@@ -116,7 +145,8 @@ class Client {
   // empty = any node).
   void command(std::vector<std::string> args, std::string_view routingKey, Callback done);
 
-  // EVALSHA script.sha1 numkeys keys... args... with NOSCRIPT handling. Routed by keys[0].
+  // EVALSHA script.sha1 numkeys keys... args... with NOSCRIPT handling, or FCALL of the
+  // library function that runs the script (see Redis Functions above). Routed by keys[0].
   void eval(const Script& script, std::vector<std::string> keys, std::vector<std::string> args,
             Callback done);
 

@@ -44,14 +44,17 @@ struct Connection::Session {
   std::string out;      // commands not yet handed to a write
   std::string writing;  // the bytes of the write in flight
   bool writeActive = false;
-  bool timedOut = false;    // the deadline closed it
-  std::string writeError;   // why a write failed
+  bool timedOut = false;         // the deadline closed it
+  bool functions = false;        // the handshake loaded the library
+  std::string functionsRefused;  // the server's error reply to FUNCTION LOAD
+  std::string writeError;        // why a write failed
   std::array<char, 16 * 1024> rbuf;
 };
 
 Connection::Connection(net::any_io_executor ex, Endpoint endpoint,
                        std::shared_ptr<const Options> options,
-                       std::shared_ptr<net::ssl::context> tls, bool select, ConnectionOwner* owner)
+                       std::shared_ptr<net::ssl::context> tls, bool select, ConnectionOwner* owner,
+                       const FunctionLibrary* library)
     : ex_(ex),
       endpoint_(std::move(endpoint)),
       key_(endpointKey(endpoint_)),
@@ -59,6 +62,7 @@ Connection::Connection(net::any_io_executor ex, Endpoint endpoint,
       tls_(std::move(tls)),
       select_(select),
       owner_(owner),
+      library_(library),
       deadline_(ex),
       backoff_(ex) {}
 
@@ -147,9 +151,23 @@ void Connection::send(RequestPtr req, Prefix prefix, bool mayWait) {
   if (prefix == Prefix::Asking) {
     appendCommand(s.out, {"ASKING"});
     pending_.push_back(Pending{nullptr, deadline});
-  } else if (prefix == Prefix::ScriptLoad && req->scriptText != nullptr) {
-    appendCommand(s.out, {"SCRIPT", "LOAD", *req->scriptText});
-    pending_.push_back(Pending{nullptr, deadline});
+  }
+  const EvalScript* script = req->script;
+  const bool fcall = script != nullptr && functions_ && !script->function.empty();
+  if (prefix == Prefix::ScriptLoad && script != nullptr) {
+    if (fcall) {
+      appendCommand(s.out, {"FUNCTION", "LOAD", "REPLACE", library_->code});
+      pending_.push_back(Pending{nullptr, deadline, /*functionLoad=*/true});
+    } else {
+      appendCommand(s.out, {"SCRIPT", "LOAD", script->text});
+      pending_.push_back(Pending{nullptr, deadline});
+    }
+  }
+  if (script != nullptr) {
+    appendArrayHeader(s.out, 2 + req->evalArgs);
+    appendBulk(s.out, fcall ? "FCALL" : "EVALSHA");
+    appendBulk(s.out, fcall ? script->function : script->sha1);
+    req->sentAsFunction = fcall;
   }
   s.out += req->wire;
   pending_.push_back(Pending{std::move(req), deadline});
@@ -243,6 +261,19 @@ void Connection::noteFailure(const std::string& why, bool byServer) {
   }
 }
 
+void Connection::noteFunctions(const std::string& refused) {
+  // One line per node and distinct refusal (not one per reconnect); a load that works again
+  // re-arms it.
+  if (refused == functionsRefused_) {
+    return;
+  }
+  functionsRefused_ = refused;
+  if (!refused.empty()) {
+    core::logInfo("redis: Redis Functions not available, running scripts with EVALSHA",
+                  {{"node", key_}, {"error", refused}});
+  }
+}
+
 net::awaitable<void> Connection::run() {
   auto self = shared_from_this();  // alive until the loop ends
   auto backoff = options_->reconnectMin;
@@ -278,6 +309,10 @@ net::awaitable<void> Connection::run() {
     loggedError_.clear();
     lastError_.clear();
     session_ = s;
+    functions_ = s->functions;
+    if (library_ != nullptr) {
+      noteFunctions(s->functionsRefused);
+    }
     setState(State::Up);
     std::deque<RequestPtr> waiting;
     waiting.swap(waiting_);
@@ -287,6 +322,7 @@ net::awaitable<void> Connection::run() {
     std::string why;
     Status failed = co_await readLoop(s, why);
     session_.reset();
+    functions_ = false;
     s->close();
     if (state_ == State::Closed) {
       break;
@@ -355,8 +391,12 @@ net::awaitable<std::shared_ptr<Connection::Session>> Connection::connect(std::st
     }
   }
 
-  // AUTH, SELECT and a PING (which proves that a Redis answers) in one write.
-  enum class Step { Auth, Select, Ping };
+  // AUTH, SELECT and a PING (which proves that a Redis answers) in one write; then, once they
+  // succeeded, FUNCTION LOAD REPLACE of the library in a second one. Not in the first: a Redis
+  // closes an unauthenticated connection that sends an argument above 16 KiB (the library is
+  // larger) without answering, which would hide the AUTH refusal ("WRONGPASS") behind a bare
+  // "connection closed".
+  enum class Step { Auth, Select, Ping, Function };
   std::vector<Step> steps;
   std::string hello;
   if (!options_->password.empty()) {
@@ -374,59 +414,74 @@ net::awaitable<std::shared_ptr<Connection::Session>> Connection::connect(std::st
   }
   appendCommand(hello, {"PING"});
   steps.push_back(Step::Ping);
-  auto hb = net::buffer(hello);
-  co_await s->stream->write(hb, ec);
-  if (ec || state_ == State::Closed) {
-    co_return failed("cannot write to the server: " + ec.message());
-  }
   size_t next = 0;
   std::string refused;  // the first error reply
-  while (next < steps.size()) {
-    auto rb = net::buffer(s->rbuf);
-    size_t n = co_await s->stream->readSome(rb, ec);
-    if (ec || state_ == State::Closed) {
-      std::string what = "connection closed by the server";
-      if (ec != net::error::eof) {
-        what = "read failed: " + ec.message();
-      }
-      co_return failed(std::move(what));
-    }
-    s->reader.feed(s->rbuf.data(), n);
-    Reply reply;
-    for (;;) {
-      RespReader::Result r = s->reader.next(reply);
-      if (r == RespReader::Result::NeedMore) {
+  for (int phase = 0; phase < 2; ++phase) {
+    if (phase == 1) {
+      if (library_ == nullptr) {
         break;
       }
-      if (r == RespReader::Result::Error) {
-        co_return failed("protocol error (is this a Redis server?): " +
-                             std::string(s->reader.error()),
-                         true);
+      hello.clear();
+      appendCommand(hello, {"FUNCTION", "LOAD", "REPLACE", library_->code});
+      steps.push_back(Step::Function);
+    }
+    auto hb = net::buffer(hello);
+    co_await s->stream->write(hb, ec);
+    if (ec || state_ == State::Closed) {
+      co_return failed("cannot write to the server: " + ec.message());
+    }
+    while (next < steps.size()) {
+      auto rb = net::buffer(s->rbuf);
+      size_t n = co_await s->stream->readSome(rb, ec);
+      if (ec || state_ == State::Closed) {
+        std::string what = "connection closed by the server";
+        if (ec != net::error::eof) {
+          what = "read failed: " + ec.message();
+        }
+        co_return failed(std::move(what));
       }
-      if (next >= steps.size()) {
-        co_return failed("protocol error: unexpected reply", true);
-      }
-      Step step = steps[next++];
-      if (reply.isError() && refused.empty()) {
-        switch (step) {
-          case Step::Auth:
-            refused = (options_->username.empty() ? "AUTH failed: "
-                                                  : "AUTH as '" + options_->username +
-                                                        "' failed: ") +
-                      reply.str;
-            break;
-          case Step::Select:
-            refused = "SELECT " + db + " failed: " + reply.str;
-            break;
-          case Step::Ping:
-            refused = "PING failed: " + reply.str;
-            break;
+      s->reader.feed(s->rbuf.data(), n);
+      Reply reply;
+      for (;;) {
+        RespReader::Result r = s->reader.next(reply);
+        if (r == RespReader::Result::NeedMore) {
+          break;
+        }
+        if (r == RespReader::Result::Error) {
+          co_return failed(
+              "protocol error (is this a Redis server?): " + std::string(s->reader.error()), true);
+        }
+        if (next >= steps.size()) {
+          co_return failed("protocol error: unexpected reply", true);
+        }
+        Step step = steps[next++];
+        if (reply.isError() && refused.empty()) {
+          switch (step) {
+            case Step::Auth:
+              refused =
+                  (options_->username.empty() ? "AUTH failed: "
+                                              : "AUTH as '" + options_->username + "' failed: ") +
+                  reply.str;
+              break;
+            case Step::Select:
+              refused = "SELECT " + db + " failed: " + reply.str;
+              break;
+            case Step::Ping:
+              refused = "PING failed: " + reply.str;
+              break;
+            case Step::Function:
+              break;  // not a refusal: without the library, scripts go as EVALSHA
+          }
+        }
+        if (step == Step::Function) {
+          s->functions = !reply.isError();
+          s->functionsRefused = reply.isError() ? reply.str : std::string();
         }
       }
     }
-  }
-  if (!refused.empty()) {
-    co_return failed(refused, true);
+    if (!refused.empty()) {
+      co_return failed(refused, true);
+    }
   }
   co_return s;
 }
@@ -467,7 +522,14 @@ net::awaitable<Status> Connection::readLoop(std::shared_ptr<Session> s, std::str
         co_return Status::Protocol;
       }
       RequestPtr req = std::move(pending_.front().req);
+      const bool functionLoad = pending_.front().functionLoad;
       pending_.pop_front();
+      if (functionLoad && reply.isError() && functions_) {
+        // The library cannot be loaded again (an ACL changed, maxmemory): EVALSHA from now on
+        // on this session; the FCALL behind this reply is retried that way (client.cc).
+        functions_ = false;
+        noteFunctions(reply.str);
+      }
       if (req) {
         finish(std::move(req), Status::Ok, std::move(reply));
       }

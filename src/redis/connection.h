@@ -4,7 +4,10 @@
 //
 // Life cycle (one coroutine, run()):
 //   Connecting -> resolve, connect, TLS, then AUTH / SELECT / PING written at once and their
-//                 replies read, all within connectTimeout;
+//                 replies read, then (with a library) FUNCTION LOAD REPLACE written and its
+//                 reply read, all within connectTimeout; an error reply to FUNCTION LOAD only
+//                 means that this session runs scripts with EVALSHA (functionsLoaded() false,
+//                 one info line);
 //   Up         -> commands are written as they come (one write in flight, later commands
 //                 batched behind it) and replies matched in order (FIFO `pending_`);
 //   lost       -> every request in flight fails (Timeout when a command timed out, Protocol on
@@ -40,15 +43,29 @@ namespace tg::redis {
 
 namespace net = boost::asio;
 
+// A script that eval() runs, kept by the client for as long as it lives: its text (SCRIPT
+// LOAD), SHA1 (EVALSHA) and the library function that runs it (FCALL; empty: none).
+struct EvalScript {
+  std::string text;
+  std::string sha1;
+  std::string function;
+};
+
 // A command on its way, owned by whoever handles it now (a connection's queue, the client).
 struct Request {
-  std::string wire;  // the encoded command (RESP array)
+  // The encoded command (RESP array). For an eval (`script` set): only what follows the
+  // script's name (numkeys, keys, args: `evalArgs` elements); the connection writes the head,
+  // FCALL <function> or EVALSHA <sha1>, as it runs scripts.
+  std::string wire;
   Callback done;
   uint16_t slot = 0;
-  bool routed = false;     // cluster: `slot` is meaningful (the command has a routing key)
-  uint8_t redirects = 0;   // MOVED / ASK followed so far
-  const std::string* scriptText = nullptr;  // eval: the script, for SCRIPT LOAD on NOSCRIPT
-  bool scriptReloaded = false;
+  bool routed = false;    // cluster: `slot` is meaningful (the command has a routing key)
+  uint8_t redirects = 0;  // MOVED / ASK followed so far
+  const EvalScript* script = nullptr;
+  size_t evalArgs = 0;
+  bool sentAsFunction = false;    // the last write of it was an FCALL
+  bool scriptReloaded = false;    // SCRIPT LOAD retry done (NOSCRIPT)
+  bool functionReloaded = false;  // FUNCTION LOAD retry done (Function not found)
 };
 using RequestPtr = std::unique_ptr<Request>;
 
@@ -70,12 +87,15 @@ class ConnectionOwner {
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
   enum class State : uint8_t { Connecting, Up, Backoff, Closed };
-  // What send() writes just before the command, its reply discarded.
+  // What send() writes just before the command, its reply discarded. ScriptLoad: loads the
+  // request's script the way this connection will run it (FUNCTION LOAD REPLACE of the library
+  // before an FCALL, SCRIPT LOAD before an EVALSHA).
   enum class Prefix : uint8_t { None, Asking, ScriptLoad };
   using Clock = std::chrono::steady_clock;
 
   Connection(net::any_io_executor ex, Endpoint endpoint, std::shared_ptr<const Options> options,
-             std::shared_ptr<net::ssl::context> tls, bool select, ConnectionOwner* owner);
+             std::shared_ptr<net::ssl::context> tls, bool select, ConnectionOwner* owner,
+             const FunctionLibrary* library = nullptr);  // null: EVALSHA only
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -97,12 +117,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
   const std::string& key() const { return key_; }
   // Why the last attempt or connection failed ("" after a success).
   const std::string& lastError() const { return lastError_; }
+  // The library is loaded on the current session: evals of its scripts go as FCALL.
+  bool functionsLoaded() const { return functions_; }
 
  private:
   struct Session;
   struct Pending {
     RequestPtr req;  // null: the reply of a prefix (ASKING, SCRIPT LOAD) to discard
     Clock::time_point deadline;
+    bool functionLoad = false;  // a FUNCTION LOAD prefix: an error turns functions off
   };
 
   net::awaitable<void> run();
@@ -114,6 +137,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void finish(RequestPtr req, Status status, Reply&& reply);
   void failAll(Status status);
   void noteFailure(const std::string& why, bool byServer);
+  void noteFunctions(const std::string& refused);  // "" = loaded
   void setState(State s);
 
   net::any_io_executor ex_;
@@ -123,6 +147,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::shared_ptr<net::ssl::context> tls_;
   bool select_;
   ConnectionOwner* owner_;
+  const FunctionLibrary* library_;
 
   State state_ = State::Connecting;
   bool started_ = false;
@@ -143,7 +168,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool failureByServer_ = false;  // the last connect() failed on an answer, not transport
   bool inOutage_ = false;         // a failure was logged and the node has not been Up since
   Clock::time_point outageStart_{};
-  std::string loggedError_;  // the last reason logged in this outage
+  std::string loggedError_;       // the last reason logged in this outage
+  bool functions_ = false;        // the library is loaded on session_
+  std::string functionsRefused_;  // the last FUNCTION LOAD refusal logged ("" = none)
 };
 
 }  // namespace tg::redis

@@ -98,6 +98,58 @@ std::string_view quotaChargeScriptText() {
          "return false\n";
 }
 
+namespace {
+
+// The library's functions: name suffix, register_function flags, and the script each runs.
+// A callback's body is the script's whole EVAL text, prelude included: a library's top-level
+// code runs at FUNCTION LOAD with almost no globals (not even math or struct), so the prelude
+// cannot be hoisted out of the callbacks as it stands, and each function then computes
+// exactly what EVAL of its script does, at the same cost.
+struct StoreFunction {
+  std::string_view suffix;
+  std::string_view flags;
+  std::string_view text;
+};
+
+std::vector<StoreFunction> storeFunctions() {
+  return {{"batch", "", batchScriptText()},
+          {"peek", ", flags={'no-writes'}", peekScriptText()},
+          {"quota_charge", "", quotaChargeScriptText()}};
+}
+
+// The library's code with `name` as its name and its functions' prefix (scripts.h).
+std::string libraryCode(std::string_view name) {
+  std::string code;
+  code.append("#!lua name=").append(name).append("\n");
+  code.append(
+      "-- tokengate's store scripts (src/redis/lua/*.lua, built by src/redis/scripts.cc)\n");
+  for (const StoreFunction& f : storeFunctions()) {
+    code.append("redis.register_function{function_name='").append(name).append("_");
+    code.append(f.suffix).append("', callback=function(KEYS, ARGV)\n");
+    code.append(f.text);
+    code.append("\nend").append(f.flags).append("}\n");
+  }
+  return code;
+}
+
+FunctionLibrary buildStoreFunctionLibrary() {
+  FunctionLibrary lib;
+  lib.name = "tokengate_" + Script(libraryCode("")).sha1.substr(0, 12);
+  lib.code = libraryCode(lib.name);
+  for (const StoreFunction& f : storeFunctions()) {
+    lib.functions.push_back(
+        {lib.name + "_" + std::string(f.suffix), Script(std::string(f.text)).sha1});
+  }
+  return lib;
+}
+
+}  // namespace
+
+const FunctionLibrary& storeFunctionLibrary() {
+  static const FunctionLibrary lib = buildStoreFunctionLibrary();
+  return lib;
+}
+
 std::string_view hashTagOf(std::string_view bucketKey) {
   const size_t colon = bucketKey.rfind(':');
   return colon == std::string_view::npos ? bucketKey : bucketKey.substr(colon + 1);

@@ -67,6 +67,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "redis/client.h"
 #include "store/bucket.h"
 
 namespace tg::redis {
@@ -78,6 +79,21 @@ std::string_view batchScriptText();
 std::string_view peekScriptText();
 // Quota settle: KEYS[1] a quota key, ARGV[1] the tokens; DECRBY only when the key exists.
 std::string_view quotaChargeScriptText();
+
+// The three scripts above as one Redis Functions library (Redis 7+), which redis::Client loads
+// on every connection (client.h, Redis Functions) and calls with FCALL instead of EVALSHA:
+//   #!lua name=tokengate_<h>
+//   redis.register_function{function_name='tokengate_<h>_batch',
+//                           callback=function(KEYS, ARGV) <batchScriptText()> end}
+//   ... '_peek' (flags no-writes: it writes nothing, so it runs where EVAL of it did: under
+//   maxmemory, on a replica) and '_quota_charge'.
+// Each callback's body is the script's whole text (KEYS and ARGV are the callback's
+// parameters, not globals), so a function computes exactly what EVAL of the same script does.
+// <h> is the first 12 hex digits
+// of the SHA1 of the library's code (with an empty name): any change to a script gives the
+// library and its functions new names, and gateways of two versions sharing one Redis each
+// find their own. Older versions' libraries stay loaded until deleted (FUNCTION DELETE).
+const FunctionLibrary& storeFunctionLibrary();
 
 // The hash tag of a bucket key (see above), without braces.
 std::string_view hashTagOf(std::string_view bucketKey);

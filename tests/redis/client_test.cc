@@ -1,7 +1,8 @@
 // redis::Client against real redis-server processes: commands and pipelining, AUTH (password
 // and ACL user), SELECT, command timeout, outage and restart, a server that speaks garbage,
-// EVALSHA with NOSCRIPT, and a 3-master Redis Cluster with a live slot migration (ASK, then
-// MOVED). The io_context runs in the test thread; every wait is bounded.
+// EVALSHA with NOSCRIPT, the store's scripts as Redis Functions (FCALL, reload after FUNCTION
+// FLUSH, EVALSHA when functions are off or refused), and a 3-master Redis Cluster with a live slot
+// migration (ASK, then MOVED). The io_context runs in the test thread; every wait is bounded.
 #include "redis/client.h"
 
 #include <fcntl.h>
@@ -22,6 +23,7 @@
 #include <vector>
 
 #include "redis/cluster.h"
+#include "redis/scripts.h"
 #include "redis_server.h"
 #include "run_until.h"
 
@@ -125,6 +127,14 @@ size_t count(const std::string& hay, const std::string& needle) {
     ++n;
   }
   return n;
+}
+
+// Calls of `cmd` (lower case, "function|load" for a subcommand) on `n` (INFO commandstats).
+int64_t commandCalls(const RedisServer& n, const std::string& cmd) {
+  std::string stats = n.cli("INFO commandstats");
+  std::string tag = "cmdstat_" + cmd + ":calls=";
+  size_t p = stats.find(tag);
+  return p == std::string::npos ? 0 : std::atoll(stats.c_str() + p + tag.size());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -447,7 +457,9 @@ class GarbageServer {
 
 TEST_F(ClientTest, GarbageRepliesFailWithProtocolAndTheClientSurvives) {
   GarbageServer garbage(io_, /*pongFirst=*/true);
-  Client c(io_.get_executor(), localOptions(garbage.port()));
+  Options o = localOptions(garbage.port());
+  o.functions = false;  // it answers the handshake's PING only, not a FUNCTION LOAD after it
+  Client c(io_.get_executor(), o);
   c.start();
   ASSERT_TRUE(waitUp(io_, c));
   auto r = exec(io_, c, {"GET", "k"});
@@ -506,6 +518,175 @@ TEST_F(ClientTest, EvalShaReloadsTheScriptOnNoscript) {
   ASSERT_TRUE(runUntil(io_, [&] { return o->called; }));
   EXPECT_EQ(o->status, Status::Ok);
   EXPECT_TRUE(o->reply.isError());
+}
+
+// ---- Redis Functions: the store's scripts through the client ---------------------------------
+
+// The store's batch and peek scripts run through a Client, as RedisStore runs them: a fixed
+// window of 10 per minute.
+class StoreScripts {
+ public:
+  StoreScripts(net::io_context& io, Client& c, std::string bucketKey = "fn:consumer")
+      : io_(io), c_(c) {
+    bucket_.key = std::move(bucketKey);  // the slot is that of the part after its last ':'
+    bucket_.limit = 10;
+    bucket_.window = milliseconds(60'000);
+    key_ = redisKeyFor("tg:", bucket_);
+  }
+  // Reserves `amount`; the reply must be well formed. Returns the verdict (-1: an error reply
+  // or a failed command).
+  int reserve(int64_t amount) {
+    Batch b;
+    std::vector<std::string> keys = {key_};
+    std::vector<store::BucketSpec> buckets = {bucket_};
+    std::vector<int64_t> amounts = {amount};
+    b.addReserve(keys, buckets, amounts, store::ReserveMode::Reserve);
+    Outcome o = run(batch_, b.keys(), b.argv());
+    std::vector<int64_t> values;
+    for (const Reply& e : o.reply.elements) {
+      values.push_back(e.integer);
+    }
+    store::ReserveResult r;
+    if (o.status != Status::Ok || o.reply.isError() || !parseReserveReply(values, buckets, r)) {
+      ADD_FAILURE() << "batch failed: " << statusName(o.status) << " " << o.reply.str;
+      return -1;
+    }
+    return static_cast<int>(r.verdict);
+  }
+  // Used units by peek (-1 on failure).
+  int64_t used() {
+    std::vector<std::string> args;
+    appendPeekArgs(bucket_, 0, args);
+    Outcome o = run(peek_, {key_}, std::move(args));
+    if (o.status != Status::Ok || o.reply.type != Reply::Type::Array || o.reply.elements.empty()) {
+      ADD_FAILURE() << "peek failed: " << statusName(o.status) << " " << o.reply.str;
+      return -1;
+    }
+    return o.reply.elements[0].integer;
+  }
+
+ private:
+  Outcome run(const Script& s, std::vector<std::string> keys, std::vector<std::string> args) {
+    auto o = std::make_shared<Outcome>();
+    c_.eval(s, std::move(keys), std::move(args), record(o));
+    EXPECT_TRUE(runUntil(io_, [&] { return o->called; })) << "no completion";
+    return *o;
+  }
+  net::io_context& io_;
+  Client& c_;
+  store::BucketSpec bucket_;
+  std::string key_;
+  Script batch_{std::string(batchScriptText())};
+  Script peek_{std::string(peekScriptText())};
+};
+
+constexpr int kAdmitted = static_cast<int>(store::Verdict::Admitted);
+constexpr int kOverLimit = static_cast<int>(store::Verdict::OverLimit);
+
+#define REQUIRE_FUNCTIONS(server)                                             \
+  do {                                                                        \
+    if ((server).cli("FUNCTION LIST").starts_with("ERR unknown command")) {   \
+      GTEST_SKIP() << "this redis-server has no Redis Functions (Redis < 7)"; \
+    }                                                                         \
+  } while (0)
+
+TEST_F(ClientTest, StoreScriptsRunAsFunctionsWithFcall) {
+  REQUIRE_REDIS();
+  RedisServer server;
+  REQUIRE_FUNCTIONS(server);
+  Client c(io_.get_executor(), localOptions(server.port()));
+  c.start();
+  ASSERT_TRUE(waitUp(io_, c));
+  const FunctionLibrary& lib = storeFunctionLibrary();
+  EXPECT_NE(server.cli("FUNCTION LIST LIBRARYNAME " + lib.name).find(lib.name + "_batch"),
+            std::string::npos);
+  StoreScripts scripts(io_, c);
+  EXPECT_EQ(scripts.reserve(4), kAdmitted);
+  EXPECT_EQ(scripts.reserve(4), kAdmitted);
+  EXPECT_EQ(scripts.reserve(4), kOverLimit);
+  EXPECT_EQ(scripts.used(), 8);
+  EXPECT_EQ(commandCalls(server, "fcall"), 4);
+  EXPECT_EQ(commandCalls(server, "evalsha"), 0);
+  EXPECT_EQ(commandCalls(server, "function|load"), 1);  // the connection's handshake
+  EXPECT_EQ(commandCalls(server, "script|load"), 0);
+  // A script that is not the store's still goes as EVALSHA, with its NOSCRIPT reload.
+  Script incr("return redis.call('INCRBY', KEYS[1], ARGV[1])");
+  auto o = std::make_shared<Outcome>();
+  c.eval(incr, {"ev"}, {"3"}, record(o));
+  ASSERT_TRUE(runUntil(io_, [&] { return o->called; }));
+  EXPECT_EQ(o->reply.integer, 3) << o->reply.str;
+  EXPECT_EQ(commandCalls(server, "evalsha"), 2);  // NOSCRIPT, then the retry
+}
+
+TEST_F(ClientTest, FunctionFlushIsReloadedAndRetriedOnceTransparently) {
+  REQUIRE_REDIS();
+  RedisServer server;
+  REQUIRE_FUNCTIONS(server);
+  Client c(io_.get_executor(), localOptions(server.port()));
+  c.start();
+  ASSERT_TRUE(waitUp(io_, c));
+  StoreScripts scripts(io_, c);
+  EXPECT_EQ(scripts.reserve(3), kAdmitted);
+  EXPECT_EQ(server.cli("FUNCTION FLUSH"), "OK");        // behind the client's back
+  EXPECT_EQ(scripts.reserve(3), kAdmitted);             // "Function not found" -> load -> FCALL
+  EXPECT_EQ(commandCalls(server, "function|load"), 2);  // handshake + exactly one reload
+  EXPECT_EQ(scripts.used(), 6);
+  EXPECT_EQ(scripts.reserve(5), kOverLimit);
+  EXPECT_EQ(commandCalls(server, "function|load"), 2);
+  EXPECT_EQ(commandCalls(server, "fcall"), 5);  // 4 evals + the one retry
+  EXPECT_EQ(commandCalls(server, "evalsha"), 0);
+}
+
+TEST_F(ClientTest, FunctionsOffUseEvalshaAndReloadOnNoscript) {
+  REQUIRE_REDIS();
+  RedisServer server;
+  Options o = localOptions(server.port());
+  o.functions = false;
+  Client c(io_.get_executor(), o);
+  c.start();
+  ASSERT_TRUE(waitUp(io_, c));
+  StoreScripts scripts(io_, c);
+  EXPECT_EQ(scripts.reserve(4), kAdmitted);  // NOSCRIPT -> SCRIPT LOAD -> EVALSHA
+  EXPECT_EQ(server.cli("SCRIPT FLUSH"), "OK");
+  EXPECT_EQ(scripts.reserve(4), kAdmitted);
+  EXPECT_EQ(scripts.used(), 8);
+  EXPECT_EQ(commandCalls(server, "fcall"), 0);
+  EXPECT_EQ(commandCalls(server, "function|load"), 0);
+  EXPECT_EQ(commandCalls(server, "script|load"), 3);  // batch twice, peek once
+  EXPECT_EQ(server.cli("FUNCTION LIST"), "");
+}
+
+TEST_F(ClientTest, ServerRefusingFunctionFallsBackToEvalshaAndLogsOnce) {
+  REQUIRE_REDIS();
+  RedisServer server;
+  REQUIRE_FUNCTIONS(server);
+  ASSERT_EQ(server.cli("ACL SETUSER u on '>pw' '~*' '&*' +@all -function"), "OK");
+  Options o = localOptions(server.port());
+  o.username = "u";
+  o.password = "pw";
+  StderrCapture capture;
+  {
+    Client c(io_.get_executor(), o);
+    c.start();
+    ASSERT_TRUE(waitUp(io_, c));
+    StoreScripts scripts(io_, c);
+    EXPECT_EQ(scripts.reserve(4), kAdmitted);
+    EXPECT_EQ(scripts.reserve(4), kAdmitted);
+    EXPECT_EQ(scripts.reserve(4), kOverLimit);
+    EXPECT_EQ(scripts.used(), 8);
+    // A reconnect is refused the same way: no second line.
+    EXPECT_EQ(server.cli("CLIENT KILL USER u"), "1");
+    ASSERT_TRUE(runUntil(io_, [&] { return commandCalls(server, "auth") >= 2; }));
+    ASSERT_TRUE(waitUp(io_, c));
+    EXPECT_EQ(scripts.reserve(1), kAdmitted);
+    EXPECT_EQ(scripts.used(), 9);
+  }
+  std::string log = capture.text();
+  EXPECT_EQ(count(log, "Redis Functions not available"), 1u) << log;
+  EXPECT_NE(log.find("NOPERM"), std::string::npos) << log;
+  EXPECT_EQ(commandCalls(server, "fcall"), 0);
+  EXPECT_GE(commandCalls(server, "evalsha"), 5);
+  EXPECT_EQ(server.cli("FUNCTION LIST"), "");
 }
 
 // TLS: a throw-away CA and a server certificate for localhost / 127.0.0.1, made with the
@@ -697,12 +878,6 @@ class ClusterTest : public ::testing::Test {
       }
     }
   }
-  static int64_t commandCalls(RedisServer& n, const std::string& cmd) {
-    std::string stats = n.cli("INFO commandstats");
-    std::string tag = "cmdstat_" + cmd + ":calls=";
-    size_t p = stats.find(tag);
-    return p == std::string::npos ? 0 : std::atoll(stats.c_str() + p + tag.size());
-  }
 
   net::io_context io_;
   static inline std::vector<std::unique_ptr<RedisServer>> nodes_;
@@ -754,6 +929,40 @@ TEST_F(ClusterTest, RoutesKeysToAllThreeMasters) {
     ASSERT_TRUE(runUntil(io_, [&] { return o->called; }));
     EXPECT_EQ(o->reply.str, "v-" + k);
   }
+}
+
+TEST_F(ClusterTest, EveryMasterLoadsTheLibraryAndFunctionFlushOnOneIsRetried) {
+  REQUIRE_FUNCTIONS(*nodes_[0]);
+  std::vector<int64_t> loadsBefore, fcallsBefore;
+  for (auto& n : nodes_) {
+    loadsBefore.push_back(commandCalls(*n, "function|load"));
+    fcallsBefore.push_back(commandCalls(*n, "fcall"));
+  }
+  Client c(io_.get_executor(), clusterOptions());
+  c.start();
+  ASSERT_TRUE(waitUp(io_, c));
+  const uint16_t ranges[3][2] = {{0, 5460}, {5461, 10922}, {10923, 16383}};
+  std::vector<std::unique_ptr<StoreScripts>> buckets;
+  for (const auto& r : ranges) {
+    const std::string tag = keyInSlots("fncluster", r[0], r[1]);
+    buckets.push_back(std::make_unique<StoreScripts>(io_, c, "fn:" + tag));
+    EXPECT_EQ(buckets.back()->reserve(4), kAdmitted);
+  }
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    EXPECT_GE(commandCalls(*nodes_[i], "function|load"), loadsBefore[i] + 1) << i;
+    EXPECT_EQ(commandCalls(*nodes_[i], "fcall"), fcallsBefore[i] + 1) << i;
+  }
+  // One master loses its functions (as a failover to a node without them would): its next
+  // call reloads and retries there, the others are untouched.
+  RedisServer* flushed = owner(ranges[1][0]);
+  ASSERT_NE(flushed, nullptr);
+  EXPECT_EQ(flushed->cli("FUNCTION FLUSH"), "OK");
+  const int64_t loads = commandCalls(*flushed, "function|load");
+  for (auto& b : buckets) {
+    EXPECT_EQ(b->reserve(4), kAdmitted);
+    EXPECT_EQ(b->used(), 8);
+  }
+  EXPECT_EQ(commandCalls(*flushed, "function|load"), loads + 1);
 }
 
 TEST_F(ClusterTest, LiveSlotMigrationFollowsAskThenMoved) {

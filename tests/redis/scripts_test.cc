@@ -4,7 +4,8 @@
 // requests, time stepped forwards, backwards and onto window boundaries) runs on a
 // store::MemoryStore and through the scripts, and every ReserveResult must be identical.
 // The targeted tests check boundary and debt cases per algorithm with explicit numbers (and
-// against MemoryStore too), expiry (PEXPIREAT), peek, and the server-TIME path.
+// against MemoryStore too), expiry (PEXPIREAT), peek, and the server-TIME path. The property
+// test runs a second time through the store's Redis Functions library (FCALL, Redis 7+).
 #include "redis/scripts.h"
 
 #include <gtest/gtest.h>
@@ -124,6 +125,14 @@ class ScriptsTest : public ::testing::Test {
     peekSha_ = command({"SCRIPT", "LOAD", std::string(peekScriptText())});
     ASSERT_EQ(batchSha_.size(), 40u) << batchSha_;
     ASSERT_EQ(peekSha_.size(), 40u) << peekSha_;
+    if (viaFunctions_) {
+      const FunctionLibrary& lib = storeFunctionLibrary();
+      const std::string loaded = command({"FUNCTION", "LOAD", "REPLACE", lib.code});
+      if (loaded.starts_with("ERR unknown command")) {
+        GTEST_SKIP() << "this redis-server has no Redis Functions (Redis < 7)";
+      }
+      ASSERT_EQ(loaded, lib.name);
+    }
     resetMemory();
   }
 
@@ -175,10 +184,24 @@ class ScriptsTest : public ::testing::Test {
                     "1", key, std::to_string(1 + 8 * index)});
   }
 
-  // EVALSHA; the reply as integers (an integer reply is one element). Fails on an error reply.
+  // The store library's function that runs the script of SHA1 `sha` ("" if none).
+  static std::string functionOf(const std::string& sha) {
+    for (const FunctionLibrary::Function& f : storeFunctionLibrary().functions) {
+      if (f.scriptSha1 == sha) {
+        return f.name;
+      }
+    }
+    return "";
+  }
+
+  // EVALSHA (FCALL of the script's library function when viaFunctions_); the reply as integers
+  // (an integer reply is one element). Fails on an error reply.
   std::vector<int64_t> evalsha(const std::string& sha, const std::vector<std::string>& keys,
                                const std::vector<std::string>& args) {
     std::vector<std::string> cmd = {"EVALSHA", sha, std::to_string(keys.size())};
+    if (viaFunctions_) {
+      cmd = {"FCALL", functionOf(sha), std::to_string(keys.size())};
+    }
     cmd.insert(cmd.end(), keys.begin(), keys.end());
     cmd.insert(cmd.end(), args.begin(), args.end());
     redisReply* r = run(cmd);
@@ -270,6 +293,7 @@ class ScriptsTest : public ::testing::Test {
   }
 
   static testing::RedisServer* server_;
+  bool viaFunctions_ = false;  // run the scripts as the library's functions (FCALL)
   redisContext* ctx_ = nullptr;
   std::string batchSha_, peekSha_;
   std::unique_ptr<MemoryStore> mem_;
@@ -302,6 +326,20 @@ class ScriptsPropertyTest : public ScriptsTest {
 TEST_F(ScriptsPropertyTest, RandomOperationsGiveTheSameResultsAsMemoryStore) { run(false); }
 
 TEST_F(ScriptsPropertyTest, BatchedRandomOperationsGiveTheSameResultsAsMemoryStore) {
+  run(true);
+}
+
+// The same operations through the function library, as redis::Client runs them on Redis 7.
+class ScriptsFunctionsPropertyTest : public ScriptsPropertyTest {
+ protected:
+  ScriptsFunctionsPropertyTest() { viaFunctions_ = true; }
+};
+
+TEST_F(ScriptsFunctionsPropertyTest, RandomOperationsGiveTheSameResultsAsMemoryStore) {
+  run(false);
+}
+
+TEST_F(ScriptsFunctionsPropertyTest, BatchedRandomOperationsGiveTheSameResultsAsMemoryStore) {
   run(true);
 }
 
@@ -813,6 +851,74 @@ TEST_F(ScriptsTest, HugeValuesAreClampedNotCorrupted) {
     admitted += reserve({d, s}, {static_cast<int64_t>(lim / 3), 5}, t0 + ms)->admitted() ? 1 : 0;
   }
   EXPECT_GT(admitted, 0);
+}
+
+TEST_F(ScriptsTest, FunctionLibraryHoldsEveryScriptUnderVersionedNames) {
+  const FunctionLibrary& lib = storeFunctionLibrary();
+  ASSERT_EQ(lib.name.size(), std::string("tokengate_").size() + 12) << lib.name;
+  EXPECT_TRUE(lib.name.starts_with("tokengate_")) << lib.name;
+  EXPECT_TRUE(lib.code.starts_with("#!lua name=" + lib.name + "\n"));
+  ASSERT_EQ(lib.functions.size(), 3u);
+  EXPECT_EQ(functionOf(batchSha_), lib.name + "_batch");
+  EXPECT_EQ(functionOf(peekSha_), lib.name + "_peek");
+  const std::string quotaSha = command({"SCRIPT", "LOAD", std::string(quotaChargeScriptText())});
+  EXPECT_EQ(functionOf(quotaSha), lib.name + "_quota_charge");
+
+  const std::string loaded = command({"FUNCTION", "LOAD", "REPLACE", lib.code});
+  if (loaded.starts_with("ERR unknown command")) {
+    GTEST_SKIP() << "this redis-server has no Redis Functions (Redis < 7)";
+  }
+  ASSERT_EQ(loaded, lib.name);
+  EXPECT_EQ(command({"FUNCTION", "LOAD", "REPLACE", lib.code}), lib.name);  // idempotent
+  // peek writes nothing: flagged no-writes, so FCALL_RO runs it.
+  std::set<std::string> functions;  // "name=flag,flag" from FUNCTION LIST
+  redisReply* list = run({"FUNCTION", "LIST", "LIBRARYNAME", lib.name});
+  ASSERT_EQ(list->type, REDIS_REPLY_ARRAY);
+  ASSERT_EQ(list->elements, 1u);
+  const redisReply* library = list->element[0];  // library_name, engine, functions, ...
+  for (size_t i = 0; i + 1 < library->elements; i += 2) {
+    if (std::string_view(library->element[i]->str) != "functions") {
+      continue;
+    }
+    const redisReply* fs = library->element[i + 1];
+    for (size_t j = 0; j < fs->elements; ++j) {
+      const redisReply* f = fs->element[j];  // name, <name>, description, nil, flags, [...]
+      std::string line = std::string(f->element[1]->str) + "=";
+      for (size_t k = 0; k < f->element[5]->elements; ++k) {
+        line += (k > 0 ? "," : "") + std::string(f->element[5]->element[k]->str);
+      }
+      functions.insert(line);
+    }
+  }
+  freeReplyObject(list);
+  const std::string listed = [&] {
+    std::string out;
+    for (const std::string& f : functions) {
+      out += (out.empty() ? "" : " ") + f;
+    }
+    return out;
+  }();
+  EXPECT_EQ(listed,
+            lib.name + "_batch= " + lib.name + "_peek=no-writes " + lib.name + "_quota_charge=");
+  const int64_t t0 = simBase();
+  const BucketSpec b = spec("fn", Algorithm::FixedWindow, 100, 60'000);
+  ASSERT_TRUE(reserve1(b, 40, t0)->admitted());
+  std::vector<std::string> args;
+  appendPeekArgs(b, t0 + 1, args);
+  std::vector<std::string> cmd = {"FCALL_RO", lib.name + "_peek", "1", redisKeyFor(kPrefix, b)};
+  cmd.insert(cmd.end(), args.begin(), args.end());
+  redisReply* r = run(cmd);
+  ASSERT_EQ(r->type, REDIS_REPLY_ARRAY) << (r->str != nullptr ? r->str : "");
+  ASSERT_EQ(r->elements, 4u);
+  EXPECT_EQ(r->element[0]->integer, 40);
+  EXPECT_EQ(r->element[1]->integer, 60);
+  freeReplyObject(r);
+  // quota charge: DECRBY only an existing quota.
+  const std::string fq = lib.name + "_quota_charge";
+  EXPECT_EQ(command({"FCALL", fq, "1", "tg:quota:{c}", "30"}), "");
+  EXPECT_EQ(command({"EXISTS", "tg:quota:{c}"}), "0");
+  command({"SET", "tg:quota:{c}", "100"});
+  EXPECT_EQ(command({"FCALL", fq, "1", "tg:quota:{c}", "30"}), "70");
 }
 
 }  // namespace
