@@ -39,8 +39,13 @@ struct LeasedStore::Lease {
 struct LeasedStore::Entry {
   Lease lease;
   int64_t globalRemaining = -1;  // the inner store's remaining after the last answer; -1 unknown
-  int64_t rateTarget = 0;        // next slice by consumption (0 = unknown: sliceCap)
-  bool pending = false;          // a lease request for this bucket is in flight
+  int64_t rateTarget = 0;        // next slice by the last lease's consumption (0 = none yet)
+  // Demand seen here without a lease: tokens and requests in the current and the previous
+  // ttl-long period (a bucket this worker sees once per ttl is not worth a lease).
+  TimePoint periodStart{};
+  int64_t periodTokens = 0, periodRequests = 0;
+  int64_t lastPeriodTokens = 0, lastPeriodRequests = 0;
+  bool pending = false;  // a lease request for this bucket is in flight
   TimePoint lastUsed{};
 };
 
@@ -113,6 +118,19 @@ LeasedStore::Entry& LeasedStore::findOrAdd(const BucketSpec& b) {
   return *it->second;
 }
 
+void LeasedStore::noteDemand(Entry& e, int64_t amount, TimePoint now) const {
+  if (now - e.periodStart >= options_.ttl) {
+    const bool adjacent = now - e.periodStart < 2 * options_.ttl;
+    e.lastPeriodTokens = adjacent ? e.periodTokens : 0;
+    e.lastPeriodRequests = adjacent ? e.periodRequests : 0;
+    e.periodTokens = 0;
+    e.periodRequests = 0;
+    e.periodStart = now;
+  }
+  e.periodTokens = satAdd(e.periodTokens, std::max<int64_t>(amount, 1));
+  ++e.periodRequests;
+}
+
 bool LeasedStore::usable(const Entry& e, TimePoint now) const {
   const Lease& l = e.lease;
   if (l.id == 0 || now >= l.takenAt + options_.ttl) {
@@ -131,7 +149,17 @@ int64_t LeasedStore::sliceFor(const Entry& e, const BucketSpec& b, int64_t need)
   }
   const int64_t limit = static_cast<int64_t>(std::min<uint64_t>(b.limit, INT64_MAX / 2));
   const auto cap = static_cast<int64_t>(static_cast<double>(limit) * options_.maxShare);
-  int64_t slice = e.rateTarget > 0 ? std::min(cap, e.rateTarget) : cap;
+  int64_t slice = 0;
+  if (e.rateTarget > 0) {
+    slice = std::min(cap, e.rateTarget);
+  } else if (options_.hotRequests <= 1) {
+    slice = cap;  // eager
+  } else if (e.periodRequests + e.lastPeriodRequests >= options_.hotRequests) {
+    // No lease yet: twice the demand of the last ttl (the first lease of a hot bucket), capped.
+    slice = std::min(cap, satAdd(e.periodTokens, e.lastPeriodTokens) * 2);
+  } else {
+    return 0;  // seen once in a ttl: exact (a cold bucket's slice would only strand budget)
+  }
   const int64_t remaining = e.globalRemaining < 0 ? limit : std::min(e.globalRemaining, limit);
   slice = std::min(slice, (remaining - need) / static_cast<int64_t>(options_.remainingDivisor));
   return slice >= need ? slice : 0;  // too small to hold one more such request: exact
@@ -245,6 +273,7 @@ bool LeasedStore::reserveStart(std::span<const BucketSpec> buckets,
     if (leasable(b, mode)) {
       Entry& e = findOrAdd(b);
       e.lastUsed = now;
+      noteDemand(e, amount, now);
       if (usable(e, now) && e.lease.granted - e.lease.used >= needOf(amount)) {
         admitLocally(e, b, amount, now, out.reservations[i]);  // tentative
         call->local[i] = 1;

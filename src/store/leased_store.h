@@ -21,13 +21,17 @@
 // tokens at any moment and lasts at most `ttl` (expiry returns it).
 //
 // Slice size (per bucket, at each new lease; sliceCap = limit * maxShare): min(sliceCap, 2 * what
-// this worker consumed from its previous lease per ttl (sliceCap the first time), (remaining -
-// need) / remainingDivisor) where remaining is the inner store's answer to the previous lease. So
-// slices are large far from the limit and shrink as the bucket nears exhaustion; when the slice
-// would not hold one more request of this size, the request is reserved exactly (one inner reserve
-// per request, today's behaviour) for that last part of the budget. A lease request that the inner
-// store rejects (the budget went to other instances meanwhile) is retried at once with the exact
-// amounts, so leasing never turns an admission into a rejection.
+// this worker consumed from its previous lease per ttl, (remaining - need) / remainingDivisor);
+// before a bucket's first lease, twice the tokens this worker saw requested for it in the last
+// ttl instead, and no lease at all for a bucket it saw only once in a ttl (a cold consumer's
+// slice would only strand budget: with many instances and thin traffic, leases cost more Redis
+// calls than they save, bench/lease_sim and docs/scaling.md). Here remaining is remaining is the
+// inner store's answer to the previous lease. So slices are large far from the limit and shrink as
+// the bucket nears exhaustion; when the slice would not hold one more request of this size, the
+// request is reserved exactly (one inner reserve per request, today's behaviour) for that last part
+// of the budget. A lease request that the inner store rejects (the budget went to other instances
+// meanwhile) is retried at once with the exact amounts, so leasing never turns an admission into a
+// rejection.
 //
 // Leased: FixedWindow, SlidingWindow and TokenBucket buckets of Reserve-mode requests with a
 // limit of at least `minLimit`, not marked `exact`. Never leased: CheckOnly (Higress) mode,
@@ -41,9 +45,9 @@
 // called by the worker's timer. A request admitted from a lease that is returned before it
 // settles settles into the bucket's current lease when that one counts the same window (any
 // lease of a TokenBucket), else straight into the inner store (its window, the rules of exact
-// mode): either way its delta reaches the inner store once, and a lease is never counted twice. Penalties: a rejection by the inner store (OverLimit, Blocked)
-// drops this worker's lease of that bucket; other holders see the block at their next inner
-// call, at most `ttl` later.
+// mode): either way its delta reaches the inner store once, and a lease is never counted twice.
+// Penalties: a rejection by the inner store (OverLimit, Blocked) drops this worker's lease of that
+// bucket; other holders see the block at their next inner call, at most `ttl` later.
 //
 // When the inner store fails (StoreError: Redis down), local leases keep admitting until they
 // expire or run out; then the limiter's store_failure mode applies as in exact mode. A return
@@ -68,6 +72,10 @@ struct LeaseOptions {
   double maxShare = 1.0 / 16;           // sliceCap = limit * maxShare, in (0, 1]
   uint64_t remainingDivisor = 4;        // a slice takes at most 1/4 of what remains
   uint64_t minLimit = 64;               // buckets with a smaller limit are reserved exactly
+  // Requests a worker must see for a bucket within a ttl before it leases one (the first
+  // slice is then twice their tokens). 1 = lease on the first request, with a first slice of
+  // sliceCap (eager: few instances, or tests of the lease mechanics).
+  uint32_t hotRequests = 2;
 };
 
 // Counters for tests and benchmarks (what went to the inner store).
@@ -144,6 +152,7 @@ class LeasedStore final : public Store {
   Entry* find(const BucketSpec& b);
   Entry& findOrAdd(const BucketSpec& b);
   bool usable(const Entry& e, TimePoint now) const;
+  void noteDemand(Entry& e, int64_t amount, TimePoint now) const;
   int64_t sliceFor(const Entry& e, const BucketSpec& b, int64_t need) const;
   void returnLease(Entry& e, TimePoint now);
   void admitLocally(Entry& e, const BucketSpec& b, int64_t amount, TimePoint now, Reservation& out);

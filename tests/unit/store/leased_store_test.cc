@@ -97,8 +97,15 @@ class CountingStore final : public Store {
   std::deque<std::function<void()>> queue_;
 };
 
+// The lease mechanics are tested with eager leases (a lease on a bucket's first request);
+// ColdBucketsAreReservedExactly tests the default.
+LeaseOptions eager(LeaseOptions o = {}) {
+  o.hotRequests = 1;
+  return o;
+}
+
 struct Holder {
-  explicit Holder(std::shared_ptr<MemoryStore> m, LeaseOptions o = {}, bool deferred = false)
+  explicit Holder(std::shared_ptr<MemoryStore> m, LeaseOptions o = eager(), bool deferred = false)
       : inner(std::make_shared<CountingStore>(std::move(m), deferred)), store(inner, o) {}
   std::shared_ptr<CountingStore> inner;
   LeasedStore store;
@@ -191,9 +198,26 @@ TEST(LeasedStoreTest, ASettleOfAnOldLeaseGoesIntoTheCurrentLeaseOfItsWindow) {
   EXPECT_EQ(used(*mem, b[0], at(1004)), 10 + 50);
 }
 
+TEST(LeasedStoreTest, ColdBucketsAreReservedExactlyHotOnesLeasedByTheirDemand) {
+  auto mem = std::make_shared<MemoryStore>();
+  Holder h(mem, LeaseOptions{});  // the default: hotRequests 2
+  const std::vector<BucketSpec> b{spec("c:lee", Algorithm::FixedWindow, 16'000)};
+  // Once per ttl (1 s): never a lease.
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_TRUE(h.reserve(b, {10}, at(i * 2500)).admitted());
+  }
+  EXPECT_EQ(h.store.counts().leasesTaken, 0u);
+  EXPECT_EQ(used(*mem, b[0], at(10'000)), 40);
+  // Twice within a ttl: the second takes a slice of twice the demand seen (2 x 10 + 2 x 10).
+  ASSERT_TRUE(h.reserve(b, {10}, at(10'000)).admitted());
+  ASSERT_TRUE(h.reserve(b, {10}, at(10'100)).admitted());
+  EXPECT_EQ(h.store.counts().leasesTaken, 1u);
+  EXPECT_EQ(used(*mem, b[0], at(10'100)), 50 + 10 + 40);
+}
+
 TEST(LeasedStoreTest, ALeaseIsNeverUsedPastItsWindow) {
   auto mem = std::make_shared<MemoryStore>();
-  LeaseOptions o;
+  LeaseOptions o = eager();
   o.ttl = milliseconds(10'000);
   Holder h(mem, o);
   const std::vector<BucketSpec> b{spec("c:dan", Algorithm::FixedWindow, 1600)};
@@ -259,7 +283,7 @@ TEST(LeasedStoreTest, ExactCheckOnlyConcurrencyAndPenaltyBucketsAreNeverLeased) 
 
 TEST(LeasedStoreTest, OneLeaseRequestPerBucketInFlight) {
   auto mem = std::make_shared<MemoryStore>();
-  Holder h(mem, {}, /*deferred=*/true);
+  Holder h(mem, eager(), /*deferred=*/true);
   const std::vector<BucketSpec> b{spec("c:hal", Algorithm::FixedWindow, 16'000)};
   const std::vector<int64_t> a{10};
   std::vector<ReserveResult> out(3);
