@@ -170,8 +170,8 @@ bool parse(int argc, char** argv, Config& c) {
     if (k == "--quick") {
       c.instances = 100;
       c.consumers = 100'000;
-      c.rate = 20'000;
-      c.durationS = 30;
+      c.rate = 10'000;
+      c.durationS = 20;
       c.windowMs = 10'000;
     } else if (k == "--instances") {
       c.instances = std::stoull(v);
