@@ -38,7 +38,8 @@
 //     command, then it fails with Status::Protocol. A redirect to a node not connected yet
 //     waits for that node's first connection attempt. The full slot map is refreshed (one
 //     CLUSTER SLOTS at a time, at most every 200 ms) after MOVED, when a master's connection
-//     is lost, and every 30 s; nodes that no longer serve slots are disconnected. An empty
+//     is lost, when a command is routed to a master that is not up (its replica may have been
+//     promoted), and every 30 s; nodes that no longer serve slots are disconnected. An empty
 //     routing key goes to any master that is up.
 //   * EVALSHA: eval() runs a Script by its SHA1; on NOSCRIPT it loads the script on that node
 //     (SCRIPT LOAD) and retries once, transparently (both written at once: no extra round
