@@ -15,27 +15,18 @@
 #include <random>
 #include <vector>
 
+#include "bucket_spec.h"
 #include "store/memory_store.h"
 
 namespace tg::store {
 namespace {
 
+using test::kT0Ms;
+using test::spec;
+
 using std::chrono::milliseconds;
 
-constexpr int64_t kT0Ms = 28'333'334LL * 60'000;  // a minute boundary
 TimePoint at(int64_t ms) { return TimePoint(milliseconds(kT0Ms + ms)); }
-
-BucketSpec spec(std::string key, Algorithm a, uint64_t limit,
-                milliseconds window = milliseconds(60'000),
-                milliseconds penalty = milliseconds(0)) {
-  BucketSpec s;
-  s.key = std::move(key);
-  s.algorithm = a;
-  s.limit = limit;
-  s.window = window;
-  s.penalty = penalty;
-  return s;
-}
 
 // A Store that forwards to a MemoryStore and either completes inline or defers every reserve
 // until run() (the network), counting what reaches it.

@@ -7,27 +7,18 @@
 #include <string>
 #include <vector>
 
+#include "bucket_spec.h"
 #include "core/clock.h"
 
 namespace tg::store {
 namespace {
 
+using test::kT0Ms;
+using test::spec;
+
 using std::chrono::milliseconds;
 using std::chrono::minutes;
 using std::chrono::seconds;
-
-constexpr int64_t kT0Ms = 28'333'334LL * 60'000;  // a minute (and 10 s) boundary
-
-BucketSpec spec(std::string key, Algorithm a, uint64_t limit, milliseconds window,
-                milliseconds penalty = milliseconds(0)) {
-  BucketSpec s;
-  s.key = std::move(key);
-  s.algorithm = a;
-  s.limit = limit;
-  s.window = window;
-  s.penalty = penalty;
-  return s;
-}
 
 class MemoryStoreTest : public ::testing::Test {
  protected:

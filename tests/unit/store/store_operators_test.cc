@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "bucket_spec.h"
 #include "core/clock.h"
 #include "store/memory_store.h"
 #include "store/quota.h"
@@ -16,20 +17,10 @@
 namespace tg::store {
 namespace {
 
+using test::kT0Ms;
+using test::spec;
+
 using std::chrono::milliseconds;
-
-constexpr int64_t kT0Ms = 28'333'334LL * 60'000;
-
-BucketSpec spec(std::string key, Algorithm a, uint64_t limit, milliseconds window,
-                milliseconds penalty = milliseconds(0)) {
-  BucketSpec s;
-  s.key = std::move(key);
-  s.algorithm = a;
-  s.limit = limit;
-  s.window = window;
-  s.penalty = penalty;
-  return s;
-}
 
 // `done` of an inline store must never run.
 const std::function<void()> kNever = [] { ADD_FAILURE() << "done called by an inline store"; };
@@ -112,10 +103,9 @@ TEST_F(StoreOperatorsTest, PeekShowsABlockAndResetLiftsIt) {
 }
 
 TEST_F(StoreOperatorsTest, PeekAndResetTakeManyBuckets) {
-  const std::vector<BucketSpec> bs{
-      spec("a", Algorithm::FixedWindow, 10, milliseconds(60'000)),
-      spec("b", Algorithm::TokenBucket, 10, milliseconds(60'000)),
-      spec("c", Algorithm::SlidingWindow, 10, milliseconds(60'000))};
+  const std::vector<BucketSpec> bs{spec("a", Algorithm::FixedWindow, 10, milliseconds(60'000)),
+                                   spec("b", Algorithm::TokenBucket, 10, milliseconds(60'000)),
+                                   spec("c", Algorithm::SlidingWindow, 10, milliseconds(60'000))};
   for (const BucketSpec& b : bs) {
     ASSERT_TRUE(reserve(b, 4).admitted());
   }
@@ -135,8 +125,8 @@ TEST_F(StoreOperatorsTest, PeekAndResetTakeManyBuckets) {
 }
 
 TEST_F(StoreOperatorsTest, AdjustIsForQuotasOnly) {
-  BucketPeek p = adjust(spec("x", Algorithm::FixedWindow, 10, milliseconds(1'000)),
-                        Store::Adjust::Set, 5);
+  BucketPeek p =
+      adjust(spec("x", Algorithm::FixedWindow, 10, milliseconds(1'000)), Store::Adjust::Set, 5);
   EXPECT_EQ(p.status, StoreStatus::Invalid);
   EXPECT_FALSE(p.error.empty());
 }
@@ -240,7 +230,7 @@ TEST_F(StoreOperatorsTest, QuotaFunctionsKeepTheQuotaContract) {
   EXPECT_TRUE(r.allowed);
   EXPECT_EQ(r.remaining, 130);
   quotaCharge(store(), "alice", 200, now());
-  quotaCharge(store(), "alice", 0, now());   // no-ops
+  quotaCharge(store(), "alice", 0, now());  // no-ops
   quotaCharge(store(), "alice", -5, now());
   quotaCheck(store(), "alice", r, kNever);
   EXPECT_FALSE(r.allowed);
