@@ -118,6 +118,10 @@ LeasedStore::Entry& LeasedStore::findOrAdd(const BucketSpec& b) {
   return *it->second;
 }
 
+bool LeasedStore::fits(const Entry& e, int64_t need, TimePoint now) const {
+  return usable(e, now) && e.lease.granted - e.lease.used >= need;
+}
+
 void LeasedStore::noteDemand(Entry& e, int64_t amount, TimePoint now) const {
   if (now - e.periodStart >= options_.ttl) {
     const bool adjacent = now - e.periodStart < 2 * options_.ttl;
@@ -217,8 +221,7 @@ bool LeasedStore::tryLocal(std::span<const BucketSpec> buckets, std::span<const 
       return false;
     }
     Entry* e = find(buckets[i]);
-    if (e == nullptr || !usable(*e, now) ||
-        e->lease.granted - e->lease.used < needOf(amountOf(amounts, i))) {
+    if (e == nullptr || !fits(*e, needOf(amountOf(amounts, i)), now)) {
       return false;
     }
   }
@@ -274,7 +277,7 @@ bool LeasedStore::reserveStart(std::span<const BucketSpec> buckets,
       Entry& e = findOrAdd(b);
       e.lastUsed = now;
       noteDemand(e, amount, now);
-      if (usable(e, now) && e.lease.granted - e.lease.used >= needOf(amount)) {
+      if (fits(e, needOf(amount), now)) {
         admitLocally(e, b, amount, now, out.reservations[i]);  // tentative
         call->local[i] = 1;
         continue;

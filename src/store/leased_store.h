@@ -152,6 +152,8 @@ class LeasedStore final : public Store {
   Entry* find(const BucketSpec& b);
   Entry& findOrAdd(const BucketSpec& b);
   bool usable(const Entry& e, TimePoint now) const;
+  // Usable, with room for `need` more.
+  bool fits(const Entry& e, int64_t need, TimePoint now) const;
   void noteDemand(Entry& e, int64_t amount, TimePoint now) const;
   int64_t sliceFor(const Entry& e, const BucketSpec& b, int64_t need) const;
   void returnLease(Entry& e, TimePoint now);
