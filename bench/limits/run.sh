@@ -10,7 +10,9 @@
 # Redis: one redis-server per scenario (picked through the scenario's upstream port), pinned to
 # the load core beside wrk and the mock upstream, so its CPU per request can be reported per
 # scenario after the run: Redis process CPU / requests the gateway served (its access log
-# counts every request, warm-up included), and the batch script's runs and time per run.
+# counts every request, warm-up included), and the batch script's runs and time per run; and,
+# from bench/limits/redis_windows.py, the same inside tokengate_redis's measured runs only
+# (issue 14's per-request targets: script runs and redis-server CPU per request).
 # usage: bench/limits/run.sh     (DURATION, REPS, CONNS, SCENARIOS, TARGETS as ../shared/bench)
 # Results: $BENCH_WORK/RESULTS.md (default /tmp/tokengate-bench).
 set -euo pipefail
@@ -27,7 +29,7 @@ REDIS_PORT=${REDIS_PORT:-16479}
 UP_PORT_BASE=${UP_PORT_BASE:-18080}
 declare -A UP_OFFSET=([json]=0 [sse]=1 [sse_burst]=2 [sse_paced]=3)
 PIDS=()
-trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; rm -rf "$WORK"' EXIT
+trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; rm -rf "$WORK"' EXIT
 i=0
 for sc in $SCENARIOS; do
   port=$((REDIS_PORT + i)); up=$((UP_PORT_BASE + ${UP_OFFSET[$sc]}))
@@ -49,10 +51,20 @@ tokengate_redis | env TOKENGATE_BIN=$ROOT/build/tokengate TOKENGATE_CONFIG=$WORK
 TARGETS
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 while read -r sc port pid; do echo "$sc $(ticks "$pid")" >>"$WORK/ticks0"; done <"$WORK/redis.list"
+DURATION=${DURATION:-5}
+mkdir -p "$OUT" "$WORK/windows"
+specs=$(awk '{printf "%s:%s:%s ", $1, $2, $3}' "$WORK/redis.list")
+# shellcheck disable=SC2086  # one SC:PORT:PID word per scenario
+taskset -c "${LOAD_CPU:-0}" python3 bench/limits/redis_windows.py sample "$OUT" "$DURATION" \
+  "$WORK/windows" $specs &
+SAMPLER=$!
+PIDS+=($SAMPLER)
 TARGETS_FILE=$WORK/targets.conf TARGETS=${TARGETS:-"direct nginx haproxy tokengate tokengate_limited tokengate_redis"} \
-  DURATION=${DURATION:-5} REPS=${REPS:-3} WARMUP=${WARMUP:-2} CONNS=${CONNS:-"1 64"} \
+  DURATION=$DURATION REPS=${REPS:-3} WARMUP=${WARMUP:-2} CONNS=${CONNS:-"1 64"} \
   SCENARIOS=$SCENARIOS UP_PORT_BASE=$UP_PORT_BASE bash "$SHARED/run.sh"
-echo "Redis per request (process CPU of the scenario's redis-server / requests the gateway served):"
+touch "$WORK/windows/stop"; wait "$SAMPLER" || true
+[[ -f $WORK/windows/windows.json ]] && python3 bench/limits/redis_windows.py report "$OUT" "$WORK/windows"
+echo "Redis over the whole run (warm-up and the other targets' runs included; process CPU of the scenario's redis-server / requests the gateway served):"
 while read -r sc port pid; do
   t0=$(awk -v s="$sc" '$1 == s {print $2}' "$WORK/ticks0")
   t1=$(ticks "$pid")
