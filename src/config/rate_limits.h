@@ -86,6 +86,7 @@ struct PolicyConfig {
   std::optional<std::string> rejectedMsg;
   std::optional<MarkedString> storeFailure;  // open | closed | local
   std::optional<MarkedString> lease;         // leased | exact (Redis store)
+  std::optional<MarkedString> enforce;       // admission | stream
   std::optional<double> localShare;          // (0, 1]
   std::vector<RuleConfig> rules;
 };

@@ -297,7 +297,8 @@ class RateLimitsReader {
     r_.forKeys(n, path,
                {"name", "routes", "algorithm", "mode", "reservation", "default_max_tokens",
                 "weights", "time_zone", "tier_label", "penalty", "shadow", "concurrency_lease",
-                "rejected_code", "rejected_msg", "store_failure", "local_share", "lease", "rules"},
+                "rejected_code", "rejected_msg", "store_failure", "local_share", "lease", "enforce",
+                "rules"},
                [&](const std::string& k, const YAML::Node& v, const std::string& kp) {
                  std::string s;
                  int64_t i = 0;
@@ -323,6 +324,8 @@ class RateLimitsReader {
                    p.storeFailure = word(v, kp);
                  } else if (k == "lease") {
                    p.lease = word(v, kp);
+                 } else if (k == "enforce") {
+                   p.enforce = word(v, kp);
                  } else if (k == "default_max_tokens") {
                    if (r_.integer(v, kp, 1, INT64_MAX, i)) {
                      p.defaultMaxTokens = static_cast<uint64_t>(i);

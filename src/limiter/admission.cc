@@ -86,6 +86,9 @@ bool Admission::begin(const PolicySet& set, DistinctKeyCap* cap, const RequestFa
   settled_ = true;
   nextGroup_ = 0;
   pending_ = kGroups;
+  follow_.built = false;
+  follow_.on = false;
+  follow_.calls = 0;
   for (size_t gi = 0; gi < kGroups; ++gi) {
     Group& g = groups_[gi];
     g.index.clear();
@@ -279,7 +282,8 @@ void Admission::settle(const core::TokenUsage& actual, store::TimePoint now) {
       const MatchedBucket& b = buckets_[g.index[k]];
       const Policy& p = set_->policies[b.policyIndex];
       const int64_t real = tokenAmount(b.quantity, actual, p.weights);
-      deltas_.push_back(settlementDelta(g.result.reservations[k], real));
+      const int64_t toppedUp = &g == &groups_[0] && follow_.built ? follow_.extra[k] : 0;
+      deltas_.push_back(settlementDelta(g.result.reservations[k], real) - toppedUp);
     }
     g.store->settle(
         std::span<const store::Reservation>(g.result.reservations.data(), g.index.size()), deltas_,

@@ -115,6 +115,30 @@ class Admission {
   // Largest token amount reserved by an enforced bucket (the access log's reserved_tokens).
   int64_t reservedTokens() const { return reservedTokens_; }
 
+  // Stream enforcement (policies with `enforce: stream`, admission_stream.cc). The followed
+  // buckets are this request's token buckets of such policies that were reserved, enforced
+  // and strict, in the primary store (not shadow ones, not Higress check-only ones, not the
+  // local fallback). As a streamed response is relayed, the caller asks topUp() before each
+  // block with the usage the request will have consumed once that block is relayed (`sofar`:
+  // the prompt estimate and the output so far plus the block) and `ahead` output tokens of
+  // headroom. While the followed reservations cover `sofar`, topUp() returns nullopt and the
+  // block goes out. Otherwise it returns one Reserve call (in Reserve mode, every followed
+  // bucket that `sofar + ahead` would overrun, by what it lacks; penalties off: running out
+  // mid-stream is not abuse) for the store followStore(); after it, toppedUp() says whether
+  // the reservations now cover `sofar + ahead` (Covered), the store refused (Refused: retry
+  // with a smaller `ahead`, or end the stream), or could not decide (StoreFailed: the
+  // policies' store_failure mode decides, followClosedOnFailure()).
+  // Top-ups stay charged where they were reserved; settle() takes them off the first
+  // reservation's delta, so the total charged is the real usage, as without top-ups.
+  enum class TopUp : uint8_t { Covered, Refused, StoreFailed };
+  bool followsStream();
+  std::optional<ReserveCall> topUp(const core::TokenUsage& sofar, uint64_t ahead);
+  TopUp toppedUp();
+  store::Store* followStore() const { return groups_[0].store; }
+  bool followClosedOnFailure() const;
+  void stopFollowing() { follow_.on = false; }
+  uint64_t topUps() const { return follow_.calls; }
+
   // Appends "Name: value\r\n" header lines for the client (see the header comment).
   void appendHeaders(std::string& out) const;
 
@@ -143,6 +167,21 @@ class Admission {
   void rollBack(store::TimePoint now);
   void collectStates(const Group& g, std::vector<store::BucketState>& tokens,
                      std::vector<store::BucketState>& requests) const;
+
+  // Stream enforcement state (admission_stream.cc); reset by begin().
+  struct Follow {
+    bool built = false;
+    bool on = false;
+    std::vector<size_t> at;        // followed buckets, as indexes into groups_[0]
+    std::vector<int64_t> covered;  // per followed bucket: charged at admission + topped up
+    std::vector<int64_t> extra;    // per groups_[0] bucket: topped up (settle takes it off)
+    std::vector<size_t> calling;   // per amount of the pending call: index into `at`
+    std::vector<store::BucketSpec> specs;
+    std::vector<int64_t> amounts;
+    store::ReserveResult result;
+    uint64_t calls = 0;
+  };
+  Follow follow_;
 
   const PolicySet* set_ = nullptr;
   std::vector<MatchedBucket> buckets_;

@@ -242,6 +242,13 @@ class Compiler {
     keyword(in.storeFailure, kStoreFailures, p.storeFailure);
     static const std::pair<const char*, bool> kLeases[] = {{"leased", false}, {"exact", true}};
     keyword(in.lease, kLeases, p.exactLease);
+    static const std::pair<const char*, bool> kEnforce[] = {{"admission", false}, {"stream", true}};
+    keyword(in.enforce, kEnforce, p.enforceStream);
+    if (p.enforceStream && p.mode != PolicyMode::Strict) {
+      error(in.enforce->mark,
+            "enforce: stream needs mode: strict (a higress_compatible policy reserves nothing "
+            "to follow the stream with)");
+    }
     p.localShare = in.localShare.value_or(p.localShare);
     for (const auto& rc : in.rules) {
       Rule r;

@@ -9,6 +9,7 @@ pkg_check_modules(RE2 REQUIRED IMPORTED_TARGET re2)
 tg_add_module(limiter
   SOURCES
     ${CMAKE_CURRENT_LIST_DIR}/admission.cc
+    ${CMAKE_CURRENT_LIST_DIR}/admission_stream.cc
     ${CMAKE_CURRENT_LIST_DIR}/headers.cc
     ${CMAKE_CURRENT_LIST_DIR}/rejection.cc
     ${CMAKE_CURRENT_LIST_DIR}/reservation.cc

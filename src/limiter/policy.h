@@ -271,6 +271,9 @@ struct Policy {
   // `lease: exact`: with a leased Redis store, this policy's buckets are still reserved in
   // Redis per request (store::BucketSpec::exact).
   bool exactLease = false;
+  // `enforce: stream`: the policy's token buckets follow a streamed response as it is relayed
+  // (Admission::topUp) and the stream is ended in the caller's dialect when they run out.
+  bool enforceStream = false;
   bool higress = false;     // converted from an ai-token-ratelimit config
   std::optional<RedisSettings> redis;
   std::vector<Rule> rules;
