@@ -152,7 +152,7 @@ class EventWriter {
 };
 
 net::awaitable<AfterReply> sendStream(Transport& transport, const StreamScript& script, int tokens,
-                                      const Knobs& knobs, AnswerMeta meta) {
+                                      const Knobs& knobs, AnswerMeta meta, SimStats& stats) {
   // Without chunked framing (HTTP/1.0) the end of the stream is the end of the connection.
   meta.keep_alive = meta.keep_alive && meta.http11;
   Headers extra = {{"cache-control", "no-cache"}};
@@ -184,9 +184,13 @@ net::awaitable<AfterReply> sendStream(Transport& transport, const StreamScript& 
     }
   }
   if (!ok || cut >= 0) {
+    if (!ok) {
+      ++stats.streamsAborted;
+    }
     transport.abort();
     co_return AfterReply::Aborted;
   }
+  ++stats.streamsCompleted;
   co_return meta.keep_alive ? AfterReply::KeepAlive : AfterReply::Close;
 }
 
@@ -238,14 +242,16 @@ Reply echoReply(const Request& request) {
 Reply statsReply(const SimStats& stats) {
   Reply reply;
   reply.body = R"({"connections":)" + std::to_string(stats.connections.load()) + R"(,"requests":)" +
-               std::to_string(stats.requests.load()) + "}";
+               std::to_string(stats.requests.load()) + R"(,"streams_aborted":)" +
+               std::to_string(stats.streamsAborted.load()) + R"(,"streams_completed":)" +
+               std::to_string(stats.streamsCompleted.load()) + "}";
   return reply;
 }
 
 // The LLM endpoints: knobs, inspection, then a reply, an error or a stream.
 net::awaitable<AfterReply> respondLlm(Transport& transport, const Request& request,
                                       const Route& route, uint64_t seq, const AnswerMeta& meta,
-                                      const Knobs& defaults) {
+                                      const Knobs& defaults, SimStats& stats) {
   Dialect dialect = dialectOf(route.api);
   bool gemini_array = route.api == Api::GeminiStream && !route.gemini_sse;
   std::string error;
@@ -297,7 +303,7 @@ net::awaitable<AfterReply> respondLlm(Transport& transport, const Request& reque
   bool generates = route.api != Api::OpenAiEmbeddings && route.api != Api::OpenAiModels;
   if (generates && info.stream) {
     StreamScript script = buildStream(gen);
-    co_return co_await sendStream(transport, script, gen.tokens, knobs, meta);
+    co_return co_await sendStream(transport, script, gen.tokens, knobs, meta, stats);
   }
   if (route.api != Api::OpenAiModels) {
     int64_t tokens_ms = generates ? int64_t{knobs.tokens} * knobs.delay_ms : 0;
@@ -339,7 +345,8 @@ net::awaitable<AfterReply> respond(Transport& transport, const Request& request,
       reply.body = "ok";
       break;
     default:
-      co_return co_await respondLlm(transport, request, *route, seq, meta, context.defaults);
+      co_return co_await respondLlm(transport, request, *route, seq, meta, context.defaults,
+                                      context.stats);
   }
   co_return co_await sendReply(transport, reply, meta, false, false);
 }

@@ -31,6 +31,10 @@ namespace tg::sim {
 struct SimStats {
   std::atomic<uint64_t> connections{0};  // TCP connections accepted (TLS: before handshake)
   std::atomic<uint64_t> requests{0};     // requests read, including /sim/stats itself
+  // Streams whose client went away before the stream's end (a write failed): what a gateway
+  // that ends a stream early and closes the connection leaves behind.
+  std::atomic<uint64_t> streamsAborted{0};
+  std::atomic<uint64_t> streamsCompleted{0};  // streams written to their end
 };
 
 struct SimContext {

@@ -121,7 +121,8 @@ class Admission {
   // local fallback). As a streamed response is relayed, the caller asks topUp() before each
   // block with the usage the request will have consumed once that block is relayed (`sofar`:
   // the prompt estimate and the output so far plus the block) and `ahead` output tokens of
-  // headroom. While the followed reservations cover `sofar`, topUp() returns nullopt and the
+  // headroom (capped at a quarter of what the buckets had left when last seen, so a stream
+  // near the limit does not hold what other requests could be admitted with). While the followed reservations cover `sofar`, topUp() returns nullopt and the
   // block goes out. Otherwise it returns one Reserve call (in Reserve mode, every followed
   // bucket that `sofar + ahead` would overrun, by what it lacks; penalties off: running out
   // mid-stream is not abuse) for the store followStore(); after it, toppedUp() says whether
@@ -138,6 +139,8 @@ class Admission {
   bool followClosedOnFailure() const;
   void stopFollowing() { follow_.on = false; }
   uint64_t topUps() const { return follow_.calls; }
+  // The followed bucket that refused the last top-up; nullptr when none refused.
+  const MatchedBucket* followRefusedBy() const;
 
   // Appends "Name: value\r\n" header lines for the client (see the header comment).
   void appendHeaders(std::string& out) const;
@@ -175,6 +178,7 @@ class Admission {
     std::vector<size_t> at;        // followed buckets, as indexes into groups_[0]
     std::vector<int64_t> covered;  // per followed bucket: charged at admission + topped up
     std::vector<int64_t> extra;    // per groups_[0] bucket: topped up (settle takes it off)
+    int64_t remaining = INT64_MAX;  // least remaining of the followed buckets, last seen
     std::vector<size_t> calling;   // per amount of the pending call: index into `at`
     std::vector<store::BucketSpec> specs;
     std::vector<int64_t> amounts;

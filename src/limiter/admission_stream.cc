@@ -13,6 +13,7 @@ bool Admission::followsStream() {
   follow_.on = false;
   follow_.at.clear();
   follow_.covered.clear();
+  follow_.remaining = INT64_MAX;
   follow_.extra.clear();
   const Group& g = groups_[0];
   const bool admitted = outcome_ == Outcome::Allowed || outcome_ == Outcome::ShadowRejected ||
@@ -26,6 +27,7 @@ bool Admission::followsStream() {
     if (b.kind == AmountKind::Tokens && set_->policies[b.policyIndex].enforceStream) {
       follow_.at.push_back(k);
       follow_.covered.push_back(g.result.reservations[k].charged);
+      follow_.remaining = std::min(follow_.remaining, g.result.reservations[k].state.remaining);
     }
   }
   follow_.on = !follow_.at.empty();
@@ -39,7 +41,9 @@ std::optional<Admission::ReserveCall> Admission::topUp(const core::TokenUsage& s
   }
   const Group& g = groups_[0];
   core::TokenUsage want = sofar;
-  want.outputTokens += ahead;
+  // The headroom shrinks as the buckets near their limit, so that one stream does not hold
+  // what other requests could be admitted with.
+  want.outputTokens += std::min<uint64_t>(ahead, static_cast<uint64_t>(std::max<int64_t>(follow_.remaining, 0)) / 4);
   bool short_ = false;
   for (size_t j = 0; j < follow_.at.size(); ++j) {
     const MatchedBucket& b = buckets_[g.index[follow_.at[j]]];
@@ -82,6 +86,10 @@ Admission::TopUp Admission::toppedUp() {
   if (v == store::Verdict::StoreFull || v == store::Verdict::StoreError) {
     return TopUp::StoreFailed;
   }
+  for (size_t i = 0; i < follow_.calling.size() && i < follow_.result.reservations.size(); ++i) {
+    const int64_t left = follow_.result.reservations[i].state.remaining;
+    follow_.remaining = i == 0 ? left : std::min(follow_.remaining, left);
+  }
   if (v != store::Verdict::Admitted) {
     return TopUp::Refused;  // all or nothing: nothing was charged
   }
@@ -94,6 +102,15 @@ Admission::TopUp Admission::toppedUp() {
     follow_.extra[follow_.at[j]] += charged;
   }
   return TopUp::Covered;
+}
+
+const MatchedBucket* Admission::followRefusedBy() const {
+  const store::ReserveResult& r = follow_.result;
+  if (!follow_.built || r.verdict == store::Verdict::Admitted ||
+      r.decisiveIndex >= follow_.calling.size()) {
+    return nullptr;
+  }
+  return &buckets_[groups_[0].index[follow_.at[follow_.calling[r.decisiveIndex]]]];
 }
 
 bool Admission::followClosedOnFailure() const {

@@ -129,6 +129,9 @@ void formatAccessRecord(std::string& out, const AccessRecord& r) {
     appendStr(out, ",\"model\":\"", r.model);
     appendStr(out, ",\"dialect\":\"", r.dialect);
     out += r.stream.value_or(false) ? ",\"stream\":true" : ",\"stream\":false";
+    if (r.streamCut) {
+      out += ",\"stream_cut\":\"budget\"";
+    }
     if (r.usage && (r.usage->reported || r.usage->estimated)) {
       const usage::Usage& u = *r.usage;
       appendInt(out, ",\"input_tokens\":", u.inputTokens);
@@ -192,6 +195,9 @@ void formatRateLimitRecord(std::string& out, const RateLimitRecord& r) {
   }
   if (r.reservedTokens) {
     appendInt(out, ",\"reserved_tokens\":", *r.reservedTokens);
+  }
+  if (r.relayedTokens) {
+    appendInt(out, ",\"relayed_tokens\":", *r.relayedTokens);
   }
   appendInt(out, ",\"status\":", static_cast<uint64_t>(r.status));
   out += "}\n";

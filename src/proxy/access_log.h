@@ -50,6 +50,7 @@ struct AccessRecord {
   std::string_view dialect;
   std::optional<bool> stream;
   std::optional<usage::Usage> usage;
+  bool streamCut = false;  // the gateway ended the stream: the budget ran out (enforce: stream)
   // Key-auth and rate limiting (empty / nullopt when not applicable):
   std::string_view consumer;     // authenticated consumer
   std::string_view ratelimit;    // limiter::outcomeName: allowed, rejected, shadow_rejected, ...
@@ -64,8 +65,9 @@ void formatAccessRecord(std::string& out, const AccessRecord& r);
 // One line of the rate-limit event log (server.ratelimit_log): every request the limiter or a
 // quota did not simply allow. Fields: time, request_id, client, route, consumer, model,
 // decision (rejected, too_large, shadow_rejected, store_failure, store_unavailable,
-// insufficient_quota), policy, rule, value (the bucket's selector value, never a secret),
-// limit, remaining, retry_after_ms, reserved_tokens, status.
+// insufficient_quota, stream_cut), policy, rule, value (the bucket's selector value, never a
+// secret), limit, remaining, retry_after_ms, reserved_tokens, relayed_tokens (stream_cut: the
+// tokens charged, prompt and relayed output), status.
 struct RateLimitRecord {
   std::chrono::system_clock::time_point time;
   std::string_view requestId;
@@ -81,6 +83,7 @@ struct RateLimitRecord {
   std::optional<int64_t> remaining;
   std::optional<int64_t> retryAfterMs;
   std::optional<int64_t> reservedTokens;
+  std::optional<int64_t> relayedTokens;
   int status = 0;
 };
 void formatRateLimitRecord(std::string& out, const RateLimitRecord& r);

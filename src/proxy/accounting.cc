@@ -32,19 +32,22 @@ std::string Accounting::begin(std::string_view method, std::string_view path,
   return "";
 }
 
+usage::TokenCounter Accounting::outputCounter() const {
+  if (tokenizers_ != nullptr && info_) {
+    if (const tokenizer::Bpe* bpe = tokenizers_->forModel(info_->model)) {
+      return [bpe](std::string_view text) { return static_cast<uint64_t>(bpe->count(text)); };
+    }
+  }
+  return [](std::string_view text) {
+    return tokenizer::estimateTokens(text);  // bytes/4, base64 runs excluded
+  };
+}
+
 void Accounting::onResponse(const http::ResponseHead& head) {
   if (!active()) {
     return;
   }
-  // Output is estimated with the exact tokenizer of the model when there is one.
-  usage::TokenCounter counter = [](std::string_view text) {
-    return tokenizer::estimateTokens(text);  // bytes/4, base64 runs excluded
-  };
-  if (tokenizers_ != nullptr) {
-    if (const tokenizer::Bpe* bpe = tokenizers_->forModel(info_->model)) {
-      counter = [bpe](std::string_view text) { return static_cast<uint64_t>(bpe->count(text)); };
-    }
-  }
+  usage::TokenCounter counter = outputCounter();
   std::string_view encoding = head.header("content-encoding");
   if (!encoding.empty() && !core::iequals(encoding, "identity")) {
     inflater_ = Inflater::create(encoding, kMaxInflated);

@@ -44,6 +44,12 @@ class Accounting {
   const usage::RequestInfo* request() const { return info_ ? &*info_ : nullptr; }
 
   void onResponse(const http::ResponseHead& head);
+  // The output token counter for the request's model: its exact tokenizer when there is one,
+  // else bytes/4 with base64 runs excluded.
+  usage::TokenCounter outputCounter() const;
+  // True when relay() gets the body as the client receives it, unencoded (no
+  // Content-Encoding from the upstream, or identity).
+  bool plainBody() const { return inflater_ == nullptr; }
   // True when relay() may change the bytes (the injected usage chunk is removed), so the
   // client's framing cannot be the upstream's Content-Length.
   bool editsBody() const { return strip_; }

@@ -13,10 +13,6 @@
 
 namespace tg::proxy {
 
-namespace {
-
-// Runs an operation that completes inline (start returns true) or calls `done` later on this
-// thread (store::Store::reserveStart, store/quota.h); suspends only in the second case.
 http::Task<void> awaitStart(const std::function<bool(std::function<void()>)>& start) {
   namespace net = http::net;
   auto initiate = [&](auto handler) {
@@ -28,6 +24,8 @@ http::Task<void> awaitStart(const std::function<bool(std::function<void()>)>& st
   };
   co_await net::async_initiate<decltype(net::use_awaitable), void()>(initiate, net::use_awaitable);
 }
+
+namespace {
 
 // The request's facts for rule matching. The client IP is the peer, or with trusted proxies
 // the last untrusted address of X-Forwarded-For (every such header, in order).

@@ -80,6 +80,8 @@ void Exchange::reset() {
   upstreamRequestId.clear();
   error = ExchangeError::None;
   keepAlive = true;
+  streamCut.reset();
+  cutByBudget = false;
   usage.reset();
   settled = false;
 }

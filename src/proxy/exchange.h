@@ -28,6 +28,7 @@
 #include "proxy/accounting.h"
 #include "proxy/generation.h"
 #include "store/quota.h"
+#include "usage/stream_cut.h"
 
 namespace tg::proxy {
 
@@ -116,6 +117,11 @@ struct Exchange {
   std::string upstreamRequestId;
   ExchangeError error = ExchangeError::None;
   bool keepAlive = true;
+
+  // Stream enforcement (policies with `enforce: stream`, proxy/stream_enforce.h): the cutter
+  // while a stream is followed, and whether the gateway ended the stream for the budget.
+  std::unique_ptr<usage::StreamCut> streamCut;
+  bool cutByBudget = false;
 
   // Settle: the usage record, read once (see the header comment).
   std::optional<core::TokenUsage> usage;

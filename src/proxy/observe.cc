@@ -28,6 +28,7 @@ void recordMetrics(const Exchange& x, const Services& s) {
   obs.upstream = x.upstream ? std::string_view(x.upstream->name) : std::string_view();
   obs.consumer = x.consumer ? std::string_view(x.consumer->name) : std::string_view();
   obs.status = x.status;
+  obs.cutByBudget = x.cutByBudget;
   const std::optional<core::TokenUsage>& u = x.usage;
   if (x.llm()) {
     obs.model = x.acct->request()->model;
@@ -91,8 +92,9 @@ void logRateLimit(const ClientConn& c, const Exchange& x, const Services& s) {
   }
   const bool quota = isQuotaError(x.error);
   const limiter::Outcome outcome = x.admission.outcome();
-  if (!quota && (!x.limited || outcome == limiter::Outcome::Allowed ||
-                 outcome == limiter::Outcome::NoLimits)) {
+  if (!quota && !x.cutByBudget &&
+      (!x.limited || outcome == limiter::Outcome::Allowed ||
+       outcome == limiter::Outcome::NoLimits)) {
     return;
   }
   RateLimitRecord r;
@@ -111,13 +113,14 @@ void logRateLimit(const ClientConn& c, const Exchange& x, const Services& s) {
     return;
   }
   const limiter::Admission& a = x.admission;
-  r.decision = limiter::outcomeName(outcome);
-  if (const limiter::MatchedBucket* b = a.decisive()) {
+  r.decision = x.cutByBudget ? std::string_view("stream_cut") : limiter::outcomeName(outcome);
+  const limiter::MatchedBucket* decisive = x.cutByBudget ? a.followRefusedBy() : a.decisive();
+  if (const limiter::MatchedBucket* b = decisive) {
     const limiter::Policy& p = x.policies().policies[b->policyIndex];
     r.policy = p.name;
     r.rule = p.rules[b->ruleIndex].name;
     r.value = b->value;
-    if (const store::BucketState* st = a.decisiveState()) {
+    if (const store::BucketState* st = x.cutByBudget ? nullptr : a.decisiveState()) {
       r.limit = st->limit;
       r.remaining = st->remaining;
     }
@@ -126,6 +129,9 @@ void logRateLimit(const ClientConn& c, const Exchange& x, const Services& s) {
     r.retryAfterMs = a.retryIn().count();
   }
   r.reservedTokens = a.reservedTokens();
+  if (x.cutByBudget && x.usage) {
+    r.relayedTokens = static_cast<int64_t>(x.usage->billed());
+  }
   log.record(r);
 }
 
@@ -156,6 +162,7 @@ void logAccess(const ClientConn& c, const Exchange& x, const Services& s) {
     r.dialect = usage::dialectName(info->dialect);
     r.stream = info->stream;
     r.usage = x.usage;
+    r.streamCut = x.cutByBudget;
   }
   if (x.consumer) {
     r.consumer = x.consumer->name;

@@ -23,6 +23,7 @@
 // the connection's I/O (under its Deadline) and a networked store's answer (bounded by the
 // store client's own timeout).
 
+#include <functional>
 #include <string_view>
 
 #include "http/net.h"
@@ -43,6 +44,10 @@ http::Task<bool> admit(ClientConn& c, Exchange& x, const Services& s);
 http::Task<void> forward(ClientConn& c, Exchange& x, const Services& s);
 void settle(Exchange& x, const Services& s);
 void observe(const ClientConn& c, const Exchange& x, const Services& s);
+
+// Runs an operation that completes inline (start returns true) or calls `done` later on this
+// thread (store::Store::reserveStart, store/quota.h); suspends only in the second case.
+http::Task<void> awaitStart(const std::function<bool(std::function<void()>)>& start);
 
 // Answers written by the gateway itself (answer.cc).
 // An error in the route's dialect; `close` ends the connection after it.

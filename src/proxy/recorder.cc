@@ -53,6 +53,7 @@ const Recorder::RequestHandles& Recorder::requestHandles(const RequestObservatio
       h.estimated[static_cast<size_t>(e)] =
           p.estimatedUsage.labels({obs.route, estimateReasonName(e)});
     }
+    h.streamCuts = p.streamCuts.labels({obs.route});
     h.firstByte = p.upstreamFirstByte.labels({obs.upstream});
     h.firstToken = p.timeToFirstToken.labels({obs.upstream, obs.model});
     h.tokensPerSecond = p.outputTokensPerSecond.labels({obs.upstream, obs.model});
@@ -77,6 +78,9 @@ void Recorder::recordRequest(const RequestObservation& obs) {
   }
   if (obs.estimated) {
     h.estimated[static_cast<size_t>(*obs.estimated)].inc();
+  }
+  if (obs.cutByBudget) {
+    h.streamCuts.inc();
   }
   if (obs.reservedTokens) {
     h.tokens.record(*obs.reservedTokens, obs.settledTokens);

@@ -46,6 +46,7 @@ struct RequestObservation {
   // one usage record, core/token_usage.h).
   std::optional<core::TokenUsage> tokens;
   std::optional<EstimateReason> estimated;  // set when any figure is an estimate
+  bool cutByBudget = false;                 // the gateway ended the stream (enforce: stream)
 
   // Admission: the tokens reserved (Admission::reservedTokens) and what settlement charged,
   // when the request reserved any (limiter::LimiterStats::Route::record).
@@ -80,6 +81,7 @@ class Recorder {
     metrics::Counter input, cachedInput, cacheWriteInput, output, reasoning;
     limiter::LimiterStats::Route tokens;  // reserved vs settled
     metrics::Counter estimated[2];        // by EstimateReason
+    metrics::Counter streamCuts;
     metrics::Histogram firstByte, firstToken, tokensPerSecond;
   };
   const RequestHandles& requestHandles(const RequestObservation& obs);

@@ -3,6 +3,7 @@
 #include <boost/asio/ssl/error.hpp>
 
 #include "proxy/forward.h"
+#include "proxy/stream_enforce.h"
 
 namespace tg::proxy {
 
@@ -39,6 +40,7 @@ http::Task<void> relay(ClientConn& c, Exchange& x, const Services& s, http::Resp
   if (framing == Framing::Close || s.draining) {
     x.keepAlive = false;
   }
+  startStreamEnforcement(x, framing == Framing::Chunked || framing == Framing::Close);
   c.out.clear();
   buildClientResponseHead(c.out, x.resp, framing, x.requestId(), x.keepAlive, x.req.version,
                           acct.decodesForClient(), x.limitHeaders);
@@ -48,19 +50,32 @@ http::Task<void> relay(ClientConn& c, Exchange& x, const Services& s, http::Resp
     // The tracker returns what to forward: the same bytes, less the injected usage chunk when
     // the client did not ask for it.
     c.fwd.clear();
-    if (!c.body.empty()) {
-      if (!x.firstBodyMs) {
-        x.firstBodyMs = x.msSinceStart();  // a stream's first event: time to first token
-      }
-      acct.relay(c.body, c.fwd);
-      c.body.clear();
-    }
     const bool done = parser.done();
-    if (done) {
+    bool cut = false;  // the stream's budget ran out (stream_enforce.h)
+    if (!c.body.empty() && !x.firstBodyMs) {
+      x.firstBodyMs = x.msSinceStart();  // a stream's first event: time to first token
+    }
+    if (x.streamCut) {
+      cut = !co_await enforceStream(x, c.body, done, c.fwd);
+    } else if (!c.body.empty()) {
+      acct.relay(c.body, c.fwd);
+    }
+    c.body.clear();
+    if (done && !cut) {
       acct.end(true, c.fwd);
     }
     frame(c.out, c.fwd, framing);
-    if (done) {
+    if (cut) {
+      // The gateway ended the response: the upstream connection is closed (below), so the
+      // provider stops generating; the request is charged what was relayed, and the client
+      // gets a complete response.
+      if (framing == Framing::Chunked) {
+        c.out += "0\r\n\r\n";
+      }
+      x.upstreamDoneMs = x.msSinceStart();
+      upstreamOk = false;
+      settle(x, s);
+    } else if (done) {
       if (framing == Framing::Chunked) {
         c.out += "0\r\n\r\n";
       }
@@ -86,7 +101,7 @@ http::Task<void> relay(ClientConn& c, Exchange& x, const Services& s, http::Resp
       }
       c.out.clear();
     }
-    if (done) {
+    if (done || cut) {
       break;
     }
     c.deadline.expiresAfter(up.idleTimeout);

@@ -14,7 +14,7 @@ void settle(Exchange& x, const Services& s) {
     return;
   }
   x.settled = true;
-  if (x.llm()) {
+  if (x.llm() && !x.usage) {  // a stream the gateway cut has its usage already
     x.usage = x.acct->usage();
   }
   const std::optional<core::TokenUsage>& u = x.usage;

@@ -49,6 +49,11 @@ ProxyStats::ProxyStats(metrics::Registry& r)
                                 "reported none).",
                                 {"route", "reason"},
                                 kMaxEstimateSeries})),
+      streamCuts(r.counter({"tokengate_stream_cuts_total",
+                            "Streams the gateway ended because an enforce: stream policy's "
+                            "budget ran out, by route.",
+                            {"route"},
+                            kMaxEstimateSeries})),
       upstreamFirstByte(
           r.histogram({"tokengate_upstream_first_byte_seconds",
                        "Time from sending the request upstream to the response head, by upstream.",

@@ -49,6 +49,7 @@ struct ProxyStats {
   metrics::CounterFamily& requests;                 // tokengate_requests_total
   metrics::CounterFamily& tokens;                   // tokengate_tokens_total
   metrics::CounterFamily& estimatedUsage;           // tokengate_usage_estimated_total
+  metrics::CounterFamily& streamCuts;               // tokengate_stream_cuts_total
   metrics::HistogramFamily& upstreamFirstByte;      // tokengate_upstream_first_byte_seconds
   metrics::HistogramFamily& timeToFirstToken;       // tokengate_time_to_first_token_seconds
   metrics::HistogramFamily& outputTokensPerSecond;  // tokengate_output_tokens_per_second

@@ -8,4 +8,5 @@ set(TG_USAGE_SOURCES
   usage/answer_text.cc
   usage/extract.cc
   usage/response_tracker.cc
+  usage/stream_cut.cc
 )
