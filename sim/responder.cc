@@ -244,9 +244,28 @@ Reply statsReply(const SimStats& stats) {
   reply.body = R"({"connections":)" + std::to_string(stats.connections.load()) + R"(,"requests":)" +
                std::to_string(stats.requests.load()) + R"(,"streams_aborted":)" +
                std::to_string(stats.streamsAborted.load()) + R"(,"streams_completed":)" +
-               std::to_string(stats.streamsCompleted.load()) + "}";
+               std::to_string(stats.streamsCompleted.load()) + R"(,"in_flight":)" +
+               std::to_string(stats.inFlight.load()) + R"(,"max_in_flight":)" +
+               std::to_string(stats.maxInFlight.load()) + "}";
   return reply;
 }
+
+// Counts an LLM request in SimStats::inFlight while it is answered.
+class InFlight {
+ public:
+  explicit InFlight(SimStats& s) : s_(s) {
+    const uint64_t now = ++s_.inFlight;
+    uint64_t seen = s_.maxInFlight.load();
+    while (now > seen && !s_.maxInFlight.compare_exchange_weak(seen, now)) {
+    }
+  }
+  ~InFlight() { --s_.inFlight; }
+  InFlight(const InFlight&) = delete;
+  InFlight& operator=(const InFlight&) = delete;
+
+ private:
+  SimStats& s_;
+};
 
 // The LLM endpoints: knobs, inspection, then a reply, an error or a stream.
 net::awaitable<AfterReply> respondLlm(Transport& transport, const Request& request,
@@ -344,9 +363,11 @@ net::awaitable<AfterReply> respond(Transport& transport, const Request& request,
       reply.content_type = "text/plain";
       reply.body = "ok";
       break;
-    default:
+    default: {
+      InFlight counted(context.stats);
       co_return co_await respondLlm(transport, request, *route, seq, meta, context.defaults,
                                       context.stats);
+    }
   }
   co_return co_await sendReply(transport, reply, meta, false, false);
 }

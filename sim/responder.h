@@ -35,6 +35,10 @@ struct SimStats {
   // that ends a stream early and closes the connection leaves behind.
   std::atomic<uint64_t> streamsAborted{0};
   std::atomic<uint64_t> streamsCompleted{0};  // streams written to their end
+  // LLM requests being answered now, and the most at once since start (what a gateway that
+  // protects this server with max_concurrent must keep bounded).
+  std::atomic<uint64_t> inFlight{0};
+  std::atomic<uint64_t> maxInFlight{0};
 };
 
 struct SimContext {

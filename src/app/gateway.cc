@@ -358,6 +358,8 @@ admin::ReloadReply Gateway::State::reload() {
   next.config = std::make_shared<const config::Config>(std::move(loaded.config->config));
   next.policies = loaded.config->policies;
   next.upstreamTls = std::move(upstreamTls);
+  next.gates = shared.gateRegistry->forConfig(*next.config);
+  shared.gates = next.gates;
   shared.config = next.config;
   shared.policies = next.policies;
   shared.upstreamTls = next.upstreamTls;
@@ -484,6 +486,8 @@ core::Result<std::unique_ptr<Gateway>> Gateway::create(GatewayConfig gc) {
   }
   s->config = std::make_shared<const config::Config>(std::move(cfg));
   s->shared.config = s->config;
+  s->shared.gateRegistry = std::make_shared<proxy::UpstreamGates>(&s->shared.metrics->proxy);
+  s->shared.gates = s->shared.gateRegistry->forConfig(*s->config);
 
   // Workers, and every listener bound on every worker before anything is served. A port of 0
   // is resolved by the first bind and reused for the other workers.

@@ -76,6 +76,19 @@ struct CircuitBreakerConfig {
   std::vector<StatusRange> failureStatuses{StatusRange{500, 599}};
 };
 
+// Protection of an upstream (a self-hosted model server) from overload: at most maxConcurrent
+// requests and maxTokensInFlight reserved tokens (prompt estimate + output cap) in progress,
+// across all workers; requests beyond them wait in a fair queue (proxy/upstream_gate.h).
+struct UpstreamGateConfig {
+  uint32_t maxConcurrent = 0;       // 0 = no limit
+  uint64_t maxTokensInFlight = 0;   // 0 = no limit
+  uint64_t defaultMaxTokens = 4096; // output counted for a request that sets no max_tokens
+  uint32_t maxQueued = 1024;        // waiters beyond it are refused at once (503)
+  Millis maxWait{30'000};           // a waiter not served by then is refused (503)
+  bool enabled() const { return maxConcurrent > 0 || maxTokensInFlight > 0; }
+  bool operator==(const UpstreamGateConfig&) const = default;
+};
+
 struct UpstreamConfig {
   std::string name;
   std::string url;  // as written
@@ -93,6 +106,7 @@ struct UpstreamConfig {
   std::vector<HeaderOp> setHeaders;
   std::vector<HeaderOp> addHeaders;
   std::optional<CircuitBreakerConfig> circuitBreaker;
+  UpstreamGateConfig gate;  // max_concurrent, max_tokens_in_flight, queue
 
   // "host:port" for the Host header: the port is omitted when it is the scheme's default.
   std::string authority() const;

@@ -124,7 +124,7 @@ void readUpstream(Reader& r, const YAML::Node& n, const std::string& path, Upstr
   bool sawUrl = false;
   r.forKeys(n, path,
             {"name", "url", "tls", "connect_timeout", "first_byte_timeout", "idle_timeout", "pool",
-             "headers", "circuit_breaker"},
+             "headers", "circuit_breaker", "max_concurrent", "max_tokens_in_flight", "queue"},
             [&](const std::string& k, const YAML::Node& v, const std::string& p) {
               if (k == "name") {
                 r.str(v, p, u.name);
@@ -160,6 +160,21 @@ void readUpstream(Reader& r, const YAML::Node& n, const std::string& path, Upstr
                               r.integer(v2, p2, u.poolMaxIdle, 100000u);
                             } else {
                               r.duration(v2, p2, false, u.poolIdleTimeout);
+                            }
+                          });
+              } else if (k == "max_concurrent") {
+                r.integer(v, p, u.gate.maxConcurrent, 1000000u);
+              } else if (k == "max_tokens_in_flight") {
+                r.integer(v, p, u.gate.maxTokensInFlight, uint64_t{1} << 50);
+              } else if (k == "queue") {
+                r.forKeys(v, p, {"max_queued", "max_wait", "default_max_tokens"},
+                          [&](const std::string& k2, const YAML::Node& v2, const std::string& p2) {
+                            if (k2 == "max_queued") {
+                              r.integer(v2, p2, u.gate.maxQueued, 10000000u);
+                            } else if (k2 == "max_wait") {
+                              r.duration(v2, p2, true, u.gate.maxWait);
+                            } else {
+                              r.integer(v2, p2, u.gate.defaultMaxTokens, uint64_t{1} << 40);
                             }
                           });
               } else if (k == "circuit_breaker") {

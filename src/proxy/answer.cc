@@ -47,6 +47,8 @@ std::string_view name(ExchangeError e) {
       return "bad_upstream_response";
     case ExchangeError::CircuitOpen:
       return "circuit_open";
+    case ExchangeError::UpstreamBusy:
+      return "upstream_busy";
     case ExchangeError::UpstreamBroken:
       return "upstream_broken";
     case ExchangeError::ClientGone:
@@ -81,6 +83,7 @@ void Exchange::reset() {
   error = ExchangeError::None;
   keepAlive = true;
   streamCut.reset();
+  gateTicket.release();
   cutByBudget = false;
   usage.reset();
   settled = false;

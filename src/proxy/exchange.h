@@ -56,6 +56,7 @@ enum class ExchangeError : uint8_t {
   UpstreamTimeout,
   BadUpstreamResponse,
   CircuitOpen,
+  UpstreamBusy,  // a protected upstream's queue was full or the wait ran out (upstream_gate.h)
   // After the response started: it was cut short.
   UpstreamBroken,  // the upstream closed or failed mid-body
   ClientGone,      // the client stopped reading (write failed)
@@ -121,6 +122,9 @@ struct Exchange {
   // Stream enforcement (policies with `enforce: stream`, proxy/stream_enforce.h): the cutter
   // while a stream is followed, and whether the gateway ended the stream for the budget.
   std::unique_ptr<usage::StreamCut> streamCut;
+  // The request's share of a protected upstream (max_concurrent / max_tokens_in_flight),
+  // returned when the upstream's part of the exchange is over.
+  UpstreamGate::Ticket gateTicket;
   bool cutByBudget = false;
 
   // Settle: the usage record, read once (see the header comment).

@@ -14,6 +14,7 @@
 #include "http/upstream_pool.h"
 #include "limiter/policy.h"
 #include "proxy/breaker.h"
+#include "proxy/upstream_gate.h"
 
 namespace tg::proxy {
 
@@ -23,6 +24,10 @@ struct Generation {
   std::shared_ptr<const limiter::PolicySet> policies;     // never null (may be empty)
   std::shared_ptr<http::Upstreams> upstreams;             // the worker's pool, or a test's fake
   std::vector<std::shared_ptr<CircuitBreaker>> breakers;  // per upstream, null = none
+  std::vector<std::shared_ptr<UpstreamGate>> gates;       // per upstream, null = none
+  UpstreamGate* gate(size_t index) const {
+    return index < gates.size() ? gates[index].get() : nullptr;
+  }
   CircuitBreaker* breaker(size_t index) const {
     return index < breakers.size() ? breakers[index].get() : nullptr;
   }

@@ -73,6 +73,7 @@ http::Task<void> relay(ClientConn& c, Exchange& x, const Services& s, http::Resp
         c.out += "0\r\n\r\n";
       }
       x.upstreamDoneMs = x.msSinceStart();
+      x.gateTicket.release();
       upstreamOk = false;
       settle(x, s);
     } else if (done) {
@@ -82,6 +83,7 @@ http::Task<void> relay(ClientConn& c, Exchange& x, const Services& s, http::Resp
       // The upstream's part is over: free its connection and settle before the client has
       // the last byte (relay.h).
       x.upstreamDoneMs = x.msSinceStart();
+      x.gateTicket.release();  // the upstream's part is over: room for the next request
       tried.finish(tried.failedStatus(x.resp.status));
       if (upstreamOk && parser.reusable()) {
         ++c.upstream->requests;
@@ -141,6 +143,7 @@ http::Task<void> relay(ClientConn& c, Exchange& x, const Services& s, http::Resp
   if (!x.upstreamDoneMs) {
     x.upstreamDoneMs = x.msSinceStart();
   }
+  x.gateTicket.release();
   // The upstream failed when its status says so or its response broke off (not when the
   // client left).
   tried.finish(tried.failedStatus(x.resp.status) || broken);

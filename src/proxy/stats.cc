@@ -75,7 +75,32 @@ ProxyStats::ProxyStats(metrics::Registry& r)
       breakerState(r.gauge({"tokengate_circuit_breaker_state",
                             "Circuit breaker state by upstream: 0 closed, 1 half-open, 2 open.",
                             {"upstream"},
-                            kMaxUpstreamSeries})) {}
+                            kMaxUpstreamSeries})),
+      upstreamInFlight(r.gauge({"tokengate_upstream_in_flight",
+                                "Requests in progress at an upstream with max_concurrent or "
+                                "max_tokens_in_flight, all workers.",
+                                {"upstream"},
+                                kMaxUpstreamSeries})),
+      upstreamTokensInFlight(r.gauge({"tokengate_upstream_tokens_in_flight",
+                                      "Tokens (prompt estimate + output cap) of the requests in "
+                                      "progress at a protected upstream.",
+                                      {"upstream"},
+                                      kMaxUpstreamSeries})),
+      upstreamQueued(r.gauge({"tokengate_upstream_queue_depth",
+                              "Requests waiting for a protected upstream.",
+                              {"upstream"},
+                              kMaxUpstreamSeries})),
+      upstreamQueueRefused(r.counter({"tokengate_upstream_queue_refused_total",
+                                      "Requests refused (503) by a protected upstream's queue, "
+                                      "by reason: full (max_queued) or timeout (max_wait).",
+                                      {"upstream", "reason"},
+                                      kMaxUpstreamSeries})),
+      upstreamQueueWait(r.histogram({"tokengate_upstream_queue_wait_seconds",
+                                     "Time requests waited for a protected upstream (0 when it "
+                                     "had room).",
+                                     {"upstream"},
+                                     kMaxUpstreamSeries},
+                                    firstByteBounds())) {}
 
 void ProxyStats::setBreakerState(std::string_view upstream, BreakerState s) {
   const double v = s == BreakerState::Closed ? 0 : s == BreakerState::HalfOpen ? 1 : 2;

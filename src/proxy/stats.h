@@ -54,6 +54,12 @@ struct ProxyStats {
   metrics::HistogramFamily& timeToFirstToken;       // tokengate_time_to_first_token_seconds
   metrics::HistogramFamily& outputTokensPerSecond;  // tokengate_output_tokens_per_second
   metrics::GaugeFamily& breakerState;               // tokengate_circuit_breaker_state
+  // Upstream protection (upstreams[].max_concurrent / max_tokens_in_flight, upstream_gate.h).
+  metrics::GaugeFamily& upstreamInFlight;        // tokengate_upstream_in_flight
+  metrics::GaugeFamily& upstreamTokensInFlight;  // tokengate_upstream_tokens_in_flight
+  metrics::GaugeFamily& upstreamQueued;          // tokengate_upstream_queue_depth
+  metrics::CounterFamily& upstreamQueueRefused;  // tokengate_upstream_queue_refused_total
+  metrics::HistogramFamily& upstreamQueueWait;   // tokengate_upstream_queue_wait_seconds
 };
 
 struct Metrics {

@@ -125,6 +125,46 @@ http::Task<void> sendCircuitOpen(ClientConn& c, Exchange& x, const Services& s,
   co_await writeAnswer(c, x);
 }
 
+// Waits for room at upstream `idx` when it is protected (upstream_gate.h): the request counts
+// its prompt estimate + output cap. False: refused (queue full, or max_wait passed), and the
+// 503 was sent.
+http::Task<bool> enterGate(ClientConn& c, Exchange& x, const Services& s, size_t idx) {
+  x.gateTicket.release();
+  UpstreamGate* gate = x.gen->gate(idx);
+  if (gate == nullptr) {
+    co_return true;
+  }
+  const config::UpstreamConfig& up = x.cfg().upstreams[idx];
+  uint64_t cost = 0;
+  if (x.llm()) {
+    const usage::RequestInfo& info = *x.acct->request();
+    cost = info.promptEstimate + info.maxOutputTokens.value_or(up.gate.defaultMaxTokens);
+  }
+  const std::string_view key =
+      x.consumer != nullptr ? std::string_view(x.consumer->name) : std::string_view(c.clientIp);
+  UpstreamGate::Entry e = co_await gate->enter(key, cost);
+  if (e.ticket) {
+    x.gateTicket = std::move(e.ticket);
+    co_return true;
+  }
+  x.upstream = &up;
+  x.status = 503;
+  x.error = ExchangeError::UpstreamBusy;
+  x.keepAlive = x.keepAlive && !s.draining;
+  const long long waitedMs =
+      std::chrono::duration_cast<std::chrono::milliseconds>(e.waited).count();
+  std::string msg = "upstream " + up.name + " is at capacity (" +
+                    (e.refused == UpstreamGate::Refusal::QueueFull
+                         ? std::string("its queue is full")
+                         : "no room within " + std::to_string(waitedMs) + " ms") +
+                    "). Retry later.";
+  std::string body = errorBody(x.dialect, 503, name(x.error), msg);
+  c.out = httpResponse(503, "application/json", body, x.requestId(), !x.keepAlive,
+                       "retry-after: 1\r\n");
+  co_await writeAnswer(c, x);
+  co_return false;
+}
+
 }  // namespace
 
 bool BreakerTry::start(const Generation& g, size_t upstream) {
@@ -174,6 +214,10 @@ http::Task<void> forward(ClientConn& c, Exchange& x, const Services& s) {
   std::optional<http::ResponseParser> parser;
   UpstreamError err;
   for (;;) {
+    if (!co_await enterGate(c, x, s, tried.index)) {
+      tried.finish(false);
+      co_return;
+    }
     x.upstream = &upstreams[tried.index];
     const bool ok = co_await openUpstream(c, x, tried.index, parser, err);
     const bool retryable = !ok || x.resp.status == 429 || x.resp.status >= 500;

@@ -126,6 +126,7 @@ void Worker::reconfigure(const SharedState& next, uint64_t number) {
   g->upstreams = pool_;
   // Breakers start closed in a new generation (their thresholds may have changed).
   g->breakers = breakersFor(*g->config, index_, metrics_);
+  g->gates = next.gates;
   gen_ = std::move(g);
   if (number > 0) {
     store_->release(std::chrono::system_clock::now());  // leases go back: limits may have changed

@@ -51,6 +51,10 @@ struct SharedState {
   std::function<std::shared_ptr<store::Store>(http::net::io_context&, unsigned worker)> makeStore;
   std::shared_ptr<limiter::DistinctKeyCap> keyCap;
   std::shared_ptr<ConsumerTotals> consumerTotals;  // null = not kept
+  // Upstream protection: the registry (kept across reloads) and, per upstream of `config`, its
+  // gate (null = no limits), shared by every worker (proxy/upstream_gate.h).
+  std::shared_ptr<UpstreamGates> gateRegistry;
+  std::vector<std::shared_ptr<UpstreamGate>> gates;
 };
 
 class Worker {
