@@ -9,7 +9,7 @@ const h = harness();
 const ADMIN_TOKEN = 'admin-secret';
 const BODY = { model: 'gpt-4o-mini', max_tokens: 16, messages: [{ role: 'user', content: 'Say something.' }] };
 
-async function setup(upstream, { consumers } = {}) {
+async function setup(upstream, { consumers, server } = {}) {
   const sim = await h.sim();
   const port = await freePort();
   const adminPort = await freePort();
@@ -17,6 +17,7 @@ async function setup(upstream, { consumers } = {}) {
     port,
     upstreams: [{ name: 'sim', url: sim.url, ...upstream }],
     routes: [{ name: 'chat', match: { path_prefix: '/' }, upstream: 'sim', dialect: 'openai' }],
+    server,
   });
   cfg.admin = { listen: `127.0.0.1:${adminPort}`, token: ADMIN_TOKEN };
   if (consumers) cfg.rate_limits = { consumers, policies: [] };
@@ -40,6 +41,16 @@ test('max_concurrent 4 with 64 concurrent clients: never more than 4 at the simu
   assert.match(m, /^tokengate_upstream_queue_depth\{upstream="sim"\} 0$/m);
   const waits = Number(/^tokengate_upstream_queue_wait_seconds_count\{upstream="sim"\} (\d+)$/m.exec(m)?.[1]);
   assert.equal(waits, 64, 'every request went through the gate');
+});
+
+test('workers: 2 share one gate: still never more than max_concurrent at the simulator', { timeout: 60000 }, async () => {
+  const { stats, send } = await setup({ max_concurrent: 3, queue: { max_wait: '30s' } }, { server: { workers: 2 } });
+  const knobs = { 'x-sim-tokens': '4', 'x-sim-delay-ms': '5' };
+  const rs = await Promise.all(Array.from({ length: 48 }, () => send(knobs)));
+  assert.deepEqual([...new Set(rs.map((r) => r.status))], [200]);
+  const s = await stats();
+  assert.ok(s.max_in_flight <= 3, `the simulator saw ${s.max_in_flight} at once`);
+  assert.equal(s.in_flight, 0);
 });
 
 test('max_queued: beyond it a request is refused at once with 503 upstream_busy', { timeout: 60000 }, async () => {
