@@ -122,8 +122,8 @@ class Admission {
   // block with the usage the request will have consumed once that block is relayed (`sofar`:
   // the prompt estimate and the output so far plus the block) and `ahead` output tokens of
   // headroom (capped at a quarter of what the buckets had left when last seen, so a stream
-  // near the limit does not hold what other requests could be admitted with). While the followed reservations cover `sofar`, topUp() returns nullopt and the
-  // block goes out. Otherwise it returns one Reserve call (in Reserve mode, every followed
+  // near the limit does not hold what other requests could be admitted with). While the
+  // followed reservations cover `sofar`, topUp() returns nullopt and the block goes out. Otherwise it returns one Reserve call (in Reserve mode, every followed
   // bucket that `sofar + ahead` would overrun, by what it lacks; penalties off: running out
   // mid-stream is not abuse) for the store followStore(); after it, toppedUp() says whether
   // the reservations now cover `sofar + ahead` (Covered), the store refused (Refused: retry

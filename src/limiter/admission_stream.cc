@@ -43,7 +43,8 @@ std::optional<Admission::ReserveCall> Admission::topUp(const core::TokenUsage& s
   core::TokenUsage want = sofar;
   // The headroom shrinks as the buckets near their limit, so that one stream does not hold
   // what other requests could be admitted with.
-  want.outputTokens += std::min<uint64_t>(ahead, static_cast<uint64_t>(std::max<int64_t>(follow_.remaining, 0)) / 4);
+  const auto left = static_cast<uint64_t>(std::max<int64_t>(follow_.remaining, 0));
+  want.outputTokens += std::min<uint64_t>(ahead, left / 4);
   bool short_ = false;
   for (size_t j = 0; j < follow_.at.size(); ++j) {
     const MatchedBucket& b = buckets_[g.index[follow_.at[j]]];

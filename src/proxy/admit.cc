@@ -25,6 +25,18 @@ http::Task<void> awaitStart(const std::function<bool(std::function<void()>)>& st
   co_await net::async_initiate<decltype(net::use_awaitable), void()>(initiate, net::use_awaitable);
 }
 
+http::Task<void> reserveOn(store::Store& store, const limiter::Admission::ReserveCall& rc,
+                           store::TimePoint now) {
+  if (store.decidesInline()) {
+    store.reserveInto(rc.buckets, rc.amounts, rc.mode, now, *rc.out);
+    co_return;
+  }
+  std::function<bool(std::function<void()>)> start = [&](std::function<void()> done) {
+    return store.reserveStart(rc.buckets, rc.amounts, rc.mode, now, *rc.out, std::move(done));
+  };
+  co_await awaitStart(start);
+}
+
 namespace {
 
 // The request's facts for rule matching. The client IP is the peer, or with trusted proxies
@@ -154,11 +166,7 @@ http::Task<bool> admit(ClientConn& c, Exchange& x, const Services& s) {
       if (!call) {
         break;
       }
-      limiter::Admission::ReserveCall& rc = *call;
-      std::function<bool(std::function<void()>)> start = [&](std::function<void()> done) {
-        return s.store.reserveStart(rc.buckets, rc.amounts, rc.mode, now, *rc.out, std::move(done));
-      };
-      co_await awaitStart(start);
+      co_await reserveOn(s.store, *call, now);
       a.reserved(s.store, s.localStore, now);
     }
   }

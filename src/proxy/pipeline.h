@@ -48,6 +48,10 @@ void observe(const ClientConn& c, const Exchange& x, const Services& s);
 // Runs an operation that completes inline (start returns true) or calls `done` later on this
 // thread (store::Store::reserveStart, store/quota.h); suspends only in the second case.
 http::Task<void> awaitStart(const std::function<bool(std::function<void()>)>& start);
+// One limiter store call (Admission::next() or topUp()) on `store`, inline when the store
+// decides inline, else awaiting its answer; the result is in *rc.out.
+http::Task<void> reserveOn(store::Store& store, const limiter::Admission::ReserveCall& rc,
+                           store::TimePoint now);
 
 // Answers written by the gateway itself (answer.cc).
 // An error in the route's dialect; `close` ends the connection after it.

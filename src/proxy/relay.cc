@@ -65,29 +65,24 @@ http::Task<void> relay(ClientConn& c, Exchange& x, const Services& s, http::Resp
       acct.end(true, c.fwd);
     }
     frame(c.out, c.fwd, framing);
-    if (cut) {
-      // The gateway ended the response: the upstream connection is closed (below), so the
-      // provider stops generating; the request is charged what was relayed, and the client
-      // gets a complete response.
+    if (done || cut) {
       if (framing == Framing::Chunked) {
         c.out += "0\r\n\r\n";
       }
+      // The upstream's part is over: free its place at a protected upstream and its
+      // connection, and settle before the client has the last byte (relay.h). A stream the
+      // gateway cut (the budget ran out) still gets a complete response; its upstream
+      // connection is closed (below), so the provider stops generating.
       x.upstreamDoneMs = x.msSinceStart();
       x.gateTicket.release();
-      upstreamOk = false;
-      settle(x, s);
-    } else if (done) {
-      if (framing == Framing::Chunked) {
-        c.out += "0\r\n\r\n";
-      }
-      // The upstream's part is over: free its connection and settle before the client has
-      // the last byte (relay.h).
-      x.upstreamDoneMs = x.msSinceStart();
-      x.gateTicket.release();  // the upstream's part is over: room for the next request
-      tried.finish(tried.failedStatus(x.resp.status));
-      if (upstreamOk && parser.reusable()) {
-        ++c.upstream->requests;
-        x.gen->upstreams->release(tried.index, std::move(c.upstream));
+      if (cut) {
+        upstreamOk = false;
+      } else {
+        tried.finish(tried.failedStatus(x.resp.status));
+        if (upstreamOk && parser.reusable()) {
+          ++c.upstream->requests;
+          x.gen->upstreams->release(tried.index, std::move(c.upstream));
+        }
       }
       settle(x, s);
     }

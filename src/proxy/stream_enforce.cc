@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <functional>
 
 #include "core/strings.h"
 #include "proxy/pipeline.h"
@@ -24,17 +23,8 @@ http::Task<bool> cover(Exchange& x, uint64_t prompt, uint64_t output) {
     if (!call) {
       co_return true;
     }
-    store::Store& st = *a.followStore();
-    const store::TimePoint now = std::chrono::system_clock::now();
-    const limiter::Admission::ReserveCall rc = *call;
-    if (st.decidesInline()) {
-      st.reserveInto(rc.buckets, rc.amounts, rc.mode, now, *rc.out);
-    } else {
-      std::function<bool(std::function<void()>)> start = [&](std::function<void()> done) {
-        return st.reserveStart(rc.buckets, rc.amounts, rc.mode, now, *rc.out, std::move(done));
-      };
-      co_await awaitStart(start);
-    }
+    const store::TimePoint now = std::chrono::system_clock::now();  // a local: see admit.cc
+    co_await reserveOn(*a.followStore(), *call, now);
     switch (a.toppedUp()) {
       case limiter::Admission::TopUp::Covered:
         co_return true;

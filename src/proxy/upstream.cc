@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <array>
 
+#include "limiter/reservation.h"
 #include "proxy/errors.h"
 #include "proxy/forward.h"
 #include "proxy/pipeline.h"
@@ -138,7 +139,9 @@ http::Task<bool> enterGate(ClientConn& c, Exchange& x, const Services& s, size_t
   uint64_t cost = 0;
   if (x.llm()) {
     const usage::RequestInfo& info = *x.acct->request();
-    cost = info.promptEstimate + info.maxOutputTokens.value_or(up.gate.defaultMaxTokens);
+    cost = limiter::reservationFor(info.promptEstimate, info.maxOutputTokens,
+                                   limiter::ReservationMode::PromptPlusMax,
+                                   up.gate.defaultMaxTokens);
   }
   const std::string_view key =
       x.consumer != nullptr ? std::string_view(x.consumer->name) : std::string_view(c.clientIp);
