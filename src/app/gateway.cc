@@ -488,6 +488,7 @@ core::Result<std::unique_ptr<Gateway>> Gateway::create(GatewayConfig gc) {
   s->shared.config = s->config;
   s->shared.gateRegistry = std::make_shared<proxy::UpstreamGates>(&s->shared.metrics->proxy);
   s->shared.gates = s->shared.gateRegistry->forConfig(*s->config);
+  s->shared.queues = std::make_shared<proxy::AdmissionQueues>();
 
   // Workers, and every listener bound on every worker before anything is served. A port of 0
   // is resolved by the first bind and reused for the other workers.

@@ -87,6 +87,11 @@ struct PolicyConfig {
   std::optional<MarkedString> storeFailure;  // open | closed | local
   std::optional<MarkedString> lease;         // leased | exact (Redis store)
   std::optional<MarkedString> enforce;       // admission | stream
+  std::optional<MarkedString> onLimit;       // reject | queue
+  std::optional<std::chrono::milliseconds> maxWait;  // on_limit: queue
+  std::optional<uint64_t> maxQueued;                 // on_limit: queue
+  std::vector<std::pair<std::string, double>> priority;  // tier label value -> queue weight
+  Mark priorityMark;
   std::optional<double> localShare;          // (0, 1]
   std::vector<RuleConfig> rules;
 };

@@ -112,6 +112,26 @@ class RateLimitsReader {
     }
   }
 
+  // `priority: {gold: 4, free: 1}`: queue weights by the consumer's tier label value.
+  void priorityMap(const YAML::Node& n, const std::string& path, PolicyConfig& p) {
+    p.priorityMark = Reader::markOf(n, path);
+    if (!n.IsMap()) {
+      r_.error(n, path, "must be a mapping of tier (label value) to a weight, e.g. {gold: 4}");
+      return;
+    }
+    for (const auto& kv : n) {
+      const std::string name = kv.first.Scalar();
+      double w = 0;
+      if (r_.number(kv.second, path + "." + name, w)) {
+        if (!(w >= 0.001 && w <= 1000)) {
+          r_.error(kv.second, path + "." + name, "a priority must be in [0.001, 1000]");
+        } else {
+          p.priority.emplace_back(name, w);
+        }
+      }
+    }
+  }
+
   bool clock(const YAML::Node& n, const std::string& path, int& minute) {
     std::string s;
     if (!r_.str(n, path, s)) {
@@ -298,7 +318,7 @@ class RateLimitsReader {
                {"name", "routes", "algorithm", "mode", "reservation", "default_max_tokens",
                 "weights", "time_zone", "tier_label", "penalty", "shadow", "concurrency_lease",
                 "rejected_code", "rejected_msg", "store_failure", "local_share", "lease", "enforce",
-                "rules"},
+                "on_limit", "max_wait", "max_queued", "priority", "rules"},
                [&](const std::string& k, const YAML::Node& v, const std::string& kp) {
                  std::string s;
                  int64_t i = 0;
@@ -326,6 +346,18 @@ class RateLimitsReader {
                    p.lease = word(v, kp);
                  } else if (k == "enforce") {
                    p.enforce = word(v, kp);
+                 } else if (k == "on_limit") {
+                   p.onLimit = word(v, kp);
+                 } else if (k == "max_wait") {
+                   if (r_.duration(v, kp, false, d, kDurations)) {
+                     p.maxWait = d;
+                   }
+                 } else if (k == "max_queued") {
+                   if (r_.integer(v, kp, 1, 1'000'000, i)) {
+                     p.maxQueued = static_cast<uint64_t>(i);
+                   }
+                 } else if (k == "priority") {
+                   priorityMap(v, kp, p);
                  } else if (k == "default_max_tokens") {
                    if (r_.integer(v, kp, 1, INT64_MAX, i)) {
                      p.defaultMaxTokens = static_cast<uint64_t>(i);

@@ -17,6 +17,7 @@
 // thread. Errors are values (error_code), never exceptions.
 
 #include <cstddef>
+#include <functional>
 
 #include "io/asio.h"
 
@@ -39,6 +40,18 @@ class ByteStream {
   virtual void shutdownSend() = 0;
   virtual bool isOpen() const = 0;
   virtual bool isTls() const = 0;
+
+  // Watching an idle connection (a request waiting in the admission queue, when nothing else
+  // is pending on the stream): `onReadable` runs once, on the stream's executor, when the
+  // peer has sent bytes or closed, or with an error after cancel(). False when this stream
+  // cannot watch (the default); the handler is then dropped.
+  virtual bool watchReadable(std::function<void(error_code)> onReadable) {
+    (void)onReadable;
+    return false;
+  }
+  // Right after onReadable: whether the peer has closed (end of stream, or reset), rather than
+  // sent bytes. Nothing is consumed.
+  virtual bool peerClosed() { return false; }
 };
 
 }  // namespace tg::io

@@ -1,10 +1,22 @@
 #include "io/stream.h"
 
 #include <openssl/ssl.h>
+#include <sys/socket.h>
+
+#include <cerrno>
 
 #include <boost/asio/ssl/host_name_verification.hpp>
 
 namespace tg::io {
+
+bool Stream::peerClosed() {
+  char c = 0;
+  const ssize_t n = ::recv(socket().native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n > 0) {
+    return false;
+  }
+  return n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
 
 Task<void> Stream::handshakeServer(error_code& ec) {
   if (tls_) {

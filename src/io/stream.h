@@ -64,6 +64,14 @@ class Stream final : public ByteStream {
   Task<void> handshakeServer(error_code& ec);
   Task<void> handshakeClient(const std::string& serverName, bool verify, error_code& ec);
 
+  // At the socket (TLS too: the bytes a closing TLS peer sends first count as bytes).
+  bool watchReadable(std::function<void(error_code)> onReadable) override {
+    socket().async_wait(tcp::socket::wait_read,
+                        [f = std::move(onReadable)](error_code ec) { f(ec); });
+    return true;
+  }
+  bool peerClosed() override;
+
   // Cancels pending operations (they complete with operation_aborted).
   void cancel() override {
     error_code ignored;

@@ -242,12 +242,8 @@ void Admission::decideFailure(size_t gi, store::Store* local, store::Store* prim
 Outcome Admission::admit(const PolicySet& set, store::Store& store, DistinctKeyCap* cap,
                          const RequestFacts& facts, const Demand& demand, store::TimePoint now,
                          store::Store* local) {
-  if (!begin(set, cap, facts, demand, now)) {
-    return outcome_;
-  }
-  while (std::optional<ReserveCall> call = next()) {
-    store.reserveInto(call->buckets, call->amounts, call->mode, now, *call->out);
-    reserved(store, local, now);
+  if (begin(set, cap, facts, demand, now)) {
+    decideInline(store, local, now);
   }
   return outcome_;
 }
@@ -316,6 +312,24 @@ int64_t Admission::decisiveAmount() const {
   }
   const Group& g = groups_[decisiveGroup_];
   return decisiveInGroup_ < g.amounts.size() ? g.amounts[decisiveInGroup_] : 0;
+}
+
+int64_t Admission::amountOf(size_t matchedIndex) const {
+  for (const Group& g : groups_) {
+    for (size_t k = 0; k < g.index.size(); ++k) {
+      if (g.index[k] == matchedIndex) {
+        return g.amounts[k];
+      }
+    }
+  }
+  return 0;
+}
+
+void Admission::decideInline(store::Store& store, store::Store* local, store::TimePoint now) {
+  while (std::optional<ReserveCall> call = next()) {
+    store.reserveInto(call->buckets, call->amounts, call->mode, now, *call->out);
+    reserved(store, local, now);
+  }
 }
 
 void Admission::collectStates(const Group& g, std::vector<store::BucketState>& tokens,

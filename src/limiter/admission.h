@@ -94,6 +94,9 @@ class Admission {
   std::optional<ReserveCall> next();
   // After the call from next() completed (its result is in *out): evaluates it.
   void reserved(store::Store& store, store::Store* local, store::TimePoint now);
+  // After begin(): every next() call on a store that decides inline (admit() is begin() and
+  // this).
+  void decideInline(store::Store& store, store::Store* local, store::TimePoint now);
 
   Outcome outcome() const { return outcome_; }
   // The request must be answered by the gateway (429 / too large / 503).
@@ -108,8 +111,15 @@ class Admission {
   const store::BucketState* decisiveState() const;
   // Amount the decisive bucket asked for.
   int64_t decisiveAmount() const;
+  // The decisive bucket as an index into matched() (decisive() must not be null).
+  size_t decisiveIndex() const { return groups_[decisiveGroup_].index[decisiveInGroup_]; }
   // Rejections: how long until the request would fit (0 = unknown or never).
   std::chrono::milliseconds retryIn() const { return retryIn_; }
+  // A rejection's retry time as the caller knows it better (the admission queue's wait for
+  // the requests ahead): the retry headers say `t` instead.
+  void setRetryIn(std::chrono::milliseconds t) { retryIn_ = t; }
+  // The amount matched bucket `i` asks for (0 when it is not in this request).
+  int64_t amountOf(size_t matchedIndex) const;
   // The buckets of the last begin()/admit() (metrics record their policies and rules).
   const std::vector<MatchedBucket>& matched() const { return buckets_; }
   // Largest token amount reserved by an enforced bucket (the access log's reserved_tokens).

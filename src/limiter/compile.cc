@@ -249,6 +249,25 @@ class Compiler {
             "enforce: stream needs mode: strict (a higress_compatible policy reserves nothing "
             "to follow the stream with)");
     }
+    static const std::pair<const char*, bool> kOnLimit[] = {{"reject", false}, {"queue", true}};
+    keyword(in.onLimit, kOnLimit, p.queue);
+    p.maxWait = in.maxWait.value_or(p.maxWait);
+    p.maxQueued = in.maxQueued.value_or(p.maxQueued);
+    p.priorities = in.priority;
+    if (p.queue && p.mode != PolicyMode::Strict) {
+      error(in.onLimit->mark,
+            "on_limit: queue needs mode: strict (a higress_compatible policy admits while a "
+            "bucket is under its limit, so a queued request would have nothing to wait for)");
+    }
+    if (p.queue && p.penalty.count() > 0) {
+      error(in.onLimit->mark,
+            "on_limit: queue and penalty exclude each other: a queued request would be "
+            "punished for waiting its turn");
+    }
+    if (!p.queue && (in.maxWait || in.maxQueued || !in.priority.empty())) {
+      error(in.mark, in.maxWait ? ".max_wait" : in.maxQueued ? ".max_queued" : ".priority",
+            "max_wait, max_queued and priority need on_limit: queue");
+    }
     p.localShare = in.localShare.value_or(p.localShare);
     for (const auto& rc : in.rules) {
       Rule r;
@@ -260,6 +279,11 @@ class Compiler {
             error(rc.mark, ".name", "duplicate rule name '" + r.name + "' (name the rules)");
           }
         }
+      }
+      if (p.queue && r.penalty && r.penalty->count() > 0) {
+        error(rc.mark, ".penalty",
+              "on_limit: queue and penalty exclude each other: a queued request would be "
+              "punished for waiting its turn");
       }
       p.rules.push_back(std::move(r));
     }
@@ -407,6 +431,9 @@ LimitsLoadResult compile(const config::RateLimitsConfig& limits,
   }
   if (res.errors.empty()) {
     precomputeKeyPrefixes(set);
+    for (const Policy& p : set.policies) {
+      set.queueing = set.queueing || p.queue;
+    }
     res.policies = std::move(set);
   }
   return res;

@@ -10,6 +10,7 @@ tg_add_module(limiter
   SOURCES
     ${CMAKE_CURRENT_LIST_DIR}/admission.cc
     ${CMAKE_CURRENT_LIST_DIR}/admission_stream.cc
+    ${CMAKE_CURRENT_LIST_DIR}/fair_queue.cc
     ${CMAKE_CURRENT_LIST_DIR}/headers.cc
     ${CMAKE_CURRENT_LIST_DIR}/rejection.cc
     ${CMAKE_CURRENT_LIST_DIR}/reservation.cc

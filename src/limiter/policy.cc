@@ -239,6 +239,20 @@ bool Schedule::activeAt(int weekday, int minuteOfDay) const {
          (dayOn(weekday - 1) && minuteOfDay < endMinute);
 }
 
+double Policy::priorityOf(const Consumer* consumer) const {
+  if (consumer == nullptr || priorities.empty()) {
+    return 1.0;
+  }
+  if (std::optional<std::string_view> tier = consumer->label(tierLabel)) {
+    for (const auto& [name, weight] : priorities) {
+      if (name == *tier) {
+        return weight;
+      }
+    }
+  }
+  return 1.0;
+}
+
 bool Policy::appliesToRoute(std::string_view route) const {
   if (routes.empty()) {
     return true;

@@ -274,6 +274,16 @@ struct Policy {
   // `enforce: stream`: the policy's token buckets follow a streamed response as it is relayed
   // (Admission::topUp) and the stream is ended in the caller's dialect when they run out.
   bool enforceStream = false;
+  // `on_limit: queue`: a request this policy's buckets refuse waits in the bucket's fair queue
+  // (proxy/admission_queue.h) for at most maxWait, behind at most maxQueued others, instead
+  // of being answered 429 at once. Its share while waiting is its tier's priority (the
+  // consumer's tierLabel value; default 1).
+  bool queue = false;
+  Millis maxWait{30'000};
+  uint64_t maxQueued = 1024;
+  std::vector<std::pair<std::string, double>> priorities;
+  // The queue weight of `consumer` (null: anonymous): its tier's priority, else 1.
+  double priorityOf(const Consumer* consumer) const;
   bool higress = false;     // converted from an ai-token-ratelimit config
   std::optional<RedisSettings> redis;
   std::vector<Rule> rules;
@@ -284,6 +294,7 @@ struct PolicySet {
   std::vector<Consumer> consumers;
   std::vector<KeySource> keySources;  // default: Authorization Bearer, then x-api-key
   std::vector<Policy> policies;
+  bool queueing = false;  // some policy has on_limit: queue
 };
 
 }  // namespace tg::limiter

@@ -15,6 +15,11 @@ std::vector<double> tokenBounds() {
   return {1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000};
 }
 
+// From a refill's few milliseconds to a long max_wait.
+std::vector<double> waitBounds() {
+  return {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120};
+}
+
 }  // namespace
 
 LimiterStats::LimiterStats(metrics::Registry& r)
@@ -46,7 +51,24 @@ LimiterStats::LimiterStats(metrics::Registry& r)
                           "Requests for which the store could not decide and a policy applied "
                           "its store_failure mode, by policy and mode.",
                           {"policy", "mode"},
-                          kMaxFailureSeries})) {}
+                          kMaxFailureSeries})),
+      queueDepth(r.gauge({"tokengate_ratelimit_queue_depth",
+                          "Requests waiting in the admission queues of a policy (on_limit: "
+                          "queue), all workers.",
+                          {"policy"},
+                          kMaxFailureSeries})),
+      queueResults(r.counter({"tokengate_ratelimit_queue_total",
+                              "Requests that met an admission queue, by how their wait ended: "
+                              "admitted, timeout (max_wait), full (max_queued), too_long (the "
+                              "wait would exceed max_wait), gone (the client left), rejected "
+                              "(by a limit that does not queue).",
+                              {"policy", "result"},
+                              kMaxFailureSeries})),
+      queueWait(r.histogram({"tokengate_ratelimit_queue_wait_seconds",
+                             "Time requests waited in an admission queue, by policy.",
+                             {"policy"},
+                             kMaxFailureSeries},
+                            waitBounds())) {}
 
 LimiterStats::Route LimiterStats::route(std::string_view route) {
   return Route{reservedTokens.labels({route}), settledTokens.labels({route}),

@@ -8,6 +8,8 @@
 //   tokengate_ratelimit_reserved_tokens_total{route}, ..._settled_tokens_total{route}
 //   tokengate_ratelimit_overshoot_tokens{route}, ..._refund_tokens{route}   (histograms)
 //   tokengate_store_failure_policy_total{policy,mode}
+//   tokengate_ratelimit_queue_depth{policy}, ..._queue_total{policy,result},
+//   ..._queue_wait_seconds{policy}   (on_limit: queue)
 //
 // decision() and failurePolicy() resolve a series (under the family's mutex) and also create
 // the rule's other decisions / the policy's other modes at 0, so that rate() and absent() work
@@ -52,6 +54,9 @@ struct LimiterStats {
   metrics::HistogramFamily& overshoot;     // tokengate_ratelimit_overshoot_tokens
   metrics::HistogramFamily& refund;        // tokengate_ratelimit_refund_tokens
   metrics::CounterFamily& failures;        // tokengate_store_failure_policy_total
+  metrics::GaugeFamily& queueDepth;        // tokengate_ratelimit_queue_depth
+  metrics::CounterFamily& queueResults;    // tokengate_ratelimit_queue_total
+  metrics::HistogramFamily& queueWait;     // tokengate_ratelimit_queue_wait_seconds
 };
 
 }  // namespace tg::limiter

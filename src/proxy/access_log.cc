@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <charconv>
+#include <cmath>
 #include <cstdio>
 
 #include "core/log.h"
@@ -158,6 +159,10 @@ void formatAccessRecord(std::string& out, const AccessRecord& r) {
       appendInt(out, ",\"reserved_tokens\":", *r.reservedTokens);
     }
   }
+  if (!r.queue.empty()) {
+    appendStr(out, ",\"queue\":\"", r.queue);
+    appendInt(out, ",\"queued_ms\":", static_cast<int64_t>(std::llround(r.queuedMs)));
+  }
   out += "}\n";
 }
 
@@ -198,6 +203,10 @@ void formatRateLimitRecord(std::string& out, const RateLimitRecord& r) {
   }
   if (r.relayedTokens) {
     appendInt(out, ",\"relayed_tokens\":", *r.relayedTokens);
+  }
+  if (!r.queue.empty()) {
+    appendStr(out, ",\"queue\":\"", r.queue);
+    appendInt(out, ",\"queued_ms\":", static_cast<int64_t>(std::llround(r.queuedMs)));
   }
   appendInt(out, ",\"status\":", static_cast<uint64_t>(r.status));
   out += "}\n";

@@ -57,6 +57,8 @@ struct AccessRecord {
   std::string_view limitPolicy;  // the deciding bucket's policy (rejections, shadow rejections)
   std::string_view limitRule;    // ... and rule
   std::optional<int64_t> reservedTokens;  // tokens reserved at admission (largest bucket)
+  std::string_view queue;                 // the admission queue's result (Exchange::queueResult)
+  double queuedMs = 0;                    // ... and the time waited in it
 };
 
 // Appends the JSON line (with its newline) for `r` to `out`.
@@ -67,7 +69,8 @@ void formatAccessRecord(std::string& out, const AccessRecord& r);
 // decision (rejected, too_large, shadow_rejected, store_failure, store_unavailable,
 // insufficient_quota, stream_cut), policy, rule, value (the bucket's selector value, never a
 // secret), limit, remaining, retry_after_ms, reserved_tokens, relayed_tokens (stream_cut: the
-// tokens charged, prompt and relayed output), status.
+// tokens charged, prompt and relayed output), queue and queued_ms (a request that met an
+// admission queue: how its wait ended, and how long it took), status.
 struct RateLimitRecord {
   std::chrono::system_clock::time_point time;
   std::string_view requestId;
@@ -84,6 +87,8 @@ struct RateLimitRecord {
   std::optional<int64_t> retryAfterMs;
   std::optional<int64_t> reservedTokens;
   std::optional<int64_t> relayedTokens;
+  std::string_view queue;
+  double queuedMs = 0;
   int status = 0;
 };
 void formatRateLimitRecord(std::string& out, const RateLimitRecord& r);

@@ -3,6 +3,8 @@
 // request's facts, waits for a networked store, and writes 429 / 503.
 
 #include <algorithm>
+#include <boost/asio/this_coro.hpp>
+#include <cstdio>
 #include <functional>
 
 #include "core/strings.h"
@@ -71,7 +73,8 @@ limiter::RequestFacts factsOf(const ClientConn& c, Exchange& x) {
 
 // The 429 (or the policy's code) / 503 of a rejected admission, with the x-ratelimit-* and
 // retry headers. Higress's rejected_msg is sent as configured (JSON when it looks like JSON).
-std::string rejectionResponse(const Exchange& x) {
+// `note`: what the admission queue adds to the message (why the request did not wait).
+std::string rejectionResponse(const Exchange& x, std::string_view note) {
   const limiter::Admission& a = x.admission;
   const limiter::Policy& policy = x.policies().policies[a.decisive()->policyIndex];
   const bool close = !x.keepAlive;
@@ -87,10 +90,174 @@ std::string rejectionResponse(const Exchange& x) {
         (first == '{' || first == '[') ? "application/json" : "text/plain; charset=utf-8";
     return httpResponse(status, type, policy.rejectedMsg, x.requestId(), close, x.limitHeaders);
   }
+  std::string msg = limiter::rejectionMessage(a, x.policies());
+  msg.append(note);
   std::string body =
-      errorBody(x.dialect, status, "rate_limit_exceeded",
-                limiter::rejectionMessage(a, x.policies()), limiter::rejectionType(a));
+      errorBody(x.dialect, status, "rate_limit_exceeded", msg, limiter::rejectionType(a));
   return httpResponse(status, "application/json", body, x.requestId(), close, x.limitHeaders);
+}
+
+// The rest of an admission begun with begin(): inline, or awaiting a networked store.
+http::Task<void> decide(limiter::Admission& a, const Services& s, store::TimePoint now) {
+  if (s.store.decidesInline()) {
+    a.decideInline(s.store, s.localStore, now);
+    co_return;
+  }
+  // (No variable is declared in a loop condition around a co_await: GCC 12 miscompiles those.)
+  for (;;) {
+    std::optional<limiter::Admission::ReserveCall> call = a.next();
+    if (!call) {
+      break;
+    }
+    co_await reserveOn(s.store, *call, now);
+    a.reserved(s.store, s.localStore, now);
+  }
+}
+
+// A matched bucket of a queueing policy that has waiters: a new request joins its queue
+// instead of trying first, so that it cannot take the refill from them.
+std::optional<size_t> bucketWithWaiters(const limiter::Admission& a, const limiter::PolicySet& set,
+                                        const AdmissionQueues& queues) {
+  const std::vector<limiter::MatchedBucket>& m = a.matched();
+  for (size_t i = 0; i < m.size(); ++i) {
+    if (set.policies[m[i].policyIndex].queue && !m[i].shadow && queues.has(m[i].spec.key)) {
+      return i;
+    }
+  }
+  return std::nullopt;
+}
+
+// A rejection that may wait: over a limit of a queueing policy (not too large, not a store
+// failure).
+bool queueable(const limiter::Admission& a, const limiter::PolicySet& set) {
+  const limiter::MatchedBucket* d = a.decisive();
+  return a.outcome() == limiter::Outcome::Rejected && d != nullptr &&
+         set.policies[d->policyIndex].queue && !d->shadow;
+}
+
+std::string seconds(std::chrono::milliseconds t) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3gs", static_cast<double>(t.count()) / 1000.0);
+  return buf;
+}
+
+enum class Queued : uint8_t {
+  Admitted,  // admitted after waiting (or at the last try)
+  Rejected,  // the admission holds a rejection to answer; `note` says why it did not wait
+  Gone,      // the client closed its connection while waiting: nothing to answer
+};
+
+// on_limit: queue (proxy/admission_queue.h). The request waits in the queue of matched bucket
+// `at` (nullopt: the bucket that just rejected it) and tries again at each turn, until it is
+// admitted, the wait ends (max_wait, or refused at once: max_queued, a wait longer than
+// max_wait), or the client leaves. A waiter holds no reservation, so leaving charges nothing.
+http::Task<Queued> waitInQueue(ClientConn& c, Exchange& x, const Services& s,
+                               const limiter::RequestFacts& facts, const limiter::Demand& demand,
+                               std::optional<size_t> at, std::string& note) {
+  namespace net = http::net;
+  const limiter::PolicySet& set = x.policies();
+  limiter::Admission& a = x.admission;
+  AdmissionQueues& queues = *s.queues;
+  const net::any_io_executor ex = co_await net::this_coro::executor;
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::string_view fairKey =
+      x.consumer != nullptr ? std::string_view(x.consumer->name)
+      : x.clientIpForLimits.empty() ? std::string_view(c.clientIp)
+                                    : std::string_view(x.clientIpForLimits);
+  auto finish = [&](std::string_view result) {
+    x.queueResult = result;
+    x.queuedMs = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+                     .count();
+  };
+  for (;;) {  // one pass per bucket the request queues for
+    const size_t index = at ? *at : a.decisiveIndex();
+    const limiter::MatchedBucket& b = a.matched()[index];
+    const limiter::Policy& p = set.policies[b.policyIndex];
+    const store::BucketSpec spec = b.spec;  // the admission's vectors change at each try
+    AdmissionQueues::Ask ask;
+    ask.bucket = &spec;
+    ask.fairKey = fairKey;
+    ask.weight = p.priorityOf(x.consumer);
+    ask.cost = static_cast<uint64_t>(std::max<int64_t>(a.amountOf(index), 0));
+    ask.retryIn = at ? std::chrono::milliseconds(0) : a.retryIn();
+    ask.maxQueued = p.maxQueued;
+    ask.maxWait = p.maxWait;
+    AdmissionQueues::Joined j = queues.join(ask, ex);
+    if (!j.waiter) {
+      if (at) {
+        // Joined without trying, and the queue will not take it: tried as if nobody waited.
+        at.reset();
+        co_await decide(a, s, std::chrono::system_clock::now());
+        if (!a.rejected()) {
+          co_return Queued::Admitted;
+        }
+        if (queueable(a, set)) {
+          continue;
+        }
+        co_return Queued::Rejected;
+      }
+      const bool full = j.refused == AdmissionQueues::Refusal::Full;
+      note = full ? " " + std::to_string(p.maxQueued) +
+                        " requests already wait for this limit (max_queued)."
+                  : " Waiting for it would take " + seconds(j.wait) + ", longer than max_wait (" +
+                        seconds(p.maxWait) + ").";
+      a.setRetryIn(j.wait);
+      finish(full ? "full" : "too_long");
+      if (s.recorder != nullptr) {
+        s.recorder->recordQueue(p.name, x.queueResult, 0);
+      }
+      co_return Queued::Rejected;
+    }
+    const std::shared_ptr<AdmissionQueues::Waiter> w = std::move(j.waiter);
+    if (s.recorder != nullptr) {
+      s.recorder->queueDepth(p.name, 1);
+    }
+    auto leave = [&](bool admitted, std::string_view result) {
+      if (admitted) {
+        queues.tried(*w, true, std::chrono::milliseconds(0));
+      } else {
+        queues.leave(*w);
+      }
+      AdmissionQueues::unwatch(*w);
+      finish(result);
+      if (s.recorder != nullptr) {
+        s.recorder->queueDepth(p.name, -1);
+        s.recorder->recordQueue(p.name, result, x.queuedMs / 1000.0);
+      }
+    };
+    for (;;) {  // one pass per turn
+      const AdmissionQueues::Wake wake = co_await queues.wait(w, &c.stream);
+      if (wake == AdmissionQueues::Wake::Gone) {
+        leave(false, "gone");
+        co_return Queued::Gone;
+      }
+      if (!a.begin(set, s.keyCap, facts, demand, std::chrono::system_clock::now())) {
+        leave(true, "admitted");
+        co_return Queued::Admitted;
+      }
+      co_await decide(a, s, std::chrono::system_clock::now());
+      if (!a.rejected()) {
+        leave(true, "admitted");
+        co_return Queued::Admitted;
+      }
+      const bool sameBucket = queueable(a, set) && a.matched()[a.decisiveIndex()].spec.key == spec.key;
+      if (wake == AdmissionQueues::Wake::Timeout) {
+        leave(false, "timeout");
+        note = " It waited max_wait (" + seconds(p.maxWait) + ") in the queue for this limit.";
+        co_return Queued::Rejected;
+      }
+      if (sameBucket) {
+        queues.tried(*w, false, a.retryIn());
+        continue;
+      }
+      leave(false, "rejected");
+      break;  // refused by another bucket
+    }
+    if (!queueable(a, set)) {
+      co_return Queued::Rejected;
+    }
+    at.reset();  // wait for the other bucket
+  }
 }
 
 }  // namespace
@@ -156,18 +323,27 @@ http::Task<bool> admit(ClientConn& c, Exchange& x, const Services& s) {
   const limiter::Demand demand{info.promptEstimate, info.maxOutputTokens};
   const store::TimePoint now = std::chrono::system_clock::now();
   limiter::Admission& a = x.admission;
-  if (s.store.decidesInline()) {
+  const bool queueing = s.queues != nullptr && set.queueing;
+  std::optional<size_t> joinAt;  // a bucket with waiters: join its queue without trying
+  if (queueing && !s.queues->idle()) {
+    if (a.begin(set, s.keyCap, facts, demand, now)) {
+      joinAt = bucketWithWaiters(a, set, *s.queues);
+      if (!joinAt) {
+        co_await decide(a, s, now);
+      }
+    }
+  } else if (s.store.decidesInline()) {
     a.admit(set, s.store, s.keyCap, facts, demand, now, s.localStore);
   } else if (a.begin(set, s.keyCap, facts, demand, now)) {
-    // (No variable is declared in a loop condition around a co_await: GCC 12 miscompiles
-    // those.)
-    for (;;) {
-      std::optional<limiter::Admission::ReserveCall> call = a.next();
-      if (!call) {
-        break;
-      }
-      co_await reserveOn(s.store, *call, now);
-      a.reserved(s.store, s.localStore, now);
+    co_await decide(a, s, now);
+  }
+  std::string note;
+  if (joinAt || (queueing && queueable(a, set))) {
+    const Queued q = co_await waitInQueue(c, x, s, facts, demand, joinAt, note);
+    if (q == Queued::Gone) {
+      x.error = ExchangeError::ClientGone;
+      x.keepAlive = false;
+      co_return false;
     }
   }
   x.limited = a.outcome() != limiter::Outcome::NoLimits;
@@ -184,7 +360,7 @@ http::Task<bool> admit(ClientConn& c, Exchange& x, const Services& s) {
                 ? ExchangeError::RateLimitStoreUnavailable
                 : ExchangeError::RateLimited;
   x.keepAlive = x.keepAlive && !s.draining;
-  c.out = rejectionResponse(x);
+  c.out = rejectionResponse(x, note);
   co_await writeAnswer(c, x);
   co_return false;
 }

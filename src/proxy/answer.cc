@@ -85,6 +85,8 @@ void Exchange::reset() {
   streamCut.reset();
   gateTicket.release();
   cutByBudget = false;
+  queueResult = {};
+  queuedMs = 0;
   usage.reset();
   settled = false;
 }

@@ -107,6 +107,10 @@ struct Exchange {
   limiter::Admission admission;                       // reused request after request
   bool limited = false;                               // admission ran: settle it
   std::string limitHeaders;                           // x-ratelimit-* lines for the client
+  // The admission queue (on_limit: queue): how the request's wait ended ("admitted", "full",
+  // "too_long", "timeout", "gone", "rejected"; empty = it did not queue) and how long it took.
+  std::string_view queueResult;
+  double queuedMs = 0;
 
   // The response.
   http::ResponseHead resp;

@@ -92,7 +92,7 @@ void logRateLimit(const ClientConn& c, const Exchange& x, const Services& s) {
   }
   const bool quota = isQuotaError(x.error);
   const limiter::Outcome outcome = x.admission.outcome();
-  if (!quota && !x.cutByBudget &&
+  if (!quota && !x.cutByBudget && x.queueResult.empty() &&
       (!x.limited || outcome == limiter::Outcome::Allowed ||
        outcome == limiter::Outcome::NoLimits)) {
     return;
@@ -113,7 +113,9 @@ void logRateLimit(const ClientConn& c, const Exchange& x, const Services& s) {
     return;
   }
   const limiter::Admission& a = x.admission;
-  r.decision = x.cutByBudget ? std::string_view("stream_cut") : limiter::outcomeName(outcome);
+  r.decision = x.cutByBudget              ? std::string_view("stream_cut")
+               : x.queueResult == "gone" ? std::string_view("client_gone")
+                                         : limiter::outcomeName(outcome);
   const limiter::MatchedBucket* decisive = x.cutByBudget ? a.followRefusedBy() : a.decisive();
   if (const limiter::MatchedBucket* b = decisive) {
     const limiter::Policy& p = x.policies().policies[b->policyIndex];
@@ -132,6 +134,8 @@ void logRateLimit(const ClientConn& c, const Exchange& x, const Services& s) {
   if (x.cutByBudget && x.usage) {
     r.relayedTokens = static_cast<int64_t>(x.usage->billed());
   }
+  r.queue = x.queueResult;
+  r.queuedMs = x.queuedMs;
   log.record(r);
 }
 
@@ -177,6 +181,8 @@ void logAccess(const ClientConn& c, const Exchange& x, const Services& s) {
     }
     r.reservedTokens = a.reservedTokens();
   }
+  r.queue = x.queueResult;
+  r.queuedMs = x.queuedMs;
   log.record(r);
 }
 

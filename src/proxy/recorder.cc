@@ -108,4 +108,15 @@ void Recorder::recordFailurePolicy(std::string_view policy, limiter::StoreFailur
   cached(failures_, key_, [&] { return metrics_.limiter.failurePolicy(policy, mode); }).inc();
 }
 
+void Recorder::recordQueue(std::string_view policy, std::string_view result, double seconds) {
+  metrics_.limiter.queueResults.labels({policy, result}).inc();
+  if (result != "full" && result != "too_long") {
+    metrics_.limiter.queueWait.labels({policy}).observe(seconds);
+  }
+}
+
+void Recorder::queueDepth(std::string_view policy, int delta) {
+  metrics_.limiter.queueDepth.labels({policy}).add(delta);
+}
+
 }  // namespace tg::proxy

@@ -74,6 +74,10 @@ class Recorder {
   void recordDecision(std::string_view policy, std::string_view rule, limiter::Outcome o);
   // The store could not decide and `policy` applied its store_failure mode.
   void recordFailurePolicy(std::string_view policy, limiter::StoreFailureMode mode);
+  // The admission queue (on_limit: queue; only requests that queue come here, so the series
+  // are resolved per call): a wait that ended with `result` after `seconds`, and the depth.
+  void recordQueue(std::string_view policy, std::string_view result, double seconds);
+  void queueDepth(std::string_view policy, int delta);
 
  private:
   struct RequestHandles {

@@ -15,6 +15,7 @@
 
 #include "core/thread_annotations.h"
 #include "limiter/rules.h"
+#include "proxy/admission_queue.h"
 #include "proxy/recorder.h"
 #include "proxy/access_log.h"
 #include "proxy/generation.h"
@@ -67,6 +68,7 @@ struct Services {
   AccessLog& rateLimitLog;
   RequestIds& requestIds;
   const bool& draining;  // graceful shutdown: close connections after their response
+  AdmissionQueues* queues;  // on_limit: queue (process-wide); null = every limit rejects
 };
 
 }  // namespace tg::proxy

@@ -27,6 +27,14 @@ void settle(Exchange& x, const Services& s) {
   }
   if (x.limited) {
     x.admission.settle(u ? *u : core::TokenUsage{}, std::chrono::system_clock::now());
+    if (s.queues != nullptr && !s.queues->idle() && x.policies().queueing) {
+      // What the request did not use went back to its buckets: their queues' heads try now.
+      for (const limiter::MatchedBucket& b : x.admission.matched()) {
+        if (x.policies().policies[b.policyIndex].queue) {
+          s.queues->notify(b.spec.key);
+        }
+      }
+    }
   }
 }
 

@@ -101,6 +101,7 @@ Worker::Worker(http::net::io_context& io, const SharedState& shared, unsigned in
       keyCap_(shared.keyCap ? shared.keyCap : std::make_shared<limiter::DistinctKeyCap>()),
       recorder_(shared.metrics ? std::make_unique<Recorder>(*shared.metrics) : nullptr),
       consumerTotals_(shared.consumerTotals),
+      queues_(shared.queues),
       requestIds_([index] {
         std::random_device rd;
         return (static_cast<uint64_t>(rd()) << 32) ^ rd() ^ (uint64_t{index} << 56);
@@ -111,7 +112,7 @@ Worker::Worker(http::net::io_context& io, const SharedState& shared, unsigned in
   store::Store* quota = shared.config && shared.config->quota.enabled ? store_.get() : nullptr;
   services_.emplace(Services{gen_, *store_, memoryStore_.get(), keyCap_.get(), quota,
                              recorder_.get(), consumerTotals_.get(), tokenizers_.get(), accessLog_,
-                             rateLimitLog_, requestIds_, draining_});
+                             rateLimitLog_, requestIds_, draining_, queues_.get()});
 }
 
 void Worker::reconfigure(const SharedState& next, uint64_t number) {

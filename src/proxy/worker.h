@@ -55,6 +55,9 @@ struct SharedState {
   // gate (null = no limits), shared by every worker (proxy/upstream_gate.h).
   std::shared_ptr<UpstreamGates> gateRegistry;
   std::vector<std::shared_ptr<UpstreamGate>> gates;
+  // The admission queues of on_limit: queue policies, shared by every worker and kept across
+  // reloads (proxy/admission_queue.h); null = none.
+  std::shared_ptr<AdmissionQueues> queues;
 };
 
 class Worker {
@@ -109,6 +112,7 @@ class Worker {
   std::shared_ptr<limiter::DistinctKeyCap> keyCap_;
   std::unique_ptr<Recorder> recorder_;
   std::shared_ptr<ConsumerTotals> consumerTotals_;
+  std::shared_ptr<AdmissionQueues> queues_;
   RequestIds requestIds_;
   bool draining_ = false;
   bool stoppedStores_ = false;

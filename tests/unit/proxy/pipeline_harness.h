@@ -199,7 +199,7 @@ class PipelineHarness {
         accessLog_(io_.get_executor(), ::fileno(logFile_)),
         rateLimitLog_(io_.get_executor(), -1),
         services_{gen_,     store_,  nullptr,    &keyCap_,      nullptr,     &recorder_,
-                  &totals_, nullptr, accessLog_, rateLimitLog_, requestIds_, draining_} {}
+                  &totals_, nullptr, accessLog_, rateLimitLog_, requestIds_, draining_, &queues_} {}
 
   // After a run that timed out, coroutines still suspended are destroyed with the io_context,
   // never resumed (their captures may be gone by then).
@@ -410,6 +410,7 @@ class PipelineHarness {
   AccessLog rateLimitLog_;
   RequestIds requestIds_{0x5eed};
   bool draining_ = false;
+  AdmissionQueues queues_;
   Services services_;
   std::deque<std::unique_ptr<Client>> clients_;  // last: destroyed first
   int live_ = 0;
