@@ -19,7 +19,11 @@ struct AdmissionQueues::Queue {
 // One waiting request. The fields under "mutex" are guarded by the queues' mutex; the others
 // belong to the waiter's executor (its connection's thread).
 struct AdmissionQueues::Waiter : std::enable_shared_from_this<Waiter> {
-  explicit Waiter(net::any_io_executor ex) : timer(std::move(ex)) {}
+  Waiter(AdmissionQueues& q, net::any_io_executor ex) : owner(q), timer(std::move(ex)) {}
+  // A waiter whose coroutine is destroyed while it waits (its worker stopping) leaves the
+  // queue, which holds only a plain pointer to it.
+  ~Waiter() { owner.leave(*this); }
+  AdmissionQueues& owner;
   net::steady_timer timer;
   // mutex:
   std::shared_ptr<Queue> queue;
@@ -66,7 +70,7 @@ AdmissionQueues::Joined AdmissionQueues::join(const Ask& ask, net::any_io_execut
     it = queues_.emplace(q->key, std::move(q)).first;
   }
   Queue& q = *it->second;
-  auto w = std::make_shared<Waiter>(std::move(ex));
+  auto w = std::make_shared<Waiter>(*this, std::move(ex));
   w->queue = it->second;
   w->tag = q.fair.push(ask.fairKey, ask.cost, ask.weight, w.get());
   w->deadline = now + ask.maxWait;

@@ -13,21 +13,25 @@ namespace tg::proxy {
 
 namespace net = http::net;
 
-// One queued request. `granted` and the set membership are guarded by the gate's mutex; the
-// timer is touched on its own executor only.
-struct UpstreamGate::Waiter {
-  explicit Waiter(net::any_io_executor ex) : timer(ex) {}
+// One queued request, owned by its coroutine (the queue holds a plain pointer while it is
+// queued). `granted`, `queued` and the tag are guarded by the gate's mutex; the timer is
+// touched on its own executor only.
+struct UpstreamGate::Waiter : std::enable_shared_from_this<Waiter> {
+  Waiter(UpstreamGate& g, net::any_io_executor ex) : gate(g), timer(ex) {}
+  // A coroutine destroyed while it waits (its worker stopping) takes its waiter out.
+  ~Waiter() {
+    core::MutexLock lock(gate.mu_);
+    if (queued) {
+      gate.queue_.erase(tag, false);
+      gate.serveWaiters();
+    }
+  }
+  UpstreamGate& gate;
   net::steady_timer timer;
-  double start = 0;  // virtual start tag
-  uint64_t seq = 0;
-  uint64_t cost = 0;
+  limiter::FairQueue::Tag tag;
+  bool queued = false;
   bool granted = false;
 };
-
-bool UpstreamGate::Order::operator()(const std::shared_ptr<Waiter>& a,
-                                     const std::shared_ptr<Waiter>& b) const {
-  return a->start != b->start ? a->start < b->start : a->seq < b->seq;
-}
 
 UpstreamGate::Ticket& UpstreamGate::Ticket::operator=(Ticket&& o) noexcept {
   if (this != &o) {
@@ -78,18 +82,16 @@ void UpstreamGate::publish() {
 
 void UpstreamGate::serveWaiters() {
   while (!queue_.empty()) {
-    const std::shared_ptr<Waiter>& w = *queue_.begin();
-    if (!fits(w->cost)) {
+    const limiter::FairQueue::Tag head = queue_.head();
+    if (!fits(head.cost)) {
       break;  // the head waits for room: nobody passes it
     }
-    admit(w->cost);
-    vtime_ = w->start;
+    admit(head.cost);
+    Waiter* w = static_cast<Waiter*>(head.item);
     w->granted = true;
-    net::post(w->timer.get_executor(), [w] { w->timer.cancel(); });
-    queue_.erase(queue_.begin());
-  }
-  if (queue_.empty()) {
-    lastFinish_.clear();  // idle: tags start over (the map stays bounded by the queue)
+    w->queued = false;
+    net::post(w->timer.get_executor(), [s = w->shared_from_this()] { s->timer.cancel(); });
+    queue_.erase(head, true);
   }
   publish();
 }
@@ -131,14 +133,10 @@ http::Task<UpstreamGate::Entry> UpstreamGate::enter(std::string_view key, uint64
       m_.refusedFull.inc();
       co_return e;
     }
-    w = std::make_shared<Waiter>(ex);
-    auto [it, fresh] = lastFinish_.try_emplace(std::string(key), vtime_);
-    w->start = std::max(vtime_, it->second);
-    it->second = w->start + static_cast<double>(cost) / std::max(weight, 1e-3);
-    w->seq = ++seq_;
-    w->cost = cost;
+    w = std::make_shared<Waiter>(*this, ex);
+    w->tag = queue_.push(key, cost, weight, w.get());
+    w->queued = true;
     w->timer.expires_after(limits_.maxWait);
-    queue_.insert(w);
     publish();
   }
   http::error_code ec;
@@ -149,7 +147,8 @@ http::Task<UpstreamGate::Entry> UpstreamGate::enter(std::string_view key, uint64
     if (w->granted) {
       e.ticket = Ticket(shared_from_this(), cost);
     } else {
-      queue_.erase(w);  // timed out (or the worker is stopping)
+      queue_.erase(w->tag, false);  // timed out (or the worker is stopping)
+      w->queued = false;
       e.refused = Refusal::Timeout;
       m_.refusedTimeout.inc();
       serveWaiters();  // the head may have been this one

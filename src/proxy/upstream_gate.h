@@ -5,15 +5,12 @@
 // worker of the process; a request beyond that waits in a fair queue until a request in
 // progress ends, at most `maxWait`, and the queue holds at most `maxQueued` waiters.
 //
-// Fairness: start-time fair queueing over tokens. Each waiter gets a virtual start tag,
-// max(virtual time, the finish tag of its key's previous waiter), and a finish tag, start +
-// cost / weight; the gate serves waiters in start-tag order (ties: arrival), and its virtual
-// time is the start tag of the last waiter served. A key (a consumer, or the client address
-// for anonymous callers) that sends many requests therefore queues behind the others instead
-// of ahead of them, in proportion to the tokens it asks for. The head waiter is served only
-// when it fits (a request larger than maxTokensInFlight fits when nothing else is in
-// progress), so a large request is never starved by small ones. Queue operations are
-// O(log n) (an ordered set; per-key tags in a hash map that is cleared when the queue drains).
+// Fairness: start-time fair queueing over tokens (limiter::FairQueue, the admission queue's
+// too). A key (a consumer, or the client address for anonymous callers) that sends many
+// requests queues behind the others instead of ahead of them, in proportion to the tokens it
+// asks for. The head waiter is served only when it fits (a request larger than
+// maxTokensInFlight fits when nothing else is in progress), so a large request is never
+// starved by small ones. Queue operations are O(log n).
 //
 // Thread safety: every member is safe from any thread (one mutex). A waiter is woken on its
 // own executor (asio::post), so a coroutine always resumes on its connection's thread.
@@ -26,7 +23,6 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
-#include <set>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -34,6 +30,7 @@
 #include "config/config.h"
 #include "core/thread_annotations.h"
 #include "http/net.h"
+#include "limiter/fair_queue.h"
 #include "metrics/registry.h"
 
 namespace tg::proxy {
@@ -88,9 +85,6 @@ class UpstreamGate : public std::enable_shared_from_this<UpstreamGate> {
 
  private:
   struct Waiter;
-  struct Order {
-    bool operator()(const std::shared_ptr<Waiter>& a, const std::shared_ptr<Waiter>& b) const;
-  };
   bool fits(uint64_t cost) const TG_REQUIRES(mu_);
   void admit(uint64_t cost) TG_REQUIRES(mu_);
   void serveWaiters() TG_REQUIRES(mu_);
@@ -101,10 +95,7 @@ class UpstreamGate : public std::enable_shared_from_this<UpstreamGate> {
   config::UpstreamGateConfig limits_ TG_GUARDED_BY(mu_);
   uint32_t inFlight_ TG_GUARDED_BY(mu_) = 0;
   uint64_t tokens_ TG_GUARDED_BY(mu_) = 0;
-  double vtime_ TG_GUARDED_BY(mu_) = 0;
-  uint64_t seq_ TG_GUARDED_BY(mu_) = 0;
-  std::set<std::shared_ptr<Waiter>, Order> queue_ TG_GUARDED_BY(mu_);
-  std::unordered_map<std::string, double> lastFinish_ TG_GUARDED_BY(mu_);
+  limiter::FairQueue queue_ TG_GUARDED_BY(mu_);  // of Waiter*, alive while queued
   Metrics m_;
 };
 
