@@ -66,4 +66,20 @@ std::chrono::milliseconds queueWait(const store::BucketSpec& bucket,
                        std::ceil(static_cast<double>(ahead) * window / limit)));
 }
 
+std::chrono::milliseconds queueWaitBehind(const store::BucketSpec& bucket,
+                                          std::chrono::milliseconds headIn, uint64_t headCost,
+                                          uint64_t ahead, uint64_t amount) {
+  if (bucket.algorithm == store::Algorithm::Concurrency ||
+      bucket.algorithm == store::Algorithm::Quota || bucket.limit == 0) {
+    return std::chrono::milliseconds(0);  // unknown
+  }
+  if (bucket.algorithm == store::Algorithm::FixedWindow) {
+    return queueWait(bucket, headIn, ahead, amount);
+  }
+  const uint64_t rest = (ahead >= headCost ? ahead - headCost : 0) + amount;
+  const double window = static_cast<double>(std::max<int64_t>(bucket.window.count(), 1));
+  return headIn + std::chrono::milliseconds(static_cast<int64_t>(std::ceil(
+                      static_cast<double>(rest) * window / static_cast<double>(bucket.limit))));
+}
+
 }  // namespace tg::limiter

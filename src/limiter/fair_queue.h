@@ -116,4 +116,13 @@ std::chrono::milliseconds queueWait(const store::BucketSpec& bucket,
                                     std::chrono::milliseconds retryIn, uint64_t ahead,
                                     uint64_t amount);
 
+// The same for a request that did not ask the store (it joins a queue that has waiters without
+// trying): the head of the queue fits in `headIn` (its own refill wait), and `ahead` units
+// (the head's `headCost` included) are served before this request of `amount`. Token buckets
+// and sliding windows: after headIn the bucket is empty and refills what is left ahead plus
+// this request at its rate; fixed windows: the windows all of it fills from headIn's window on.
+std::chrono::milliseconds queueWaitBehind(const store::BucketSpec& bucket,
+                                          std::chrono::milliseconds headIn, uint64_t headCost,
+                                          uint64_t ahead, uint64_t amount);
+
 }  // namespace tg::limiter

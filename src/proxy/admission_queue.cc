@@ -10,6 +10,7 @@
 namespace tg::proxy {
 
 namespace net = http::net;
+using std::chrono::milliseconds;
 
 struct AdmissionQueues::Queue {
   std::string key;
@@ -59,7 +60,17 @@ AdmissionQueues::Joined AdmissionQueues::join(const Ask& ask, net::any_io_execut
     out.wait = ask.retryIn;
     return out;
   }
-  out.wait = limiter::queueWait(*ask.bucket, ask.retryIn, ahead, ask.cost);
+  if (ask.retryIn.count() == 0 && ahead > 0) {
+    // It did not ask the store: it waits for the head to fit, then for the tokens between.
+    const Waiter* head = static_cast<const Waiter*>(it->second->fair.head().item);
+    const milliseconds headIn =
+        head->turn || head->retryAt <= now
+            ? milliseconds(0)
+            : std::chrono::ceil<milliseconds>(head->retryAt - now);
+    out.wait = limiter::queueWaitBehind(*ask.bucket, headIn, head->tag.cost, ahead, ask.cost);
+  } else {
+    out.wait = limiter::queueWait(*ask.bucket, ask.retryIn, ahead, ask.cost);
+  }
   if (out.wait > ask.maxWait) {
     out.refused = Refusal::TooLong;
     return out;

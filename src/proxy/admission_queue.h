@@ -7,8 +7,9 @@
 //   join()     it enters B's queue (limiter::FairQueue: start-time fair queueing over the
 //              tokens it reserves, weighted by its tier's priority), or is refused at once:
 //              the queue holds max_queued waiters (Full), or the wait computed from B's refill
-//              rate and the tokens queued ahead of it (limiter::queueWait) is over max_wait
-//              (TooLong, with that wait as the exact retry-after).
+//              rate and the tokens queued ahead of it (limiter::queueWait; for a request that
+//              joined without trying, queueWaitBehind from the head's refill time) is over
+//              max_wait (TooLong, with that wait as the exact retry-after).
 //   wait()     suspends until it is this waiter's turn to try admission again, until max_wait
 //              passed (Timeout), or until the client closed its connection (Gone).
 //   tried()    after the try: admitted, it leaves the queue served (the next waiter's turn

@@ -203,6 +203,21 @@ TEST(QueueWait, FixedWindowServesALimitPerWindow) {
   EXPECT_EQ(queueWait(b, milliseconds(5000), 150, 60), milliseconds(5000 + 120'000));
 }
 
+TEST(QueueWait, BehindAHeadThatFitsLaterTheRestRefillsAfterIt) {
+  // 10 tokens per second; the head (57) fits in 1.4 s; one more request of 57 behind it.
+  const store::BucketSpec tb = bucket(store::Algorithm::TokenBucket, 100, milliseconds(10'000));
+  EXPECT_EQ(queueWaitBehind(tb, milliseconds(1400), 57, 57, 57), milliseconds(1400 + 5700));
+  // Two waiters ahead (the head and one of 30), then this one.
+  EXPECT_EQ(queueWaitBehind(tb, milliseconds(1400), 57, 87, 57), milliseconds(1400 + 8700));
+  // Fixed window of 100 per minute: the head's window holds it and 43 more.
+  const store::BucketSpec fw = bucket(store::Algorithm::FixedWindow, 100, milliseconds(60'000));
+  EXPECT_EQ(queueWaitBehind(fw, milliseconds(5000), 57, 57, 40), milliseconds(5000));
+  EXPECT_EQ(queueWaitBehind(fw, milliseconds(5000), 57, 57, 57), milliseconds(65'000));
+  EXPECT_EQ(queueWaitBehind(bucket(store::Algorithm::Concurrency, 4, milliseconds(0)),
+                            milliseconds(100), 1, 1, 1),
+            milliseconds(0));
+}
+
 TEST(QueueWait, ConcurrencyIsUnknown) {
   EXPECT_EQ(queueWait(bucket(store::Algorithm::Concurrency, 4, milliseconds(0)), milliseconds(0),
                       10, 1),
