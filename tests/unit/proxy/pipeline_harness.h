@@ -217,6 +217,7 @@ class PipelineHarness {
   store::MemoryStore& store() { return store_; }
   Metrics& metrics() { return *metrics_; }
   ConsumerTotals& consumerTotals() { return totals_; }
+  AdmissionQueues& queues() { return queues_; }
   const config::Config& config() const { return *config_; }
   const limiter::PolicySet& policies() const { return *gw_.policies; }
 

@@ -162,6 +162,76 @@ TEST(PipelineLimitsTest, ConcurrencySlotIsFreeOnceTheClientHasTheLastByte) {
   EXPECT_EQ(h.used("chat", "alice", Quantity::Concurrent), 0);
 }
 
+// on_limit: queue through the whole pipeline: a request refused by a concurrency limit waits
+// (no answer yet) instead of 429, and the settle of the request holding the slot hands it the
+// turn (notify): it is admitted and served, with the wait in the access log and the metrics.
+TEST(PipelineLimitsTest, QueuedRequestIsAdmittedWhenTheSlotHolderSettles) {
+  PipelineHarness h(withPolicies(R"(
+  - name: per-consumer
+    routes: [chat]
+    on_limit: queue
+    max_wait: 1h
+    rules:
+    - {name: inflight, by: per_consumer, limits: [{concurrent: 1}]}
+)"));
+  Signal finishFirst(h.executor());
+  unsigned answered = 0;
+  h.upstreams().setHandler([&](HttpPeer& p) -> http::Task<void> {
+    for (;;) {
+      std::optional<WireRequest> r = co_await p.readRequest();
+      if (!r) {
+        co_return;
+      }
+      std::string head = sseHead() + chunk(kEvent1);
+      co_await p.send(head);
+      if (answered++ == 0) {
+        co_await finishFirst.wait();
+      }
+      std::string rest = chunk(kEvent2 + kUsageEvent + kDone) + kLastChunk;
+      co_await p.send(rest);
+    }
+  });
+  WireResponse first, second;
+  size_t waitingWhileHeld = 0;
+  unsigned upstreamSawWhileHeld = 0;
+  h.run([&]() -> http::Task<void> {
+    auto& a = h.connect();
+    auto& b = h.connect();
+    std::string req = post(
+        "/v1/chat/completions",
+        chatBody("gpt-4o", R"(,"stream":true,"stream_options":{"include_usage":true})"), {kAlice});
+    co_await a->send(req);
+    co_await a->readResponseHead(first);
+    const bool started = co_await a->readBodyUntil(first, kEvent1);
+    CO_ASSERT_TRUE(started);
+    co_await b->send(req);
+    // b waits in the queue: give the loop a few rounds, it must not be answered.
+    for (int i = 0; i < 20; ++i) {
+      co_await net::post(h.executor(), net::use_awaitable);
+    }
+    waitingWhileHeld = h.queues().waiting();
+    upstreamSawWhileHeld = answered;
+    finishFirst.set();
+    co_await a->readBodyUntil(first);
+    second = co_await b->readResponse();
+  });
+
+  EXPECT_EQ(waitingWhileHeld, 1u);
+  EXPECT_EQ(upstreamSawWhileHeld, 1u) << "the queued request reached the upstream";
+  EXPECT_EQ(first.status, 200);
+  EXPECT_EQ(second.status, 200) << second.body;
+  EXPECT_TRUE(second.complete);
+  EXPECT_TRUE(h.queues().idle());
+  EXPECT_EQ(h.used("chat", "alice", Quantity::Concurrent), 0);
+  EXPECT_EQ(h.metrics().limiter.queueResults.labels({"per-consumer", "admitted"}).value(), 1u);
+  EXPECT_EQ(h.metrics().limiter.queueDepth.labels({"per-consumer"}).value(), 0);
+  std::vector<std::string> log = h.accessLog();
+  ASSERT_EQ(log.size(), 2u);
+  EXPECT_EQ(log[0].find(R"("queue")"), std::string::npos) << log[0];
+  EXPECT_NE(log[1].find(R"("queue":"admitted")"), std::string::npos) << log[1];
+  EXPECT_NE(log[1].find(R"("ratelimit":"allowed")"), std::string::npos) << log[1];
+}
+
 // The checks shared by the two early ends below: the access log says the usage was estimated
 // because of `error`, and that estimate was settled exactly once everywhere it counts.
 void expectSettledOnceAsEstimate(PipelineHarness& h, std::string_view error) {
