@@ -145,6 +145,15 @@ std::string inspectRequest(Api api, std::string_view body, RequestInfo& info) {
     info.include_usage = flag;
   }
 
+  int64_t cap = 0;
+  if (doc["max_tokens"].get_int64().get(cap) == simdjson::SUCCESS ||
+      doc["max_completion_tokens"].get_int64().get(cap) == simdjson::SUCCESS ||
+      doc["max_output_tokens"].get_int64().get(cap) == simdjson::SUCCESS ||
+      doc["generationConfig"]["maxOutputTokens"].get_int64().get(cap) == simdjson::SUCCESS ||
+      doc["options"]["num_predict"].get_int64().get(cap) == simdjson::SUCCESS) {
+    info.max_tokens = cap;
+  }
+
   PromptCount count;
   element field;
   switch (api) {

@@ -35,6 +35,10 @@ struct RequestInfo {
   // OpenAI chat / completions: stream_options.include_usage.
   bool include_usage = false;
   int prompt_tokens = 0;
+  // The output cap as sent: max_tokens, max_completion_tokens, max_output_tokens,
+  // generationConfig.maxOutputTokens or options.num_predict, the first that is an integer;
+  // -1 when none is (recorded in /sim/stats, not obeyed).
+  int64_t max_tokens = -1;
   // Embeddings: one seed per input (a hash of its content) and the requested encoding.
   std::vector<uint64_t> embedding_seeds;
   bool embeddings_base64 = false;

@@ -246,7 +246,8 @@ Reply statsReply(const SimStats& stats) {
                std::to_string(stats.streamsAborted.load()) + R"(,"streams_completed":)" +
                std::to_string(stats.streamsCompleted.load()) + R"(,"in_flight":)" +
                std::to_string(stats.inFlight.load()) + R"(,"max_in_flight":)" +
-               std::to_string(stats.maxInFlight.load()) + "}";
+               std::to_string(stats.maxInFlight.load()) + R"(,"last_max_tokens":)" +
+               std::to_string(stats.lastMaxTokens.load()) + "}";
   return reply;
 }
 
@@ -312,6 +313,7 @@ net::awaitable<AfterReply> respondLlm(Transport& transport, const Request& reque
   gen.model = model.name.empty() ? "sim-model" : std::string(model.name);
   gen.seq = seq;
   gen.prompt_tokens = info.prompt_tokens;
+  stats.lastMaxTokens.store(info.max_tokens);
   gen.tokens = knobs.tokens;
   gen.omit_usage = knobs.omit_usage;
   gen.include_usage = info.include_usage;

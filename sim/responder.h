@@ -39,6 +39,9 @@ struct SimStats {
   // protects this server with max_concurrent must keep bounded).
   std::atomic<uint64_t> inFlight{0};
   std::atomic<uint64_t> maxInFlight{0};
+  // The output cap of the last LLM request (max_tokens and its kin, as sent; -1 = none): what
+  // a gateway that rewrites caps (clamp_max_tokens) asked for.
+  std::atomic<int64_t> lastMaxTokens{-1};
 };
 
 struct SimContext {

@@ -87,6 +87,7 @@ struct PolicyConfig {
   std::optional<MarkedString> storeFailure;  // open | closed | local
   std::optional<MarkedString> lease;         // leased | exact (Redis store)
   std::optional<MarkedString> enforce;       // admission | stream
+  std::optional<bool> clampMaxTokens;
   std::optional<MarkedString> onLimit;       // reject | queue
   std::optional<std::chrono::milliseconds> maxWait;  // on_limit: queue
   std::optional<uint64_t> maxQueued;                 // on_limit: queue

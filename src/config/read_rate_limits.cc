@@ -318,7 +318,7 @@ class RateLimitsReader {
                {"name", "routes", "algorithm", "mode", "reservation", "default_max_tokens",
                 "weights", "time_zone", "tier_label", "penalty", "shadow", "concurrency_lease",
                 "rejected_code", "rejected_msg", "store_failure", "local_share", "lease", "enforce",
-                "on_limit", "max_wait", "max_queued", "priority", "rules"},
+                "clamp_max_tokens", "on_limit", "max_wait", "max_queued", "priority", "rules"},
                [&](const std::string& k, const YAML::Node& v, const std::string& kp) {
                  std::string s;
                  int64_t i = 0;
@@ -346,6 +346,10 @@ class RateLimitsReader {
                    p.lease = word(v, kp);
                  } else if (k == "enforce") {
                    p.enforce = word(v, kp);
+                 } else if (k == "clamp_max_tokens") {
+                   if (r_.boolean(v, kp, b)) {
+                     p.clampMaxTokens = b;
+                   }
                  } else if (k == "on_limit") {
                    p.onLimit = word(v, kp);
                  } else if (k == "max_wait") {

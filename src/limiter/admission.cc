@@ -79,6 +79,7 @@ void Admission::addToGroup(Group& g, size_t bucket, const store::BucketSpec& spe
 bool Admission::begin(const PolicySet& set, DistinctKeyCap* cap, const RequestFacts& facts,
                       const Demand& demand, store::TimePoint now) {
   set_ = &set;
+  demand_ = demand;
   outcome_ = Outcome::NoLimits;
   hasDecisive_ = false;
   retryIn_ = std::chrono::milliseconds(0);
@@ -312,6 +313,31 @@ int64_t Admission::decisiveAmount() const {
   }
   const Group& g = groups_[decisiveGroup_];
   return decisiveInGroup_ < g.amounts.size() ? g.amounts[decisiveInGroup_] : 0;
+}
+
+std::optional<uint64_t> Admission::outputBudget() const {
+  const Group& g = groups_[0];
+  if ((outcome_ != Outcome::Allowed && outcome_ != Outcome::ShadowRejected) || !g.reserved) {
+    return std::nullopt;
+  }
+  std::optional<uint64_t> budget;
+  for (size_t k = 0; k < g.index.size() && k < g.result.reservations.size(); ++k) {
+    const MatchedBucket& b = buckets_[g.index[k]];
+    const Policy& p = set_->policies[b.policyIndex];
+    if (!p.clampMaxTokens || b.kind != AmountKind::Tokens || b.quantity == Quantity::InputTokens) {
+      continue;
+    }
+    // What is left after this reservation, plus the output part of the reservation itself.
+    core::TokenUsage output;
+    output.outputTokens = reservedCounts(p, demand_).outputTokens;
+    const double units =
+        static_cast<double>(std::max<int64_t>(g.result.reservations[k].state.remaining, 0)) +
+        static_cast<double>(tokenAmount(b.quantity, output, p.weights));
+    const double perToken = b.quantity == Quantity::WeightedTokens ? p.weights.output : 1.0;
+    const auto tokens = static_cast<uint64_t>(std::floor(units / std::max(perToken, 1e-9)));
+    budget = budget ? std::min(*budget, tokens) : tokens;
+  }
+  return budget;
 }
 
 int64_t Admission::amountOf(size_t matchedIndex) const {

@@ -118,6 +118,11 @@ class Admission {
   // A rejection's retry time as the caller knows it better (the admission queue's wait for
   // the requests ahead): the retry headers say `t` instead.
   void setRetryIn(std::chrono::milliseconds t) { retryIn_ = t; }
+  // `clamp_max_tokens`: the output tokens the request may still produce by the token buckets
+  // of such policies it was admitted by (enforced, strict): the least, over them, of what is
+  // left after this reservation plus the output part of the reservation itself (weighted
+  // buckets: divided by the output weight). nullopt when no such bucket admitted it.
+  std::optional<uint64_t> outputBudget() const;
   // The amount matched bucket `i` asks for (0 when it is not in this request).
   int64_t amountOf(size_t matchedIndex) const;
   // The buckets of the last begin()/admit() (metrics record their policies and rules).
@@ -198,6 +203,7 @@ class Admission {
   Follow follow_;
 
   const PolicySet* set_ = nullptr;
+  Demand demand_;
   std::vector<MatchedBucket> buckets_;
   std::array<Group, kGroups> groups_;
   std::vector<int64_t> deltas_;

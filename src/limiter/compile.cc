@@ -249,6 +249,12 @@ class Compiler {
             "enforce: stream needs mode: strict (a higress_compatible policy reserves nothing "
             "to follow the stream with)");
     }
+    p.clampMaxTokens = in.clampMaxTokens.value_or(false);
+    if (p.clampMaxTokens && p.mode != PolicyMode::Strict) {
+      error(in.mark, ".clamp_max_tokens",
+            "clamp_max_tokens needs mode: strict (a higress_compatible policy reserves nothing, "
+            "so it knows no budget to clamp to)");
+    }
     static const std::pair<const char*, bool> kOnLimit[] = {{"reject", false}, {"queue", true}};
     keyword(in.onLimit, kOnLimit, p.queue);
     p.maxWait = in.maxWait.value_or(p.maxWait);

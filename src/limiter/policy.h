@@ -274,6 +274,10 @@ struct Policy {
   // `enforce: stream`: the policy's token buckets follow a streamed response as it is relayed
   // (Admission::topUp) and the stream is ended in the caller's dialect when they run out.
   bool enforceStream = false;
+  // `clamp_max_tokens: true`: an admitted request's output cap (max_tokens and its kin) is
+  // lowered to what the policy's token buckets have left for it before it is forwarded
+  // (Admission::outputBudget, usage::clampMaxOutputTokens).
+  bool clampMaxTokens = false;
   // `on_limit: queue`: a request this policy's buckets refuse waits in the bucket's fair queue
   // (proxy/admission_queue.h) for at most maxWait, behind at most maxQueued others, instead
   // of being answered 429 at once. Its share while waiting is its tier's priority (the

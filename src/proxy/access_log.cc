@@ -159,6 +159,9 @@ void formatAccessRecord(std::string& out, const AccessRecord& r) {
       appendInt(out, ",\"reserved_tokens\":", *r.reservedTokens);
     }
   }
+  if (r.clampedMaxTokens) {
+    appendInt(out, ",\"max_tokens_clamped\":", *r.clampedMaxTokens);
+  }
   if (!r.queue.empty()) {
     appendStr(out, ",\"queue\":\"", r.queue);
     appendInt(out, ",\"queued_ms\":", static_cast<int64_t>(std::llround(r.queuedMs)));

@@ -57,6 +57,7 @@ struct AccessRecord {
   std::string_view limitPolicy;  // the deciding bucket's policy (rejections, shadow rejections)
   std::string_view limitRule;    // ... and rule
   std::optional<int64_t> reservedTokens;  // tokens reserved at admission (largest bucket)
+  std::optional<uint64_t> clampedMaxTokens;  // clamp_max_tokens lowered the output cap to this
   std::string_view queue;                 // the admission queue's result (Exchange::queueResult)
   double queuedMs = 0;                    // ... and the time waited in it
 };

@@ -349,6 +349,15 @@ http::Task<bool> admit(ClientConn& c, Exchange& x, const Services& s) {
   x.limited = a.outcome() != limiter::Outcome::NoLimits;
   a.appendHeaders(x.limitHeaders);
   if (!a.rejected()) {
+    if (std::optional<uint64_t> budget = a.outputBudget()) {
+      // clamp_max_tokens: the upstream is asked for no more than the consumer has left.
+      const uint64_t cap = std::max<uint64_t>(*budget, 1);
+      const std::optional<uint64_t> asked = x.acct->request()->maxOutputTokens;
+      if ((!asked || *asked > cap) &&
+          usage::clampMaxOutputTokens(x.req.body, x.acct->request()->dialect, cap)) {
+        x.clampedMaxTokens = cap;
+      }
+    }
     co_return true;
   }
   const limiter::Outcome outcome = a.outcome();

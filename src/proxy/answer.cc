@@ -86,6 +86,7 @@ void Exchange::reset() {
   gateTicket.release();
   cutByBudget = false;
   queueResult = {};
+  clampedMaxTokens.reset();
   queuedMs = 0;
   usage.reset();
   settled = false;

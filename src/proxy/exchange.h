@@ -110,6 +110,7 @@ struct Exchange {
   // The admission queue (on_limit: queue): how the request's wait ended ("admitted", "full",
   // "too_long", "timeout", "gone", "rejected"; empty = it did not queue) and how long it took.
   std::string_view queueResult;
+  std::optional<uint64_t> clampedMaxTokens;  // clamp_max_tokens lowered the output cap to this
   double queuedMs = 0;
 
   // The response.

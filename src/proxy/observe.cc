@@ -181,6 +181,7 @@ void logAccess(const ClientConn& c, const Exchange& x, const Services& s) {
     }
     r.reservedTokens = a.reservedTokens();
   }
+  r.clampedMaxTokens = x.clampedMaxTokens;
   r.queue = x.queueResult;
   r.queuedMs = x.queuedMs;
   log.record(r);

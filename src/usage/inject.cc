@@ -1,10 +1,14 @@
-// injectIncludeUsage: a byte-level edit of a validated JSON body. simdjson decides what to do
-// (is there a stream_options? what is include_usage?); a small scanner finds where, so the rest
-// of the body stays byte-identical (no re-serialisation, key order and spacing kept).
+// injectIncludeUsage and clampMaxOutputTokens: byte-level edits of a validated JSON body.
+// simdjson decides what to do (is there a stream_options? what is include_usage? which output
+// caps are set, to what?); a small scanner finds where, so the rest of the body stays
+// byte-identical (no re-serialisation, key order and spacing kept).
 
+#include <algorithm>
 #include <cstring>
+#include <initializer_list>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "usage/json_util.h"
 #include "usage/request.h"
@@ -176,6 +180,143 @@ bool injectIncludeUsage(std::string& body) {
     return false;
   }
   body.replace(include.valueBegin, include.valueEnd - include.valueBegin, "true");
+  return true;
+}
+
+namespace {
+
+struct Edit {
+  size_t begin, end;  // bytes replaced (begin == end: an insertion)
+  std::string text;
+};
+
+// The caps of `o` (its raw text at s[open] == '{') named in `keys`: each present one whose
+// value is an integer above `cap` (or negative: Ollama's "unlimited") is replaced by cap.
+// `found` is set when any of them is present. False when the scanner and simdjson disagree
+// (escaped or duplicate keys).
+bool lowerCaps(std::string_view s, size_t open, object o, std::initializer_list<std::string_view> keys,
+               uint64_t cap, std::vector<Edit>& edits, bool& found) {
+  for (std::string_view key : keys) {
+    size_t lastEnd = 0;
+    const Member m = findMember(s, open, key, lastEnd);
+    element v;
+    const bool present = json::field(o, key, v);
+    if (present != (m.matches == 1) || m.matches > 1) {
+      return false;
+    }
+    if (!present) {
+      continue;
+    }
+    found = true;
+    int64_t i = 0;
+    uint64_t u = 0;
+    const bool over = (v.get_uint64().get(u) == SUCCESS && u > cap) ||
+                      (v.get_int64().get(i) == SUCCESS && i < 0);
+    if (over) {
+      edits.push_back({m.valueBegin, m.valueEnd, std::to_string(cap)});
+    }
+  }
+  return true;
+}
+
+// The nested caps (Gemini generationConfig, Ollama options): lowered when present, else the
+// member `key` is added to the object, or the object itself to the root.
+bool nestedCaps(std::string_view s, size_t rootOpen, object doc,
+                std::initializer_list<std::string_view> objects, std::initializer_list<std::string_view> keys,
+                std::string_view key, uint64_t cap, bool insert, std::vector<Edit>& edits) {
+  for (std::string_view name : objects) {
+    size_t lastEnd = 0;
+    const Member m = findMember(s, rootOpen, name, lastEnd);
+    element v;
+    const bool present = json::field(doc, name, v);
+    if (present != (m.matches == 1) || m.matches > 1) {
+      return false;
+    }
+    object inner;
+    if (!present || v.get_object().get(inner) != SUCCESS) {
+      continue;
+    }
+    bool found = false;
+    if (!lowerCaps(s, m.valueBegin, inner, keys, cap, edits, found)) {
+      return false;
+    }
+    if (!found && insert) {
+      std::string member = "\"" + std::string(key) + "\":" + std::to_string(cap);
+      if (inner.size() > 0) {
+        member += ",";
+      }
+      edits.push_back({m.valueBegin + 1, m.valueBegin + 1, member});
+    }
+    return true;
+  }
+  if (insert) {
+    size_t lastEnd = 0;
+    findMember(s, rootOpen, "", lastEnd);
+    std::string member = doc.size() > 0 ? "," : "";
+    member += "\"" + std::string(*objects.begin()) + "\":{\"" + std::string(key) +
+              "\":" + std::to_string(cap) + "}";
+    edits.push_back({lastEnd, lastEnd, member});
+  }
+  return true;
+}
+
+}  // namespace
+
+bool clampMaxOutputTokens(std::string& body, Dialect dialect, uint64_t cap) {
+  thread_local simdjson::dom::parser parser;
+  element root;
+  object doc;
+  if (parser.parse(body.data(), body.size(), true).get(root) != SUCCESS ||
+      root.get_object().get(doc) != SUCCESS) {
+    return false;
+  }
+  const std::string_view s = body;
+  const size_t open = skipWs(s, 0);
+  if (open >= s.size() || s[open] != '{') {
+    return false;
+  }
+  std::vector<Edit> edits;
+  bool ok = true;
+  switch (dialect) {
+    case Dialect::GeminiGenerate:
+    case Dialect::GeminiStream:
+    case Dialect::GeminiStreamSse:
+      ok = nestedCaps(s, open, doc, {"generationConfig", "generation_config"},
+                      {"maxOutputTokens", "max_output_tokens"}, "maxOutputTokens", cap, true, edits);
+      break;
+    case Dialect::OllamaChat:
+    case Dialect::OllamaGenerate:
+      ok = nestedCaps(s, open, doc, {"options"}, {"num_predict"}, "num_predict", cap, true, edits);
+      break;
+    case Dialect::OpenAIChat:
+    case Dialect::OpenAICompletions:
+    case Dialect::OpenAIResponses:
+    case Dialect::Anthropic: {
+      bool found = false;
+      ok = lowerCaps(s, open, doc, {"max_tokens", "max_completion_tokens", "max_output_tokens"}, cap,
+                     edits, found);
+      if (ok && !found) {
+        const std::string_view key = dialect == Dialect::OpenAIChat ? "max_completion_tokens"
+                                     : dialect == Dialect::OpenAIResponses ? "max_output_tokens"
+                                                                          : "max_tokens";
+        size_t lastEnd = 0;
+        findMember(s, open, "", lastEnd);
+        std::string member = doc.size() > 0 ? "," : "";
+        member += "\"" + std::string(key) + "\":" + std::to_string(cap);
+        edits.push_back({lastEnd, lastEnd, member});
+      }
+      break;
+    }
+    default:
+      return false;  // embeddings and unknown bodies have no output to cap
+  }
+  if (!ok || edits.empty()) {
+    return false;
+  }
+  std::sort(edits.begin(), edits.end(), [](const Edit& a, const Edit& b) { return a.begin > b.begin; });
+  for (const Edit& e : edits) {
+    body.replace(e.begin, e.end - e.begin, e.text);
+  }
   return true;
 }
 

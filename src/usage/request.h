@@ -79,4 +79,15 @@ InspectResult inspectRequest(std::string_view method, std::string_view path, std
 // Does not look at "stream": the caller decides when to inject (streaming requests only).
 bool injectIncludeUsage(std::string& body);
 
+// Lowers the request's output cap to `cap` (a policy's clamp_max_tokens: the consumer's
+// remaining budget), editing the bytes in place like injectIncludeUsage. Every cap member the
+// inspector reads (max_tokens, max_completion_tokens, max_output_tokens; Gemini
+// generationConfig.maxOutputTokens; Ollama options.num_predict) whose value is an integer
+// above cap, or negative (Ollama's "unlimited"), becomes cap; a smaller one is kept. A body
+// with no cap gets one: OpenAI chat max_completion_tokens, Responses max_output_tokens,
+// completions / Anthropic max_tokens, Gemini generationConfig.maxOutputTokens (the object
+// added when missing), Ollama options.num_predict. Returns true if the body changed; false
+// (unchanged) for embeddings, bodies that are not JSON objects, and escaped or duplicate keys.
+bool clampMaxOutputTokens(std::string& body, Dialect dialect, uint64_t cap);
+
 }  // namespace tg::usage

@@ -317,5 +317,70 @@ TEST(InjectIncludeUsage, ResultIsValidJsonForTrickyBodies) {
   }
 }
 
+// clampMaxOutputTokens: the cap the inspector then reads is the clamped one, and the rest of
+// the body is byte-identical.
+std::string clamped(std::string body, Dialect d, uint64_t cap, bool wantChanged = true) {
+  EXPECT_EQ(clampMaxOutputTokens(body, d, cap), wantChanged) << body;
+  simdjson::dom::parser p;
+  EXPECT_EQ(p.parse(body).error(), simdjson::SUCCESS) << body;
+  return body;
+}
+
+TEST(ClampMaxOutputTokens, LowersACapAboveIt) {
+  EXPECT_EQ(clamped(R"({"model":"m","max_tokens": 4096,"messages":[]})", Dialect::OpenAIChat, 100),
+            R"({"model":"m","max_tokens": 100,"messages":[]})");
+  EXPECT_EQ(clamped(R"({"max_completion_tokens":500,"max_tokens":900})", Dialect::OpenAIChat, 100),
+            R"({"max_completion_tokens":100,"max_tokens":100})");
+  EXPECT_EQ(clamped(R"({"max_output_tokens":5000,"input":"hi"})", Dialect::OpenAIResponses, 7),
+            R"({"max_output_tokens":7,"input":"hi"})");
+  EXPECT_EQ(clamped(R"({"max_tokens":1024,"messages":[]})", Dialect::Anthropic, 10),
+            R"({"max_tokens":10,"messages":[]})");
+}
+
+TEST(ClampMaxOutputTokens, KeepsASmallerCap) {
+  EXPECT_EQ(clamped(R"({"max_tokens":50})", Dialect::OpenAIChat, 100, false), R"({"max_tokens":50})");
+}
+
+TEST(ClampMaxOutputTokens, AddsTheDialectsCapWhenThereIsNone) {
+  EXPECT_EQ(clamped(R"({"model":"m","messages":[]})", Dialect::OpenAIChat, 64),
+            R"({"model":"m","messages":[],"max_completion_tokens":64})");
+  EXPECT_EQ(clamped(R"({"prompt":"x"})", Dialect::OpenAICompletions, 64),
+            R"({"prompt":"x","max_tokens":64})");
+  EXPECT_EQ(clamped(R"({"input":"x"})", Dialect::OpenAIResponses, 64),
+            R"({"input":"x","max_output_tokens":64})");
+}
+
+TEST(ClampMaxOutputTokens, GeminiAndOllamaNestedCaps) {
+  EXPECT_EQ(clamped(R"({"contents":[],"generationConfig":{"temperature":0.5,"maxOutputTokens":800}})",
+                    Dialect::GeminiGenerate, 30),
+            R"({"contents":[],"generationConfig":{"temperature":0.5,"maxOutputTokens":30}})");
+  EXPECT_EQ(clamped(R"({"contents":[],"generationConfig":{"temperature":0.5}})",
+                    Dialect::GeminiStreamSse, 30),
+            R"({"contents":[],"generationConfig":{"maxOutputTokens":30,"temperature":0.5}})");
+  EXPECT_EQ(clamped(R"({"contents":[]})", Dialect::GeminiGenerate, 30),
+            R"({"contents":[],"generationConfig":{"maxOutputTokens":30}})");
+  // Ollama's -1 (unlimited) is above any cap.
+  EXPECT_EQ(clamped(R"({"model":"llama3","options":{"num_predict":-1}})", Dialect::OllamaChat, 30),
+            R"({"model":"llama3","options":{"num_predict":30}})");
+  EXPECT_EQ(clamped(R"({"model":"llama3"})", Dialect::OllamaGenerate, 30),
+            R"({"model":"llama3","options":{"num_predict":30}})");
+}
+
+TEST(ClampMaxOutputTokens, TheInspectorReadsTheClampedCap) {
+  std::string body = clamped(R"({"model":"gpt-4o","max_tokens":4096,"messages":[{"role":"user","content":"hi"}]})",
+                             Dialect::OpenAIChat, 123);
+  EXPECT_EQ(inspectOk("/v1/chat/completions", body).maxOutputTokens, std::optional<uint64_t>(123));
+  std::string gem = clamped(R"({"contents":[{"parts":[{"text":"hi"}]}]})", Dialect::GeminiGenerate, 9);
+  EXPECT_EQ(inspectOk("/v1beta/models/gemini-1.5-pro:generateContent", gem).maxOutputTokens,
+            std::optional<uint64_t>(9));
+}
+
+TEST(ClampMaxOutputTokens, LeavesAlone) {
+  clamped(R"({"input":"x"})", Dialect::OpenAIEmbeddings, 5, false);
+  clamped(R"([1,2])", Dialect::OpenAIChat, 5, false);
+  clamped(R"({"max_tokens":1,"max_tokens":900})", Dialect::OpenAIChat, 5, false);  // duplicate
+  clamped(R"({"max_tokens":"900"})", Dialect::OpenAIChat, 5, false);  // not a number: upstream's call
+}
+
 }  // namespace
 }  // namespace tg::usage
