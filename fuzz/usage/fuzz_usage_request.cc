@@ -2,7 +2,9 @@
 // path and query; the rest is the request body. Checks: an LLM path either fails with a
 // message or returns info; estimates stay <= kMaxTokenCount; injectIncludeUsage either leaves
 // the body untouched (false) or returns a JSON object with stream_options.include_usage true
-// whose inspection still succeeds and now reports clientAskedUsage.
+// whose inspection still succeeds and now reports clientAskedUsage; clampMaxOutputTokens (to
+// a cap taken from the input) either leaves the body untouched or returns valid JSON whose
+// inspected output cap is at most the cap, and clamping again changes nothing.
 
 #include <simdjson.h>
 
@@ -81,6 +83,27 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::string twice = edited;
     if (tg::usage::injectIncludeUsage(twice) || twice != edited) {
       fail("injection is not idempotent");
+    }
+  }
+  if (r.info && r.info->dialect != tg::usage::Dialect::Unknown) {
+    const uint64_t cap = 1 + data[0] * 37u;
+    std::string clamped(body);
+    const bool lowered = tg::usage::clampMaxOutputTokens(clamped, r.info->dialect, cap);
+    if (!lowered && clamped != body) {
+      fail("clamp changed the body but returned false");
+    }
+    if (lowered) {
+      auto after = tg::usage::inspectRequest(t.method, t.path, t.query, clamped, {});
+      if (!after.info) {
+        fail("clamped body no longer inspects");
+      }
+      if (after.info->maxOutputTokens && *after.info->maxOutputTokens > cap) {
+        fail("clamped cap is above the cap");
+      }
+      std::string again = clamped;
+      if (tg::usage::clampMaxOutputTokens(again, r.info->dialect, cap) || again != clamped) {
+        fail("clamping is not idempotent");
+      }
     }
   }
   return 0;

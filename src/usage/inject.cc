@@ -219,11 +219,13 @@ bool lowerCaps(std::string_view s, size_t open, object o, std::initializer_list<
   return true;
 }
 
-// The nested caps (Gemini generationConfig, Ollama options): lowered when present, else the
-// member `key` is added to the object, or the object itself to the root.
+// The caps inside the first object member of the root named in `objects` (Gemini
+// generationConfig, Ollama options). `at` is set to that object's '{' (0: none).
 bool nestedCaps(std::string_view s, size_t rootOpen, object doc,
-                std::initializer_list<std::string_view> objects, std::initializer_list<std::string_view> keys,
-                std::string_view key, uint64_t cap, bool insert, std::vector<Edit>& edits) {
+                std::initializer_list<std::string_view> objects,
+                std::initializer_list<std::string_view> keys, uint64_t cap,
+                std::vector<Edit>& edits, bool& found, size_t& at, size_t& members) {
+  at = 0;
   for (std::string_view name : objects) {
     size_t lastEnd = 0;
     const Member m = findMember(s, rootOpen, name, lastEnd);
@@ -236,28 +238,27 @@ bool nestedCaps(std::string_view s, size_t rootOpen, object doc,
     if (!present || v.get_object().get(inner) != SUCCESS) {
       continue;
     }
-    bool found = false;
-    if (!lowerCaps(s, m.valueBegin, inner, keys, cap, edits, found)) {
-      return false;
-    }
-    if (!found && insert) {
-      std::string member = "\"" + std::string(key) + "\":" + std::to_string(cap);
-      if (inner.size() > 0) {
-        member += ",";
-      }
-      edits.push_back({m.valueBegin + 1, m.valueBegin + 1, member});
-    }
-    return true;
-  }
-  if (insert) {
-    size_t lastEnd = 0;
-    findMember(s, rootOpen, "", lastEnd);
-    std::string member = doc.size() > 0 ? "," : "";
-    member += "\"" + std::string(*objects.begin()) + "\":{\"" + std::string(key) +
-              "\":" + std::to_string(cap) + "}";
-    edits.push_back({lastEnd, lastEnd, member});
+    at = m.valueBegin;
+    members = inner.size();
+    return lowerCaps(s, m.valueBegin, inner, keys, cap, edits, found);
   }
   return true;
+}
+
+// Adds `"key":cap` to the object at s[open] (with `members` members) as its first member, or,
+// when open == 0, `"object":{"key":cap}` as the root's last member.
+void addCap(std::string_view s, size_t rootOpen, size_t rootMembers, size_t open, size_t members,
+            std::string_view object, std::string_view key, uint64_t cap, std::vector<Edit>& edits) {
+  std::string member = "\"" + std::string(key) + "\":" + std::to_string(cap);
+  if (open != 0) {
+    edits.push_back({open + 1, open + 1, members > 0 ? member + "," : member});
+    return;
+  }
+  size_t lastEnd = 0;
+  findMember(s, rootOpen, "", lastEnd);
+  std::string text = rootMembers > 0 ? "," : "";
+  text += object.empty() ? member : "\"" + std::string(object) + "\":{" + member + "}";
+  edits.push_back({lastEnd, lastEnd, text});
 }
 
 }  // namespace
@@ -275,42 +276,45 @@ bool clampMaxOutputTokens(std::string& body, Dialect dialect, uint64_t cap) {
   if (open >= s.size() || s[open] != '{') {
     return false;
   }
-  std::vector<Edit> edits;
-  bool ok = true;
-  switch (dialect) {
-    case Dialect::GeminiGenerate:
-    case Dialect::GeminiStream:
-    case Dialect::GeminiStreamSse:
-      ok = nestedCaps(s, open, doc, {"generationConfig", "generation_config"},
-                      {"maxOutputTokens", "max_output_tokens"}, "maxOutputTokens", cap, true, edits);
-      break;
-    case Dialect::OllamaChat:
-    case Dialect::OllamaGenerate:
-      ok = nestedCaps(s, open, doc, {"options"}, {"num_predict"}, "num_predict", cap, true, edits);
-      break;
-    case Dialect::OpenAIChat:
-    case Dialect::OpenAICompletions:
-    case Dialect::OpenAIResponses:
-    case Dialect::Anthropic: {
-      bool found = false;
-      ok = lowerCaps(s, open, doc, {"max_tokens", "max_completion_tokens", "max_output_tokens"}, cap,
-                     edits, found);
-      if (ok && !found) {
-        const std::string_view key = dialect == Dialect::OpenAIChat ? "max_completion_tokens"
-                                     : dialect == Dialect::OpenAIResponses ? "max_output_tokens"
-                                                                          : "max_tokens";
-        size_t lastEnd = 0;
-        findMember(s, open, "", lastEnd);
-        std::string member = doc.size() > 0 ? "," : "";
-        member += "\"" + std::string(key) + "\":" + std::to_string(cap);
-        edits.push_back({lastEnd, lastEnd, member});
-      }
-      break;
-    }
-    default:
-      return false;  // embeddings and unknown bodies have no output to cap
+  if (dialect == Dialect::Unknown || dialect == Dialect::OpenAIEmbeddings) {
+    return false;  // no output to cap
   }
-  if (!ok || edits.empty()) {
+  // Every cap the inspector reads is lowered, whatever the dialect (it reads them all).
+  std::vector<Edit> edits;
+  bool found = false;
+  size_t gen = 0, genMembers = 0, opts = 0, optsMembers = 0;
+  if (!lowerCaps(s, open, doc, {"max_tokens", "max_completion_tokens", "max_output_tokens"}, cap,
+                 edits, found) ||
+      !nestedCaps(s, open, doc, {"generationConfig", "generation_config"},
+                  {"maxOutputTokens", "max_output_tokens"}, cap, edits, found, gen, genMembers) ||
+      !nestedCaps(s, open, doc, {"options"}, {"num_predict"}, cap, edits, found, opts,
+                  optsMembers)) {
+    return false;
+  }
+  if (!found) {  // none set: the dialect's own
+    const size_t members = doc.size();
+    switch (dialect) {
+      case Dialect::GeminiGenerate:
+      case Dialect::GeminiStream:
+      case Dialect::GeminiStreamSse:
+        addCap(s, open, members, gen, genMembers, "generationConfig", "maxOutputTokens", cap, edits);
+        break;
+      case Dialect::OllamaChat:
+      case Dialect::OllamaGenerate:
+        addCap(s, open, members, opts, optsMembers, "options", "num_predict", cap, edits);
+        break;
+      case Dialect::OpenAIChat:
+        addCap(s, open, members, 0, 0, "", "max_completion_tokens", cap, edits);
+        break;
+      case Dialect::OpenAIResponses:
+        addCap(s, open, members, 0, 0, "", "max_output_tokens", cap, edits);
+        break;
+      default:
+        addCap(s, open, members, 0, 0, "", "max_tokens", cap, edits);
+        break;
+    }
+  }
+  if (edits.empty()) {
     return false;
   }
   std::sort(edits.begin(), edits.end(), [](const Edit& a, const Edit& b) { return a.begin > b.begin; });
