@@ -185,6 +185,16 @@ bool injectIncludeUsage(std::string& body) {
 
 namespace {
 
+// Member `key` of object `o` (its raw text at s[open] == '{'), as the scanner and simdjson
+// both see it. False when they disagree (an escaped or duplicated key: do not guess).
+bool memberOf(std::string_view s, size_t open, object o, std::string_view key, Member& m,
+              element& v, bool& present) {
+  size_t lastEnd = 0;
+  m = findMember(s, open, key, lastEnd);
+  present = json::field(o, key, v);
+  return present == (m.matches == 1) && m.matches <= 1;
+}
+
 struct Edit {
   size_t begin, end;  // bytes replaced (begin == end: an insertion)
   std::string text;
@@ -197,11 +207,10 @@ struct Edit {
 bool lowerCaps(std::string_view s, size_t open, object o, std::initializer_list<std::string_view> keys,
                uint64_t cap, std::vector<Edit>& edits, bool& found) {
   for (std::string_view key : keys) {
-    size_t lastEnd = 0;
-    const Member m = findMember(s, open, key, lastEnd);
+    Member m;
     element v;
-    const bool present = json::field(o, key, v);
-    if (present != (m.matches == 1) || m.matches > 1) {
+    bool present = false;
+    if (!memberOf(s, open, o, key, m, v, present)) {
       return false;
     }
     if (!present) {
@@ -227,11 +236,10 @@ bool nestedCaps(std::string_view s, size_t rootOpen, object doc,
                 std::vector<Edit>& edits, bool& found, size_t& at, size_t& members) {
   at = 0;
   for (std::string_view name : objects) {
-    size_t lastEnd = 0;
-    const Member m = findMember(s, rootOpen, name, lastEnd);
+    Member m;
     element v;
-    const bool present = json::field(doc, name, v);
-    if (present != (m.matches == 1) || m.matches > 1) {
+    bool present = false;
+    if (!memberOf(s, rootOpen, doc, name, m, v, present)) {
       return false;
     }
     object inner;

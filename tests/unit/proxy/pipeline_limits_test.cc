@@ -32,6 +32,26 @@ const std::string kDone = "data: [DONE]\n\n";
 
 const std::string kStreamBody = chatBody("gpt-4o", R"(,"stream":true)");
 
+// An upstream that streams kEvent1, then the rest; the first stream it serves waits for
+// `finish` between the two. `answered` counts the streams it started.
+std::function<http::Task<void>(HttpPeer&)> holdFirstStream(Signal& finish, unsigned& answered) {
+  return [&finish, &answered](HttpPeer& p) -> http::Task<void> {
+    for (;;) {
+      std::optional<WireRequest> r = co_await p.readRequest();
+      if (!r) {
+        co_return;
+      }
+      std::string head = sseHead() + chunk(kEvent1);
+      co_await p.send(head);
+      if (answered++ == 0) {
+        co_await finish.wait();
+      }
+      std::string rest = chunk(kEvent2 + kUsageEvent + kDone) + kLastChunk;
+      co_await p.send(rest);
+    }
+  };
+}
+
 TEST(PipelineLimitsTest, RequestLimitAnswers429WithRateLimitHeadersAndAnOpenAIError) {
   PipelineHarness h(withPolicies(R"(
   - name: per-consumer
@@ -104,21 +124,7 @@ TEST(PipelineLimitsTest, ConcurrencySlotIsFreeOnceTheClientHasTheLastByte) {
 )"));
   Signal finishFirst(h.executor());
   unsigned answered = 0;
-  h.upstreams().setHandler([&](HttpPeer& p) -> http::Task<void> {
-    for (;;) {
-      std::optional<WireRequest> r = co_await p.readRequest();
-      if (!r) {
-        co_return;
-      }
-      std::string head = sseHead() + chunk(kEvent1);
-      co_await p.send(head);
-      if (answered++ == 0) {
-        co_await finishFirst.wait();
-      }
-      std::string rest = chunk(kEvent2 + kUsageEvent + kDone) + kLastChunk;
-      co_await p.send(rest);
-    }
-  });
+  h.upstreams().setHandler(holdFirstStream(finishFirst, answered));
   WireResponse whileStreaming, first, afterLastByte;
   bool heldWhenRead = false;
   bool heldWhenAdmitted = false;
@@ -176,21 +182,7 @@ TEST(PipelineLimitsTest, QueuedRequestIsAdmittedWhenTheSlotHolderSettles) {
 )"));
   Signal finishFirst(h.executor());
   unsigned answered = 0;
-  h.upstreams().setHandler([&](HttpPeer& p) -> http::Task<void> {
-    for (;;) {
-      std::optional<WireRequest> r = co_await p.readRequest();
-      if (!r) {
-        co_return;
-      }
-      std::string head = sseHead() + chunk(kEvent1);
-      co_await p.send(head);
-      if (answered++ == 0) {
-        co_await finishFirst.wait();
-      }
-      std::string rest = chunk(kEvent2 + kUsageEvent + kDone) + kLastChunk;
-      co_await p.send(rest);
-    }
-  });
+  h.upstreams().setHandler(holdFirstStream(finishFirst, answered));
   WireResponse first, second;
   size_t waitingWhileHeld = 0;
   unsigned upstreamSawWhileHeld = 0;
