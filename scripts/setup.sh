@@ -10,6 +10,7 @@ PACKAGES=(
   libboost1.81-dev libssl-dev libsimdjson-dev libyaml-cpp-dev libhiredis-dev
   libpcre2-dev libre2-dev libgtest-dev libgmock-dev libbenchmark-dev zlib1g-dev
   redis-server openssl curl ca-certificates tzdata nodejs npm
+  prometheus
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -235,8 +235,9 @@ TEST(ConfigFileTest, EveryExampleLoads) {
   int loaded = 0;
   for (const auto& entry : std::filesystem::directory_iterator(TG_EXAMPLES_DIR)) {
     std::string name = entry.path().filename().string();
+    // prometheus-alerts.yaml: Prometheus alerting rules, not a tokengate config.
     if (entry.path().extension() != ".yaml" || name == "quickstart.yaml" || name == "limits.yaml" ||
-        name == "higress-ai-token-ratelimit.yaml") {
+        name == "higress-ai-token-ratelimit.yaml" || name == "prometheus-alerts.yaml") {
       continue;
     }
     GatewayLoadResult r = loadGatewayConfigString(readExample(entry.path()), env);
