@@ -36,8 +36,10 @@ void recordMetrics(const Exchange& x, const Services& s) {
   if (u && (u->reported || u->estimated)) {
     obs.tokens = *u;
     if (u->estimated) {
-      obs.estimated = x.error == ExchangeError::None ? EstimateReason::Missing
-                                                     : EstimateReason::Incomplete;
+      // A stream the gateway ended for the budget is incomplete too (no final usage came).
+      obs.estimated = x.error == ExchangeError::None && !x.cutByBudget
+                          ? EstimateReason::Missing
+                          : EstimateReason::Incomplete;
     }
   }
   if (x.firstByteMs) {

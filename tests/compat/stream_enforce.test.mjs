@@ -234,4 +234,9 @@ test('the cut is counted: tokengate_stream_cuts_total and a stream_cut line in t
   assert.equal(m.status, 200);
   const cuts = /^tokengate_stream_cuts_total\{route="openai"\} (\d+)$/m.exec(m.text);
   assert.ok(cuts && Number(cuts[1]) >= 3, `stream cuts on the openai route: ${cuts?.[0]}`);
+  // A cut stream's usage is the gateway's count of what it relayed: an estimate of an
+  // incomplete response, not a complete one whose provider reported nothing.
+  const incomplete = /^tokengate_usage_estimated_total\{route="openai",reason="incomplete"\} (\d+)$/m.exec(m.text);
+  assert.ok(incomplete && Number(incomplete[1]) >= 3, `incomplete estimates on the openai route: ${incomplete?.[0]}`);
+  assert.doesNotMatch(m.text, /^tokengate_usage_estimated_total\{route="openai",reason="missing"\} [1-9]/m);
 });
