@@ -11,6 +11,7 @@ PACKAGES=(
   libpcre2-dev libre2-dev libgtest-dev libgmock-dev libbenchmark-dev zlib1g-dev
   redis-server openssl curl ca-certificates tzdata nodejs npm
   prometheus
+  chromium  # the operator console in a real browser (tests/compat/console.test.mjs)
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -103,6 +103,15 @@ RouteMatch route(std::string_view method, std::string_view target) {
   if (path == "/admin/top") {
     return only(method, "GET", Endpoint::Top);
   }
+  if (path == "/admin/events") {
+    return only(method, "GET", Endpoint::Events);
+  }
+  if (path == "/" || path == "/console" || path == "/console/" || path == "/console/app.js" ||
+      path == "/console/app.css") {
+    RouteMatch m = only(method, "GET", Endpoint::Console);
+    m.asset = std::string(path);
+    return m;
+  }
   if (path == "/admin/reload") {
     return only(method, "POST", Endpoint::Reload);
   }
@@ -115,7 +124,9 @@ RouteMatch route(std::string_view method, std::string_view target) {
   return m;
 }
 
-bool requiresAuth(Endpoint e) { return e != Endpoint::Healthz && e != Endpoint::Readyz; }
+bool requiresAuth(Endpoint e) {
+  return e != Endpoint::Healthz && e != Endpoint::Readyz && e != Endpoint::Console;
+}
 
 std::string_view targetPath(std::string_view target) {
   return target.substr(0, std::min(target.find('?'), target.size()));

@@ -7,11 +7,13 @@
 // Endpoints (docs/admin.md):
 //   GET    /healthz                       no auth
 //   GET    /readyz                        no auth
+//   GET    / , /console, /console/app.js, /console/app.css   no auth (the console, admin/console.h)
 //   GET    /metrics
 //   GET    /admin/config
 //   GET    /admin/buckets?consumer=NAME[&route=R][&model=M]
 //   POST   /admin/buckets/reset?consumer=NAME[&route=R][&model=M]
 //   GET    /admin/top[?n=10]
+//   GET    /admin/events[?after=SEQ]
 //   GET    /admin/quota/NAME
 //   PUT    /admin/quota/NAME                 {"quota": N}
 //   DELETE /admin/quota/NAME
@@ -40,6 +42,8 @@ enum class Endpoint {
   Buckets,
   BucketsReset,
   Top,
+  Events,
+  Console,  // a static file of the console: RouteMatch::asset is its URL path
   QuotaGet,
   QuotaSet,
   QuotaDelete,
@@ -57,12 +61,13 @@ struct RouteMatch {
   std::string allow;     // 405: "GET", "PUT, DELETE, GET", ...
   std::string error;     // a message for the JSON error body
   std::string consumer;  // the quota endpoints: NAME, percent-decoded
+  std::string asset;     // Console: the path ("/", "/console", "/console/app.js", ...)
 };
 
 // `target` is the request target as received ("/admin/quota/alice?x=1"); the query is ignored.
 RouteMatch route(std::string_view method, std::string_view target);
 
-// Every endpoint but /healthz and /readyz needs the token.
+// Every endpoint but /healthz, /readyz and the console's static files needs the token.
 bool requiresAuth(Endpoint e);
 
 // "/a/b?c=d" -> "/a/b" and "c=d".

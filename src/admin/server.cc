@@ -5,6 +5,7 @@
 #include <unordered_set>
 
 #include "admin/api.h"
+#include "admin/console.h"
 #include "core/log.h"
 #include "http/read_buffer.h"
 #include "http/request_reader.h"
@@ -386,6 +387,23 @@ void handleTop(State& st, const http::Request& req, Reply& r) {
   r.body = topJson(top);
 }
 
+void handleEvents(State& st, const http::Request& req, Reply& r) {
+  if (!st.hooks.events) {
+    notImplemented(r, "GET /admin/events");
+    return;
+  }
+  uint64_t after = 0;
+  std::optional<std::string> as = queryParam(targetQuery(req.target), "after");
+  if (as) {
+    auto [p, ec] = std::from_chars(as->data(), as->data() + as->size(), after);
+    if (as->empty() || ec != std::errc() || p != as->data() + as->size()) {
+      setError(r, 400, "invalid_query", "after must be a non-negative integer (an event seq)");
+      return;
+    }
+  }
+  r.body = st.hooks.events(after);
+}
+
 http::Task<void> handle(State& st, const http::Request& req, const std::string& peer, Reply& r) {
   RouteMatch m = route(req.method, req.target);
   const bool open = m.endpoint && !requiresAuth(*m.endpoint);
@@ -441,6 +459,20 @@ http::Task<void> handle(State& st, const http::Request& req, const std::string& 
     case Endpoint::Top:
       handleTop(st, req, r);
       break;
+    case Endpoint::Events:
+      handleEvents(st, req, r);
+      break;
+    case Endpoint::Console: {
+      ConsoleAsset a;
+      if (!consoleAsset(m.asset, a)) {
+        setError(r, 404, "not_found", "the console is not built into this gateway");
+      } else {
+        r.contentType = a.contentType;
+        r.body = std::string(a.body);
+        r.extraHeaders = std::string(consoleHeaders());
+      }
+      break;
+    }
     case Endpoint::QuotaGet:
     case Endpoint::QuotaSet:
     case Endpoint::QuotaDelete:

@@ -5,7 +5,8 @@
 //
 // What it does itself: accepting, reading requests with hard limits (http::RequestReader: head
 // size, field count, a small body, header/body/idle timeouts), routing, bearer-token auth
-// (constant-time, admin/api.h TokenAuth) on everything but /healthz and /readyz, JSON bodies,
+// (constant-time, admin/api.h TokenAuth) on everything but /healthz, /readyz and the operator
+// console's static files (admin/console.h: GET / and /console), JSON bodies,
 // and the quota endpoints, which go straight to the quota buckets of a store::Store
 // (store/quota.h). Everything that needs the
 // gateway's state (readiness, metrics, config, buckets, top consumers, reload) is a Hook the
@@ -102,6 +103,10 @@ struct Hooks {
   std::function<void(const BucketQuery&, std::function<void(ResetReply)> done)> resetBuckets;
   // GET /admin/top?n=N: the N consumers with the most tokens, most first (n is 1..1000).
   std::function<std::vector<TopEntry>(size_t n)> top;
+  // GET /admin/events?after=SEQ: the recent rate-limit events newer than SEQ, as the JSON
+  // document {"events":[{"seq":N,...}],"next":M} (proxy/event_ring.h). Called on the server's
+  // thread; it must be cheap and thread-safe against the workers.
+  std::function<std::string(uint64_t after)> events;
   // POST /admin/reload: validate and apply the config file; 200 when ok, else 422 + errors.
   std::function<ReloadReply()> reload;
 };

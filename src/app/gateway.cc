@@ -21,6 +21,7 @@
 #include "limiter/inspect.h"
 #include "limiter/rejection.h"
 #include "limiter/rules.h"
+#include "proxy/event_ring.h"
 #include "proxy/worker.h"
 #include "redis/redis_store.h"
 #include "store/leased_store.h"
@@ -191,6 +192,7 @@ std::string Gateway::State::startAdmin() {
   h.ready = [this] { return !draining; };
   h.metrics = [this] { return shared.metrics ? shared.metrics->registry.expose() : ""; };
   h.config = [this] { return admin::configJson(*config); };
+  h.events = [](uint64_t after) { return proxy::rateLimitEvents().json(after); };
   h.buckets = [this](const admin::BucketQuery& q, std::function<void(admin::BucketsReply)> done) {
     buckets(q, false, std::move(done));
   };

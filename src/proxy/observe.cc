@@ -2,6 +2,7 @@
 // (pipeline.h).
 
 #include "limiter/rejection.h"
+#include "proxy/event_ring.h"
 #include "proxy/pipeline.h"
 
 namespace tg::proxy {
@@ -86,12 +87,20 @@ void recordMetrics(const Exchange& x, const Services& s) {
   rec->recordRequest(obs);
 }
 
+// One rate-limit event: into the process-wide ring (the admin's live tail, GET /admin/events,
+// always) and the rate-limit log file (when enabled).
+void emitRateLimit(AccessLog& log, const RateLimitRecord& r) {
+  std::string line;
+  formatRateLimitRecord(line, r);
+  rateLimitEvents().push(line);
+  if (log.enabled()) {
+    log.record(r);
+  }
+}
+
 // The rate-limit event log: one line per request the limiter or a quota did not simply allow.
 void logRateLimit(const ClientConn& c, const Exchange& x, const Services& s) {
   AccessLog& log = s.rateLimitLog;
-  if (!log.enabled()) {
-    return;
-  }
   const bool quota = isQuotaError(x.error);
   const limiter::Outcome outcome = x.admission.outcome();
   if (!quota && !x.cutByBudget && x.queueResult.empty() &&
@@ -111,7 +120,7 @@ void logRateLimit(const ClientConn& c, const Exchange& x, const Services& s) {
   r.status = x.status;
   if (quota) {
     r.decision = name(x.error);
-    log.record(r);
+    emitRateLimit(log, r);
     return;
   }
   const limiter::Admission& a = x.admission;
@@ -138,7 +147,7 @@ void logRateLimit(const ClientConn& c, const Exchange& x, const Services& s) {
   }
   r.queue = x.queueResult;
   r.queuedMs = x.queuedMs;
-  log.record(r);
+  emitRateLimit(log, r);
 }
 
 void logAccess(const ClientConn& c, const Exchange& x, const Services& s) {

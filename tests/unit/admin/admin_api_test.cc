@@ -51,7 +51,7 @@ TEST(AdminRoute, WrongMethodIs405WithAllow) {
 }
 
 TEST(AdminRoute, UnknownPathsAre404) {
-  EXPECT_EQ(route("GET", "/").status, 404);
+  EXPECT_EQ(route("GET", "/index.html").status, 404);  // "/" is the console (ConsoleAndEvents)
   EXPECT_EQ(route("GET", "/admin").status, 404);
   EXPECT_EQ(route("GET", "/admin/quota/").status, 404);
   EXPECT_EQ(route("POST", "/admin/quota/alice/reset").status, 404);
@@ -64,11 +64,25 @@ TEST(AdminRoute, MalformedNamesAre400) {
   EXPECT_EQ(route("GET", "/admin/quota/" + std::string(300, 'a')).status, 400);
 }
 
-TEST(AdminRoute, OnlyHealthAndReadinessAreOpen) {
+TEST(AdminRoute, ConsoleAndEvents) {
+  for (const char* p : {"/", "/console", "/console/", "/console/app.js", "/console/app.css"}) {
+    RouteMatch m = route("GET", p);
+    EXPECT_EQ(m.endpoint, Endpoint::Console) << p;
+    EXPECT_EQ(m.asset, p);
+  }
+  EXPECT_EQ(route("GET", "/console?x=1").asset, "/console");
+  EXPECT_EQ(route("POST", "/console").status, 405);
+  EXPECT_EQ(route("GET", "/console/app.map").status, 404);
+  EXPECT_EQ(route("GET", "/admin/events?after=5").endpoint, Endpoint::Events);
+  EXPECT_EQ(route("DELETE", "/admin/events").status, 405);
+}
+
+TEST(AdminRoute, OnlyHealthReadinessAndTheConsoleFilesAreOpen) {
   EXPECT_FALSE(requiresAuth(Endpoint::Healthz));
   EXPECT_FALSE(requiresAuth(Endpoint::Readyz));
+  EXPECT_FALSE(requiresAuth(Endpoint::Console));
   for (Endpoint e : {Endpoint::Metrics, Endpoint::Config, Endpoint::Buckets,
-                     Endpoint::BucketsReset, Endpoint::Top, Endpoint::QuotaGet,
+                     Endpoint::BucketsReset, Endpoint::Top, Endpoint::Events, Endpoint::QuotaGet,
                      Endpoint::QuotaSet, Endpoint::QuotaDelete, Endpoint::QuotaIncrease,
                      Endpoint::QuotaDecrease, Endpoint::Reload}) {
     EXPECT_TRUE(requiresAuth(e));

@@ -194,6 +194,9 @@ struct Fixture : ::testing::Test {
       all.resize(std::min(n, all.size()));
       return all;
     };
+    hooks.events = [](uint64_t after) {
+      return "{\"events\":[],\"next\":" + std::to_string(after) + "}\n";
+    };
     hooks.reload = [this] {
       ReloadReply r;
       r.ok = reloadOk.load();
@@ -232,6 +235,7 @@ const std::vector<Call> kProtected = {
     {"GET", "/admin/buckets?consumer=alice", ""},
     {"POST", "/admin/buckets/reset?consumer=alice", ""},
     {"GET", "/admin/top?n=2", ""},
+    {"GET", "/admin/events?after=3", ""},
     {"GET", "/admin/quota/alice", ""},
     {"PUT", "/admin/quota/alice", "{\"quota\":100}"},
     {"POST", "/admin/quota/alice/increase", "{\"amount\":5}"},
@@ -260,6 +264,51 @@ TEST_F(Fixture, EveryProtectedEndpointNeeds401WithoutTheToken) {
   store::QuotaResult q;
   store::quotaGet(quotas, "alice", q, nullptr);
   EXPECT_FALSE(q.remaining.has_value());  // the authorised DELETE came last
+}
+
+TEST_F(Fixture, ConsoleFilesAreOpenWithContentTypesAndCsp) {
+  Running srv(options, hooks);
+  ASSERT_EQ(srv.error(), "");
+  struct Want {
+    const char* path;
+    const char* type;
+    const char* contains;
+  };
+  for (const Want& w : {Want{"/", "text/html; charset=utf-8", "<title>tokengate console</title>"},
+                        Want{"/console", "text/html; charset=utf-8", "/console/app.js"},
+                        Want{"/console/app.js", "text/javascript; charset=utf-8", "'use strict'"},
+                        Want{"/console/app.css", "text/css; charset=utf-8", "[hidden]"}}) {
+    HttpReply r = request(srv.port(), "GET", w.path, nullptr);
+    EXPECT_EQ(r.status, 200) << w.path;
+    EXPECT_EQ(r.header("Content-Type"), w.type) << w.path;
+    EXPECT_NE(r.body.find(w.contains), std::string::npos) << w.path;
+    EXPECT_EQ(r.header("X-Content-Type-Options"), "nosniff") << w.path;
+    EXPECT_EQ(r.header("Content-Security-Policy"),
+              "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+              "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+        << w.path;
+    EXPECT_EQ(r.header("Cache-Control"), "no-store") << w.path;
+  }
+  // The HTML has no inline script or style (the CSP would block it).
+  HttpReply html = request(srv.port(), "GET", "/", nullptr);
+  EXPECT_EQ(html.body.find("<script>"), std::string::npos);
+  EXPECT_EQ(html.body.find("<style"), std::string::npos);
+  EXPECT_EQ(html.body.find("style=\""), std::string::npos);
+  EXPECT_EQ(request(srv.port(), "POST", "/console", nullptr).status, 401);  // not an asset
+  EXPECT_EQ(request(srv.port(), "POST", "/console", kToken).status, 405);
+  EXPECT_EQ(request(srv.port(), "GET", "/console/other.js", nullptr).status, 401);
+}
+
+TEST_F(Fixture, EventsPassTheCursorToTheHook) {
+  Running srv(options, hooks);
+  ASSERT_EQ(srv.error(), "");
+  HttpReply r = request(srv.port(), "GET", "/admin/events?after=42");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.header("Content-Type"), "application/json");
+  EXPECT_EQ(r.body, "{\"events\":[],\"next\":42}\n");
+  EXPECT_EQ(request(srv.port(), "GET", "/admin/events").body, "{\"events\":[],\"next\":0}\n");
+  EXPECT_EQ(request(srv.port(), "GET", "/admin/events?after=-1").status, 400);
+  EXPECT_EQ(request(srv.port(), "GET", "/admin/events?after=x").status, 400);
 }
 
 TEST_F(Fixture, HealthAndReadinessAreOpen) {
