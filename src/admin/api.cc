@@ -106,6 +106,9 @@ RouteMatch route(std::string_view method, std::string_view target) {
   if (path == "/admin/events") {
     return only(method, "GET", Endpoint::Events);
   }
+  if (path == "/admin/reloads") {
+    return only(method, "GET", Endpoint::Reloads);
+  }
   if (path == "/" || path == "/console" || path == "/console/" || path == "/console/app.js" ||
       path == "/console/app.css") {
     RouteMatch m = only(method, "GET", Endpoint::Console);
@@ -282,6 +285,26 @@ std::string jsonError(std::string_view code, std::string_view message) {
   out += ",\"message\":";
   appendQuoted(out, message);
   out += "}}\n";
+  return out;
+}
+
+std::string jsonReloads(uint64_t generation, const std::vector<ReloadRecord>& reloads) {
+  std::string out = "{\"generation\":" + std::to_string(generation) + ",\"reloads\":[";
+  for (size_t i = 0; i < reloads.size(); ++i) {
+    const ReloadRecord& r = reloads[i];
+    out += i > 0 ? ",{\"time\":\"" : "{\"time\":\"";
+    core::appendIsoTime(out, r.time);
+    out += r.ok ? "\",\"ok\":true" : "\",\"ok\":false";
+    out += ",\"generation\":" + std::to_string(r.generation) + ",\"errors\":[";
+    for (size_t e = 0; e < r.errors.size(); ++e) {
+      if (e > 0) {
+        out += ',';
+      }
+      appendQuoted(out, r.errors[e]);
+    }
+    out += "]}";
+  }
+  out += "]}\n";
   return out;
 }
 

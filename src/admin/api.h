@@ -14,6 +14,7 @@
 //   POST   /admin/buckets/reset?consumer=NAME[&route=R][&model=M]
 //   GET    /admin/top[?n=10]
 //   GET    /admin/events[?after=SEQ]
+//   GET    /admin/reloads
 //   GET    /admin/quota/NAME
 //   PUT    /admin/quota/NAME                 {"quota": N}
 //   DELETE /admin/quota/NAME
@@ -22,6 +23,7 @@
 //   POST   /admin/reload
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -43,6 +45,7 @@ enum class Endpoint {
   BucketsReset,
   Top,
   Events,
+  Reloads,
   Console,  // a static file of the console: RouteMatch::asset is its URL path
   QuotaGet,
   QuotaSet,
@@ -116,6 +119,16 @@ core::Result<int64_t> parseIntegerBody(std::string_view body, std::string_view f
 
 // JSON responses.
 std::string jsonError(std::string_view code, std::string_view message);
+
+// One config reload as GET /admin/reloads reports it.
+struct ReloadRecord {
+  std::chrono::system_clock::time_point time;
+  bool ok = false;
+  uint64_t generation = 0;  // the generation running after it
+  std::vector<std::string> errors;
+};
+// {"generation":N,"reloads":[{"time":"<ISO 8601>","ok":b,"generation":N,"errors":[...]},...]}
+std::string jsonReloads(uint64_t generation, const std::vector<ReloadRecord>& reloads);
 std::string jsonQuota(std::string_view consumer, std::optional<int64_t> remaining);
 
 // A whole HTTP/1.1 response: status line, Content-Type, Content-Length, Cache-Control:

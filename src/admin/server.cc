@@ -462,6 +462,13 @@ http::Task<void> handle(State& st, const http::Request& req, const std::string& 
     case Endpoint::Events:
       handleEvents(st, req, r);
       break;
+    case Endpoint::Reloads:
+      if (!st.hooks.reloads) {
+        notImplemented(r, "GET /admin/reloads");
+      } else {
+        r.body = st.hooks.reloads();
+      }
+      break;
     case Endpoint::Console: {
       ConsoleAsset a;
       if (!consoleAsset(m.asset, a)) {

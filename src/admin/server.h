@@ -107,6 +107,10 @@ struct Hooks {
   // document {"events":[{"seq":N,...}],"next":M} (proxy/event_ring.h). Called on the server's
   // thread; it must be cheap and thread-safe against the workers.
   std::function<std::string(uint64_t after)> events;
+  // GET /admin/reloads: the config generation and the recent reloads, as the JSON document
+  // {"generation":N,"reloads":[{"time":"...","ok":true,"generation":N,"errors":[...]}]}
+  // (newest last). Called on the server's thread.
+  std::function<std::string()> reloads;
   // POST /admin/reload: validate and apply the config file; 200 when ok, else 422 + errors.
   std::function<ReloadReply()> reload;
 };

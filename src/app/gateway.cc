@@ -13,6 +13,7 @@
 #include <sstream>
 #include <thread>
 
+#include "admin/api.h"
 #include "admin/config_json.h"
 #include "admin/server.h"
 #include "core/log.h"
@@ -114,7 +115,13 @@ struct Gateway::State {
   std::unique_ptr<redis::RedisStore> adminStore;
   std::unique_ptr<admin::AdminServer> admin;
   std::string startAdmin();
+  // Re-reads the config and applies it (applyReload), recording the outcome in `reloads`.
   admin::ReloadReply reload();
+  admin::ReloadReply applyReload();
+  // The last kMaxReloads reloads, oldest first (GET /admin/reloads). Main thread only, like
+  // every reload.
+  static constexpr size_t kMaxReloads = 20;
+  std::vector<admin::ReloadRecord> reloads;
   void buckets(const admin::BucketQuery& q, bool reset,
                std::function<void(admin::BucketsReply)> done);
   std::vector<std::shared_ptr<net::ssl::context>> listenerTls;
@@ -208,6 +215,7 @@ std::string Gateway::State::startAdmin() {
     });
   };
   h.reload = [this] { return reload(); };
+  h.reloads = [this] { return admin::jsonReloads(generation, reloads); };
   h.top = [this](size_t n) {
     std::vector<admin::TopEntry> out;
     for (auto& [name, tokens] : shared.consumerTotals->top(n)) {
@@ -279,6 +287,15 @@ void Gateway::State::buckets(const admin::BucketQuery& q, bool reset,
 // on the generation they started with. What cannot change without a restart (listeners,
 // workers, the store, the admin listener, the tokenizer data) rejects the reload.
 admin::ReloadReply Gateway::State::reload() {
+  admin::ReloadReply out = applyReload();
+  if (reloads.size() == kMaxReloads) {
+    reloads.erase(reloads.begin());
+  }
+  reloads.push_back({std::chrono::system_clock::now(), out.ok, generation, out.errors});
+  return out;
+}
+
+admin::ReloadReply Gateway::State::applyReload() {
   admin::ReloadReply out;
   if (!source) {
     out.errors.push_back("no config file to reload (quick start)");

@@ -169,6 +169,21 @@ test('the console: login, live consumers, event tail, quota change', { skip, tim
   await page.waitForFunction(() => /dana\s+insufficient_quota/.test(document.querySelector('#events tbody').innerText), { timeout: 3000 });
   await shot(page, '3-quota');
 
+  // Reloads: the generation and the last reload, and a refused one's errors.
+  await page.waitForFunction(() => /generation 0 · no reload since start/.test(document.querySelector('#reload-info').textContent), { timeout: 3000 });
+  assert.equal((await admin('/admin/reload', 'POST')).status, 200);
+  await page.waitForFunction(() => /generation 1 · last reload .*: applied/.test(document.querySelector('#reload-info').textContent), { timeout: 3000 });
+  const good = fs.readFileSync(gw.configFile, 'utf8');
+  fs.writeFileSync(gw.configFile, good + 'no_such_section: 1\n');
+  assert.equal((await admin('/admin/reload', 'POST')).status, 422);
+  fs.writeFileSync(gw.configFile, good);
+  await page.waitForFunction(() => /generation 1 · last reload .*: refused/.test(document.querySelector('#reload-info').textContent) &&
+    /no_such_section/.test(document.querySelector('#reload-errors').textContent), { timeout: 3000 });
+  const reloads = JSON.parse((await admin('/admin/reloads')).text);
+  assert.equal(reloads.generation, 1);
+  assert.deepEqual(reloads.reloads.map((r) => [r.ok, r.generation]), [[true, 1], [false, 1]]);
+  await shot(page, '4-reload');
+
   // Nothing left this origin, and the token never appeared in a URL.
   const origin = `http://127.0.0.1:${adminPort}/`;
   assert.ok(requests.every((u) => u.startsWith(origin)), requests.filter((u) => !u.startsWith(origin)).join('\n'));

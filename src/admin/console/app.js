@@ -255,6 +255,21 @@
     $('config-info').textContent = parts.join(', ') || 'loaded';
   }
 
+  // GET /admin/reloads: the generation running and the last reload, with its errors if it
+  // was refused (the running config then stays).
+  function onReloads(j) {
+    const last = (j.reloads || [])[j.reloads.length - 1];
+    let text = 'generation ' + j.generation;
+    if (last) {
+      const when = new Date(last.time).toLocaleTimeString();
+      text += last.ok ? ` · last reload ${when}: applied` : ` · last reload ${when}: refused`;
+    } else {
+      text += ' · no reload since start';
+    }
+    $('reload-info').textContent = text;
+    $('reload-errors').replaceChildren(...(last && !last.ok ? last.errors : []).map((e) => el('li', e)));
+  }
+
   function onEvents(j) {
     if (typeof j.next === 'number') {
       if (j.next < after) events.length = 0;  // the gateway restarted
@@ -286,9 +301,11 @@
       const m = await api('/metrics');
       if (m.status === 401) throw Object.assign(new Error('unauthorized'), { unauthorized: true });
       if (m.ok) onMetrics(await m.text());
-      const [top, ev] = await Promise.all([getJson('/admin/top?n=10'), getJson('/admin/events?after=' + after)]);
+      const [top, ev, rl] = await Promise.all([
+        getJson('/admin/top?n=10'), getJson('/admin/events?after=' + after), getJson('/admin/reloads')]);
       if (top) onTop(top);
       if (ev) onEvents(ev);
+      if (rl) onReloads(rl);
       if (Date.now() - configPolled > 10000) {
         configPolled = Date.now();
         const c = await getJson('/admin/config');

@@ -75,6 +75,19 @@ TEST(AdminRoute, ConsoleAndEvents) {
   EXPECT_EQ(route("GET", "/console/app.map").status, 404);
   EXPECT_EQ(route("GET", "/admin/events?after=5").endpoint, Endpoint::Events);
   EXPECT_EQ(route("DELETE", "/admin/events").status, 405);
+  EXPECT_EQ(route("GET", "/admin/reloads").endpoint, Endpoint::Reloads);
+  EXPECT_EQ(route("POST", "/admin/reloads").status, 405);
+}
+
+TEST(AdminJson, ReloadsListTheGenerationAndEachReloadWithItsErrors) {
+  const auto t = std::chrono::system_clock::time_point(std::chrono::seconds(1'700'000'000));
+  std::vector<ReloadRecord> r = {{t, true, 1, {}},
+                                 {t + std::chrono::seconds(1), false, 1, {"f.yaml:3: x: \"bad\""}}};
+  EXPECT_EQ(jsonReloads(1, r),
+            R"({"generation":1,"reloads":[{"time":"2023-11-14T22:13:20.000Z","ok":true,"generation":1,"errors":[]},)"
+            R"({"time":"2023-11-14T22:13:21.000Z","ok":false,"generation":1,"errors":["f.yaml:3: x: \"bad\""]}]})"
+            "\n");
+  EXPECT_EQ(jsonReloads(0, {}), "{\"generation\":0,\"reloads\":[]}\n");
 }
 
 TEST(AdminRoute, OnlyHealthReadinessAndTheConsoleFilesAreOpen) {
@@ -82,7 +95,7 @@ TEST(AdminRoute, OnlyHealthReadinessAndTheConsoleFilesAreOpen) {
   EXPECT_FALSE(requiresAuth(Endpoint::Readyz));
   EXPECT_FALSE(requiresAuth(Endpoint::Console));
   for (Endpoint e : {Endpoint::Metrics, Endpoint::Config, Endpoint::Buckets,
-                     Endpoint::BucketsReset, Endpoint::Top, Endpoint::Events, Endpoint::QuotaGet,
+                     Endpoint::BucketsReset, Endpoint::Top, Endpoint::Events, Endpoint::Reloads, Endpoint::QuotaGet,
                      Endpoint::QuotaSet, Endpoint::QuotaDelete, Endpoint::QuotaIncrease,
                      Endpoint::QuotaDecrease, Endpoint::Reload}) {
     EXPECT_TRUE(requiresAuth(e));
