@@ -146,6 +146,14 @@ test('the console: login, live consumers, event tail, quota change', { skip, tim
   // The quota, through the page: pick the consumer, dismiss the dialog once, then accept.
   await page.click('#consumers tbody tr[data-consumer="dana"]');
   await page.waitForFunction(() => document.querySelector('#quota-value').textContent === 'unlimited', { timeout: 3000 });
+  // Its limits, each against what is used: the same numbers as GET /admin/buckets.
+  const buckets = (await admin('/admin/buckets?consumer=dana')).json().buckets;
+  assert.ok(buckets.length > 0);
+  await page.waitForFunction((want) => {
+    const rows = [...document.querySelectorAll('#buckets tbody tr')];
+    return rows.length === want.length && rows.every((tr, i) => tr.cells[0].textContent === `${want[i].policy} / ${want[i].rule}` &&
+      tr.dataset.remaining === String(want[i].remaining) && tr.cells[3].textContent === String(want[i].limit));
+  }, { timeout: 3000 }, buckets);
   await page.type('#quota-new', '0');
   const dialogs = [];
   let accept = false;

@@ -306,6 +306,7 @@
       if (top) onTop(top);
       if (ev) onEvents(ev);
       if (rl) onReloads(rl);
+      await loadBuckets();
       if (Date.now() - configPolled > 10000) {
         configPolled = Date.now();
         const c = await getJson('/admin/config');
@@ -361,6 +362,29 @@
     $('logout').hidden = false;
     configPolled = 0;
     poll();
+  }
+
+  // ---- the selected consumer's limits (GET /admin/buckets): each bucket against its limit ----
+  async function loadBuckets() {
+    const c = $('quota-consumer').value.trim();
+    if (!c) return;
+    const j = await getJson('/admin/buckets?consumer=' + encodeURIComponent(c));
+    if (!j || j.consumer !== $('quota-consumer').value.trim()) return;
+    const secs = (ms) => (ms >= 1000 ? fmt(ms / 1000, 1) + ' s' : ms + ' ms');
+    fillTable('buckets', j.buckets || [], (b) => {
+      const pct = b.limit > 0 ? Math.min(100, Math.round((100 * b.used) / b.limit)) : 0;
+      const bar = el('td');
+      const meter = document.createElement('meter');
+      meter.min = 0;
+      meter.max = 100;
+      meter.value = pct;
+      meter.high = 80;
+      bar.append(meter, ' ' + pct + '%');
+      return [`${b.policy} / ${b.rule}`, b.unit, b.window_ms ? secs(b.window_ms) : 'in flight',
+        fmt(b.limit, 0), fmt(b.used, 0), fmt(b.remaining, 0), secs(b.reset_ms || 0), bar];
+    });
+    const tr = $('buckets').tBodies[0].rows;
+    for (let i = 0; i < tr.length; i++) tr[i].dataset.remaining = String((j.buckets[i] || {}).remaining);
   }
 
   // ---- quota ----
@@ -429,6 +453,7 @@
       $('quota-msg').textContent = '';
       renderConsumers();
       loadQuota();
+      loadBuckets();
     });
     $('quota-load').addEventListener('click', loadQuota);
     $('quota-set').addEventListener('click', () => changeQuota(false));
