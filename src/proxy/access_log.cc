@@ -223,6 +223,14 @@ void AccessLog::record(const RateLimitRecord& r) {
   committed();
 }
 
+void AccessLog::recordLine(std::string_view line) {
+  if (fd_ < 0) {
+    return;
+  }
+  buf_.append(line);
+  committed();
+}
+
 void AccessLog::record(const AccessRecord& r) {
   if (fd_ < 0) {
     return;

@@ -105,6 +105,8 @@ class AccessLog {
   bool enabled() const { return fd_ >= 0; }
   void record(const AccessRecord& r);
   void record(const RateLimitRecord& r);
+  // A line already formatted (with its newline), e.g. by formatRateLimitRecord.
+  void recordLine(std::string_view line);
   void flush();
 
  private:

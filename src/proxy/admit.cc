@@ -4,10 +4,10 @@
 
 #include <algorithm>
 #include <boost/asio/this_coro.hpp>
-#include <cstdio>
 #include <functional>
 
 #include "core/strings.h"
+#include "limiter/headers.h"
 #include "limiter/rejection.h"
 #include "proxy/errors.h"
 #include "proxy/pipeline.h"
@@ -135,12 +135,6 @@ bool queueable(const limiter::Admission& a, const limiter::PolicySet& set) {
          set.policies[d->policyIndex].queue && !d->shadow;
 }
 
-std::string seconds(std::chrono::milliseconds t) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.3gs", static_cast<double>(t.count()) / 1000.0);
-  return buf;
-}
-
 enum class Queued : uint8_t {
   Admitted,  // admitted after waiting (or at the last try)
   Rejected,  // the admission holds a rejection to answer; `note` says why it did not wait
@@ -199,8 +193,8 @@ http::Task<Queued> waitInQueue(ClientConn& c, Exchange& x, const Services& s,
       const bool full = j.refused == AdmissionQueues::Refusal::Full;
       note = full ? " " + std::to_string(p.maxQueued) +
                         " requests already wait for this limit (max_queued)."
-                  : " Waiting for it would take " + seconds(j.wait) + ", longer than max_wait (" +
-                        seconds(p.maxWait) + ").";
+                  : " Waiting for it would take " + limiter::formatGoDuration(j.wait) +
+                        ", longer than max_wait (" + limiter::formatGoDuration(p.maxWait) + ").";
       a.setRetryIn(j.wait);
       finish(full ? "full" : "too_long");
       if (s.recorder != nullptr) {
@@ -240,10 +234,12 @@ http::Task<Queued> waitInQueue(ClientConn& c, Exchange& x, const Services& s,
         leave(true, "admitted");
         co_return Queued::Admitted;
       }
-      const bool sameBucket = queueable(a, set) && a.matched()[a.decisiveIndex()].spec.key == spec.key;
+      const bool sameBucket =
+          queueable(a, set) && a.matched()[a.decisiveIndex()].spec.key == spec.key;
       if (wake == AdmissionQueues::Wake::Timeout) {
         leave(false, "timeout");
-        note = " It waited max_wait (" + seconds(p.maxWait) + ") in the queue for this limit.";
+        note = " It waited max_wait (" + limiter::formatGoDuration(p.maxWait) +
+               ") in the queue for this limit.";
         co_return Queued::Rejected;
       }
       if (sameBucket) {
@@ -325,17 +321,17 @@ http::Task<bool> admit(ClientConn& c, Exchange& x, const Services& s) {
   limiter::Admission& a = x.admission;
   const bool queueing = s.queues != nullptr && set.queueing;
   std::optional<size_t> joinAt;  // a bucket with waiters: join its queue without trying
-  if (queueing && !s.queues->idle()) {
-    if (a.begin(set, s.keyCap, facts, demand, now)) {
+  if (a.begin(set, s.keyCap, facts, demand, now)) {
+    if (queueing && !s.queues->idle()) {
       joinAt = bucketWithWaiters(a, set, *s.queues);
-      if (!joinAt) {
-        co_await decide(a, s, now);
-      }
     }
-  } else if (s.store.decidesInline()) {
-    a.admit(set, s.store, s.keyCap, facts, demand, now, s.localStore);
-  } else if (a.begin(set, s.keyCap, facts, demand, now)) {
-    co_await decide(a, s, now);
+    if (joinAt) {
+      // decided by the queue below
+    } else if (s.store.decidesInline()) {
+      a.decideInline(s.store, s.localStore, now);  // no coroutine frame on the common path
+    } else {
+      co_await decide(a, s, now);
+    }
   }
   std::string note;
   if (joinAt || (queueing && queueable(a, set))) {

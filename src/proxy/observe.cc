@@ -91,11 +91,9 @@ void recordMetrics(const Exchange& x, const Services& s) {
 // always) and the rate-limit log file (when enabled).
 void emitRateLimit(AccessLog& log, const RateLimitRecord& r) {
   std::string line;
-  formatRateLimitRecord(line, r);
+  formatRateLimitRecord(line, r);  // once, for both
   rateLimitEvents().push(line);
-  if (log.enabled()) {
-    log.record(r);
-  }
+  log.recordLine(line);
 }
 
 // The rate-limit event log: one line per request the limiter or a quota did not simply allow.

@@ -32,6 +32,13 @@ const std::string kDone = "data: [DONE]\n\n";
 
 const std::string kStreamBody = chatBody("gpt-4o", R"(,"stream":true)");
 
+// alice's streaming chat request that asks for usage.
+std::string aliceStreamWithUsage() {
+  return post("/v1/chat/completions",
+              chatBody("gpt-4o", R"(,"stream":true,"stream_options":{"include_usage":true})"),
+              {kAlice});
+}
+
 // An upstream that streams kEvent1, then the rest; the first stream it serves waits for
 // `finish` between the two. `answered` counts the streams it started.
 std::function<http::Task<void>(HttpPeer&)> holdFirstStream(Signal& finish, unsigned& answered) {
@@ -133,9 +140,7 @@ TEST(PipelineLimitsTest, ConcurrencySlotIsFreeOnceTheClientHasTheLastByte) {
     auto& b = h.connect();
     // Only the write that ends the response is held.
     a.serverEnd->holdWrites([](std::string_view bytes) { return bytes.ends_with("0\r\n\r\n"); });
-    std::string req = post(
-        "/v1/chat/completions",
-        chatBody("gpt-4o", R"(,"stream":true,"stream_options":{"include_usage":true})"), {kAlice});
+    std::string req = aliceStreamWithUsage();
     co_await a->send(req);
     co_await a->readResponseHead(first);
     const bool started = co_await a->readBodyUntil(first, kEvent1);
@@ -189,9 +194,7 @@ TEST(PipelineLimitsTest, QueuedRequestIsAdmittedWhenTheSlotHolderSettles) {
   h.run([&]() -> http::Task<void> {
     auto& a = h.connect();
     auto& b = h.connect();
-    std::string req = post(
-        "/v1/chat/completions",
-        chatBody("gpt-4o", R"(,"stream":true,"stream_options":{"include_usage":true})"), {kAlice});
+    std::string req = aliceStreamWithUsage();
     co_await a->send(req);
     co_await a->readResponseHead(first);
     const bool started = co_await a->readBodyUntil(first, kEvent1);
