@@ -62,8 +62,8 @@ std::chrono::milliseconds queueWait(const store::BucketSpec& bucket,
     const double windows = std::ceil(static_cast<double>(ahead + amount) / limit);
     return retryIn + milliseconds(static_cast<int64_t>((windows - 1) * window));
   }
-  return retryIn + milliseconds(static_cast<int64_t>(
-                       std::ceil(static_cast<double>(ahead) * window / limit)));
+  return retryIn +
+         milliseconds(static_cast<int64_t>(std::ceil(static_cast<double>(ahead) * window / limit)));
 }
 
 std::chrono::milliseconds queueWaitBehind(const store::BucketSpec& bucket,

@@ -92,9 +92,7 @@ class FairQueue {
       }
       return s;
     }
-    uint64_t total() const {
-      return node_begin() != node_end() ? node_begin().get_metadata() : 0;
-    }
+    uint64_t total() const { return node_begin() != node_end() ? node_begin().get_metadata() : 0; }
     virtual NodeCItr node_begin() const = 0;
     virtual NodeCItr node_end() const = 0;
     virtual ~CostSum() = default;

@@ -63,10 +63,9 @@ AdmissionQueues::Joined AdmissionQueues::join(const Ask& ask, net::any_io_execut
   if (ask.retryIn.count() == 0 && ahead > 0) {
     // It did not ask the store: it waits for the head to fit, then for the tokens between.
     const Waiter* head = static_cast<const Waiter*>(it->second->fair.head().item);
-    const milliseconds headIn =
-        head->turn || head->retryAt <= now
-            ? milliseconds(0)
-            : std::chrono::ceil<milliseconds>(head->retryAt - now);
+    const milliseconds headIn = head->turn || head->retryAt <= now
+                                    ? milliseconds(0)
+                                    : std::chrono::ceil<milliseconds>(head->retryAt - now);
     out.wait = limiter::queueWaitBehind(*ask.bucket, headIn, head->tag.cost, ahead, ask.cost);
   } else {
     out.wait = limiter::queueWait(*ask.bucket, ask.retryIn, ahead, ask.cost);

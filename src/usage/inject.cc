@@ -204,8 +204,9 @@ struct Edit {
 // value is an integer above `cap` (or negative: Ollama's "unlimited") is replaced by cap.
 // `found` is set when any of them is present. False when the scanner and simdjson disagree
 // (escaped or duplicate keys).
-bool lowerCaps(std::string_view s, size_t open, object o, std::initializer_list<std::string_view> keys,
-               uint64_t cap, std::vector<Edit>& edits, bool& found) {
+bool lowerCaps(std::string_view s, size_t open, object o,
+               std::initializer_list<std::string_view> keys, uint64_t cap, std::vector<Edit>& edits,
+               bool& found) {
   for (std::string_view key : keys) {
     Member m;
     element v;
@@ -219,8 +220,8 @@ bool lowerCaps(std::string_view s, size_t open, object o, std::initializer_list<
     found = true;
     int64_t i = 0;
     uint64_t u = 0;
-    const bool over = (v.get_uint64().get(u) == SUCCESS && u > cap) ||
-                      (v.get_int64().get(i) == SUCCESS && i < 0);
+    const bool over =
+        (v.get_uint64().get(u) == SUCCESS && u > cap) || (v.get_int64().get(i) == SUCCESS && i < 0);
     if (over) {
       edits.push_back({m.valueBegin, m.valueEnd, std::to_string(cap)});
     }
@@ -305,7 +306,8 @@ bool clampMaxOutputTokens(std::string& body, Dialect dialect, uint64_t cap) {
       case Dialect::GeminiGenerate:
       case Dialect::GeminiStream:
       case Dialect::GeminiStreamSse:
-        addCap(s, open, members, gen, genMembers, "generationConfig", "maxOutputTokens", cap, edits);
+        addCap(s, open, members, gen, genMembers, "generationConfig", "maxOutputTokens", cap,
+               edits);
         break;
       case Dialect::OllamaChat:
       case Dialect::OllamaGenerate:
@@ -325,7 +327,8 @@ bool clampMaxOutputTokens(std::string& body, Dialect dialect, uint64_t cap) {
   if (edits.empty()) {
     return false;
   }
-  std::sort(edits.begin(), edits.end(), [](const Edit& a, const Edit& b) { return a.begin > b.begin; });
+  std::sort(edits.begin(), edits.end(),
+            [](const Edit& a, const Edit& b) { return a.begin > b.begin; });
   for (const Edit& e : edits) {
     body.replace(e.begin, e.end - e.begin, e.text);
   }
